@@ -1,0 +1,65 @@
+//! The error type of the test-support library.
+
+use std::time::Duration;
+
+/// What can go wrong while setting up or driving a test fixture.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation failed; `context` says which.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A binary the tests need is not installed.
+    #[error("test tool `{name}` is missing: {hint}")]
+    MissingTool {
+        /// The binary's name.
+        name: String,
+        /// How to get it.
+        hint: String,
+    },
+    /// A server exited while the tests still needed it.
+    #[error("{name} exited ({status}); last log lines:\n{log_tail}")]
+    ServerExited {
+        /// The server's name.
+        name: String,
+        /// Its exit status.
+        status: String,
+        /// The end of its log.
+        log_tail: String,
+    },
+    /// Something did not happen in time.
+    #[error("timed out after {after:?} waiting for {what}; last log lines:\n{log_tail}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long was waited.
+        after: Duration,
+        /// The end of the relevant log, if any.
+        log_tail: String,
+    },
+    /// A command run by a fixture failed.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Io`] with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
