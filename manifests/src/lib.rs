@@ -1,7 +1,16 @@
 //! Kubernetes manifests as a GitOps daemon reads them from a git checkout.
 //!
-//! This crate will own loading a tree of YAML into resources with their source
-//! positions, resource ids in Flux's `<namespace>:<kind>/<name>` form, policies and
-//! tag filters from annotations, the container images of workloads and
-//! HelmReleases, format-preserving edits and checksums; its `cluster` module will
-//! apply a set of resources to a cluster with server-side apply.
+//! This crate owns loading a tree of YAML into resources with their source
+//! positions ([`Source`]), resource ids in Flux's `<namespace>:<kind>/<name>`
+//! form ([`ResourceId`]), policies and tag filters from annotations, the
+//! container images of workloads and HelmReleases, format-preserving edits and
+//! checksums; its `cluster` module will apply a set of resources to a cluster
+//! with server-side apply.
+
+mod error;
+mod id;
+mod source;
+
+pub use error::Error;
+pub use id::{CLUSTER_SCOPE, ResourceId};
+pub use source::Source;
