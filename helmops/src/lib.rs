@@ -1,9 +1,31 @@
 //! A Helm operator for Flux's HelmRelease resources.
 //!
-//! This crate will own the HelmRelease kinds of every Flux v1 era
-//! (`flux.weave.works/v1beta1`, `helm.fluxcd.io/v1` and the legacy
-//! `FluxHelmRelease` in `helm.integrations.flux.weave.works/v1alpha2`) behind one
-//! internal model, their CRDs, chart sources (git paths through `gitsync`, Helm
-//! chart repositories, OCI), values assembly (`valueFileSecrets`, `valuesFrom`,
-//! `values`), the `helm` subprocess, and the release reconciler with its status
-//! and events.
+//! This crate owns the HelmRelease kinds of every Flux v1 era and turns them
+//! into Helm releases with the real `helm` binary:
+//!
+//! - [`api`]: the custom resources (`flux.weave.works/v1beta1` HelmRelease,
+//!   `helm.fluxcd.io/v1` HelmRelease, legacy `helm.integrations.flux.weave.works/v1alpha2`
+//!   FluxHelmRelease) and their shared status; [`crd`] renders their CRDs (the
+//!   checked-in `deploy/crds/*.yaml` come from it).
+//! - [`model`]: the one internal model all three kinds convert to.
+//! - [`values`]: assembling values (`valueFileSecrets`, then `valuesFrom`, then
+//!   `values`, deep-merged).
+//! - [`chartrepo`]: a Helm chart repository client (index cache, digest check,
+//!   basic auth); [`chart`] resolves a chart source to a directory or archive
+//!   with a content checksum.
+//! - [`helm`]: the `helm` subprocess, Helm 3 and Helm 4, JSON output parsed.
+//! - [`checksum`]: what decides whether an upgrade is needed.
+//! - [`reconcile`] and [`operator`]: the reconciler, its status and events,
+//!   and the [`run`] entry point a daemon embeds.
+//!
+//! Nothing here panics on bad input: a HelmRelease that cannot be released
+//! ends with a status condition saying why, and the others go on.
+
+pub mod api;
+pub mod checksum;
+pub mod crd;
+mod error;
+pub mod model;
+pub mod values;
+
+pub use error::Error;
