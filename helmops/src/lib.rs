@@ -22,9 +22,11 @@
 //! ends with a status condition saying why, and the others go on.
 
 pub mod api;
+pub mod chartrepo;
 pub mod checksum;
 pub mod crd;
 mod error;
+pub mod helm;
 pub mod model;
 pub mod values;
 
