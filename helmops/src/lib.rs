@@ -22,12 +22,19 @@
 //! ends with a status condition saying why, and the others go on.
 
 pub mod api;
+pub mod chart;
 pub mod chartrepo;
 pub mod checksum;
 pub mod crd;
+pub mod decision;
 mod error;
 pub mod helm;
 pub mod model;
+mod operator;
+pub mod reconcile;
+pub mod storage;
 pub mod values;
 
+pub use chart::{Checkout, DaemonRepository, GitCharts};
 pub use error::Error;
+pub use operator::{FINALIZER, Operator, OperatorConfig, ServedKinds, discover, run};

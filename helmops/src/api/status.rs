@@ -183,6 +183,12 @@ impl HelmReleaseStatus {
             .find(|c| c.type_ == type_.as_str())
         {
             Some(existing) => {
+                if existing.status == status.as_str()
+                    && existing.reason.as_deref() == Some(reason)
+                    && existing.message.as_deref() == Some(message.as_str())
+                {
+                    return;
+                }
                 if existing.status != status.as_str() {
                     existing.status = status.as_str().to_owned();
                     existing.last_transition_time = Some(now.to_owned());
@@ -229,8 +235,17 @@ mod tests {
             "ok again",
             "t2",
         );
-        let c = status.condition(ConditionType::Released).unwrap();
+        let c = status.condition(ConditionType::Released).unwrap().clone();
         assert_eq!(c.last_transition_time.as_deref(), Some("t1"));
+        let before = status.clone();
+        status.set_condition(
+            ConditionType::Released,
+            ConditionStatus::True,
+            "Upgraded",
+            "ok again",
+            "t9",
+        );
+        assert_eq!(status, before, "an unchanged condition is not rewritten");
         assert_eq!(c.last_update_time.as_deref(), Some("t2"));
         assert_eq!(c.reason.as_deref(), Some("Upgraded"));
         status.set_condition(
