@@ -11,6 +11,7 @@
 //! says what is missing and how to install it.
 
 mod error;
+pub mod helm;
 pub mod net;
 pub mod process;
 pub mod tools;

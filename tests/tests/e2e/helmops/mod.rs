@@ -1,0 +1,4 @@
+//! The Helm operator (`helmops`) with the real helm, against real servers.
+
+mod chartrepo;
+mod helm;
