@@ -18,6 +18,28 @@
 //! - [`reconcile`] and [`operator`]: the reconciler, its status and events,
 //!   and the [`run`] entry point a daemon embeds.
 //!
+//! A daemon embeds it like this (the HelmRelease CRDs applied by a cluster
+//! admin, the operator restricted to the namespaces it may touch):
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), helmops::Error> {
+//! let client = kube::Client::try_default()
+//!     .await
+//!     .map_err(|e| helmops::Error::kube("connecting to the cluster", e))?;
+//! let config = helmops::OperatorConfig {
+//!     allow_namespaces: vec!["demo".to_owned()],
+//!     state_dir: "/var/lib/fluxd/helm".into(),
+//!     ..helmops::OperatorConfig::default()
+//! };
+//! // No git chart provider and no daemon repository here: releases from
+//! // Helm repositories only. fluxd passes both.
+//! helmops::run(client, config, None, None, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
 //! Nothing here panics on bad input: a HelmRelease that cannot be released
 //! ends with a status condition saying why, and the others go on.
 

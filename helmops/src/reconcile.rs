@@ -200,7 +200,21 @@ impl Reconciler {
                 &release.release_name,
                 known_revision,
             )
-            .await?;
+            .await;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                draft.phase(Phase::Failed);
+                let message = format!(
+                    "cannot read Helm's storage in namespace {} (the operator needs to list Secrets there): {e}",
+                    release.target_namespace
+                );
+                draft.condition(ConditionType::Released, false, e.reason(), message);
+                return self
+                    .fail(obj, draft, ConditionType::Released, Phase::Failed)
+                    .await;
+            }
+        };
         let decision = decide(
             draft.before.as_ref(),
             &release.release_name,
