@@ -1,10 +1,12 @@
 //! Loading a tree of YAML manifests into resources.
 //!
-//! Files are found by [`walk`], split into documents by a byte scan
-//! ([`split`]), and each document is parsed on its own ([`parse`]): a bad
-//! file or document is reported and the rest still load. Ids are given once
-//! everything is read, so that CustomResourceDefinitions anywhere in the tree
-//! decide the scope of their kinds.
+//! Files are found by [`walk`] and split into documents by a byte scan
+//! ([`split`]) that gives each its line. A file is parsed in one pass
+//! ([`parse`]), each value matched to its document by order; a file with an
+//! error is parsed again document by document, so the bad document is
+//! reported and the others still load. Ids are given once everything is
+//! read, so that CustomResourceDefinitions anywhere in the tree decide the
+//! scope of their kinds.
 
 mod parse;
 mod split;
@@ -20,8 +22,8 @@ use serde_json::Value;
 use crate::resource::IdentifyingFields;
 use crate::{ClusterScopedKinds, Error, Resource, ResourceId, Source};
 
-use parse::{ParseError, parse_document};
-use split::split_documents;
+use parse::{ParseError, ParsedDocument, parse_document, parse_stream};
+use split::{DocumentText, split_documents};
 
 /// How to load: defaults for what files leave out, and limits against
 /// hostile input.
@@ -190,46 +192,9 @@ impl Loader {
                 return;
             }
         };
-        for (index, document) in split_documents(text).into_iter().enumerate() {
-            let at = |line: usize| Source {
-                path: path.to_owned(),
-                document: index,
-                line,
-            };
-            // Lines the parser reports are relative to the document's text.
-            let absolute = |line: Option<usize>| {
-                line.map_or(document.start_line, |line| document.first_line + line - 1)
-            };
-            let parsed = match parse_document(document.text, &self.yaml) {
-                Ok(Some(parsed)) => parsed,
-                Ok(None) => continue,
-                Err(ParseError::Syntax { line, message }) => {
-                    self.errors.push(Error::Yaml {
-                        at: at(absolute(line)),
-                        message,
-                    });
-                    continue;
-                }
-                Err(ParseError::Limit { line, message }) => {
-                    self.errors.push(Error::YamlLimit {
-                        at: at(absolute(line)),
-                        message,
-                    });
-                    continue;
-                }
-            };
-            let source = at(document.start_line);
-            if let Some(list_kind) = list_kind(&parsed.root) {
-                let list_kind = list_kind.to_owned();
-                let item_sources = parsed
-                    .item_lines
-                    .iter()
-                    .map(|&line| at(absolute(Some(line))))
-                    .collect();
-                self.add_list(&list_kind, parsed.root, item_sources, source);
-            } else {
-                self.add_object(parsed.root, source, None);
-            }
+        let documents = split_documents(text);
+        if !self.add_stream(path, text, &documents) {
+            self.add_each(path, &documents);
         }
     }
 
@@ -270,6 +235,83 @@ impl Loader {
         Loaded {
             resources,
             errors: self.errors,
+        }
+    }
+
+    /// The fast way: the whole file in one parse, each value matched to its
+    /// document by order. False, with nothing added, when the file has an
+    /// error or a null document: then each document is parsed on its own.
+    fn add_stream(&mut self, path: &Path, text: &str, documents: &[DocumentText<'_>]) -> bool {
+        let Ok(parsed) = parse_stream(text, &self.yaml) else {
+            return false;
+        };
+        let with_content = documents.iter().filter(|doc| doc.has_content).count();
+        if parsed.len() != with_content {
+            return false;
+        }
+        let with_content = documents
+            .iter()
+            .enumerate()
+            .filter(|(_, doc)| doc.has_content);
+        for ((index, document), parsed) in with_content.zip(parsed) {
+            // Lines in a whole-file parse count from the file's first line.
+            self.add_parsed(path, index, document, parsed, 1);
+        }
+        true
+    }
+
+    /// The careful way: each document parsed on its own, so that one bad
+    /// document is reported and the others still load.
+    fn add_each(&mut self, path: &Path, documents: &[DocumentText<'_>]) {
+        for (index, document) in documents.iter().enumerate() {
+            let at = |line: Option<usize>| Source {
+                path: path.to_owned(),
+                document: index,
+                line: line.map_or(document.start_line, |line| document.first_line + line - 1),
+            };
+            match parse_document(document.text, &self.yaml) {
+                Ok(Some(parsed)) => {
+                    self.add_parsed(path, index, document, parsed, document.first_line);
+                }
+                Ok(None) => {}
+                Err(ParseError::Syntax { line, message }) => self.errors.push(Error::Yaml {
+                    at: at(line),
+                    message,
+                }),
+                Err(ParseError::Limit { line, message }) => self.errors.push(Error::YamlLimit {
+                    at: at(line),
+                    message,
+                }),
+            }
+        }
+    }
+
+    /// Adds a parsed document: a resource, or the items of a List. Lines the
+    /// parser gave count from `first_line` of the file.
+    fn add_parsed(
+        &mut self,
+        path: &Path,
+        index: usize,
+        document: &DocumentText<'_>,
+        parsed: ParsedDocument,
+        first_line: usize,
+    ) {
+        let at = |line: usize| Source {
+            path: path.to_owned(),
+            document: index,
+            line,
+        };
+        let source = at(document.start_line);
+        if let Some(list_kind) = list_kind(&parsed.root) {
+            let list_kind = list_kind.to_owned();
+            let item_sources = parsed
+                .item_lines
+                .iter()
+                .map(|&line| at(first_line + line - 1))
+                .collect();
+            self.add_list(&list_kind, parsed.root, item_sources, source);
+        } else {
+            self.add_object(parsed.root, source, None);
         }
     }
 
@@ -355,4 +397,63 @@ fn read_limited(path: &PathBuf, limit: u64) -> Result<Vec<u8>, ReadError> {
         return Err(ReadError::TooLarge(bytes.len() as u64));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `id @ source` of what the fast and the careful way load from `text`.
+    fn both_ways(text: &str) -> (Vec<String>, Vec<String>) {
+        let path = Path::new("file.yaml");
+        let documents = split_documents(text);
+        let listing = |loader: Loader| -> Vec<String> {
+            let loaded = loader.finish();
+            assert!(loaded.is_complete(), "{:?}", loaded.errors);
+            loaded
+                .resources
+                .iter()
+                .map(|r| format!("{} @ {}", r.id(), r.source()))
+                .collect()
+        };
+        let mut fast = Loader::new(LoadOptions::default());
+        assert!(fast.add_stream(path, text, &documents), "parses whole");
+        let mut careful = Loader::new(LoadOptions::default());
+        careful.add_each(path, &documents);
+        (listing(fast), listing(careful))
+    }
+
+    #[test]
+    fn the_fast_and_the_careful_way_agree() {
+        let text = "# head\n%YAML 1.2\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n\n-   apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: b}\n---\n# empty\n--- {apiVersion: v1, kind: Secret, metadata: {name: c}}\n...\n\napiVersion: v1\nkind: Service\nmetadata:\n  name: d\n";
+        let (fast, careful) = both_ways(text);
+        assert_eq!(
+            fast,
+            [
+                "default:configmap/a @ file.yaml:7",
+                "default:configmap/b @ file.yaml:11",
+                "default:secret/c @ file.yaml:16 (document 3)",
+                "default:service/d @ file.yaml:19 (document 4)",
+            ]
+        );
+        assert_eq!(fast, careful);
+    }
+
+    #[test]
+    fn a_null_document_falls_back_to_the_careful_way() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n~\n---\napiVersion: v1\nkind: Service\nmetadata: {name: b}\n";
+        let documents = split_documents(text);
+        let mut loader = Loader::new(LoadOptions::default());
+        // Two values for three documents with content: refused...
+        assert!(!loader.add_stream(Path::new("f.yaml"), text, &documents));
+        // ...and the file still loads right.
+        loader.add_file(Path::new("f.yaml"), text.as_bytes());
+        let loaded = loader.finish();
+        let sources: Vec<String> = loaded
+            .resources
+            .iter()
+            .map(|r| r.source().to_string())
+            .collect();
+        assert_eq!(sources, ["f.yaml:1", "f.yaml:6 (document 3)"]);
+    }
 }

@@ -45,6 +45,23 @@ pub(crate) fn parse_document(
         .map_err(|err| ParseError::from_yaml(&err))
 }
 
+/// Parses every document of `text` in one pass: the fast way for a file
+/// without errors. Null documents are skipped, so the caller must check that
+/// the count matches the documents it expects.
+pub(crate) fn parse_stream(
+    text: &str,
+    options: &serde_saphyr::Options,
+) -> Result<Vec<ParsedDocument>, ParseError> {
+    serde_saphyr::from_str_multiple_with_options::<Document, Vec<Document>>(text, options.clone())
+        .map(|documents| {
+            documents
+                .into_iter()
+                .filter_map(|document| document.0)
+                .collect()
+        })
+        .map_err(|err| ParseError::from_yaml(&err))
+}
+
 impl ParseError {
     fn from_yaml(err: &serde_saphyr::Error) -> Self {
         let mut original = err;

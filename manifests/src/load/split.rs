@@ -4,8 +4,8 @@
 //! a tab or the end of the line) inside any content, quoted and block scalars
 //! included: such a line always starts or ends a document. So the documents of
 //! a file can be found by looking at the first bytes of each line, without
-//! parsing, and each can then be parsed on its own: one bad document does not
-//! hide the others, and each knows its first line.
+//! parsing: each knows its first line, and each can be parsed on its own when
+//! the file has a bad document, so that it does not hide the others.
 
 /// The text of one document of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,9 @@ pub(crate) struct DocumentText<'a> {
     /// One-based line where the document starts: its `---` line, else the
     /// first line with content.
     pub(crate) start_line: usize,
+    /// False when the document has nothing but its `---` and comments: it
+    /// parses as null, and a YAML stream parser skips it.
+    pub(crate) has_content: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,7 @@ impl Pending {
                 text: &text[self.start..end],
                 first_line: self.first_line,
                 start_line,
+                has_content: self.content_line.is_some(),
             });
         }
     }
@@ -111,6 +115,10 @@ pub(crate) fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
                     );
                 }
                 pending.marker_line = Some(line_number);
+                // `--- {a: 1}` or `--- |`: content on the marker line.
+                if classify(&line[3..]) == LineKind::Content {
+                    pending.content_line.get_or_insert(line_number);
+                }
             }
             LineKind::End => {
                 std::mem::replace(&mut pending, Pending::new(line_end, line_number + 1)).finish(
@@ -182,6 +190,16 @@ mod tests {
         );
         // Content on the marker line.
         assert_eq!(split("--- |\n  text\n"), [("--- |\n  text\n", 1, 1)]);
+    }
+
+    #[test]
+    fn documents_know_whether_they_have_content() {
+        let has_content: Vec<bool> =
+            split_documents("---\n# c\n--- {a: 1}\n--- |\n  x\n---\na: 1\n--- # c\n")
+                .iter()
+                .map(|doc| doc.has_content)
+                .collect();
+        assert_eq!(has_content, [false, true, true, true, false]);
     }
 
     #[test]
