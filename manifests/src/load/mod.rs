@@ -13,6 +13,7 @@ mod split;
 mod walk;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -124,7 +125,6 @@ struct Unidentified {
 /// ```
 pub struct Loader {
     options: LoadOptions,
-    yaml: serde_saphyr::Options,
     unidentified: Vec<Unidentified>,
     errors: Vec<Error>,
 }
@@ -132,10 +132,8 @@ pub struct Loader {
 impl Loader {
     /// A loader with nothing loaded yet.
     pub fn new(options: LoadOptions) -> Self {
-        let yaml = yaml_options(options.max_depth);
         Self {
             options,
-            yaml,
             unidentified: Vec::new(),
             errors: Vec::new(),
         }
@@ -206,26 +204,43 @@ impl Loader {
         for read in &self.unidentified {
             scopes.insert_from_crd(&read.fields.api_version, &read.fields.kind, &read.object);
         }
-        let mut resources: Vec<Resource> = Vec::with_capacity(self.unidentified.len());
-        let mut index_by_id: HashMap<ResourceId, usize> =
-            HashMap::with_capacity(self.unidentified.len());
-        for read in self.unidentified {
-            let resource = read.fields.into_resource(
-                read.object,
-                read.source,
-                &scopes,
-                &self.options.default_namespace,
-            );
-            if let Some(&first) = index_by_id.get(resource.id()) {
-                self.errors.push(Error::DuplicateResource {
-                    id: resource.id().clone(),
-                    first: Box::new(resources[first].source().clone()),
-                    second: Box::new(resource.source().clone()),
-                });
-                continue;
+        let default_namespace = &self.options.default_namespace;
+        let mut resources: Vec<Resource> = self
+            .unidentified
+            .into_iter()
+            .map(|read| {
+                read.fields
+                    .into_resource(read.object, read.source, &scopes, default_namespace)
+            })
+            .collect();
+        // Duplicates: the first definition stays, the others are reported.
+        let mut first_by_id: HashMap<&ResourceId, usize> = HashMap::with_capacity(resources.len());
+        let mut dropped = Vec::new();
+        for (index, resource) in resources.iter().enumerate() {
+            match first_by_id.entry(resource.id()) {
+                Entry::Occupied(first) => {
+                    let first = &resources[*first.get()];
+                    self.errors.push(Error::DuplicateResource {
+                        id: resource.id().clone(),
+                        first: Box::new(first.source().clone()),
+                        second: Box::new(resource.source().clone()),
+                    });
+                    dropped.push(index);
+                }
+                Entry::Vacant(vacant) => {
+                    vacant.insert(index);
+                }
             }
-            index_by_id.insert(resource.id().clone(), resources.len());
-            resources.push(resource);
+        }
+        drop(first_by_id);
+        if !dropped.is_empty() {
+            let mut index = 0;
+            let mut dropped = dropped.into_iter().peekable();
+            resources.retain(|_| {
+                let keep = dropped.next_if_eq(&index).is_none();
+                index += 1;
+                keep
+            });
         }
         tracing::debug!(
             resources = resources.len(),
@@ -242,7 +257,7 @@ impl Loader {
     /// document by order. False, with nothing added, when the file has an
     /// error or a null document: then each document is parsed on its own.
     fn add_stream(&mut self, path: &Path, text: &str, documents: &[DocumentText<'_>]) -> bool {
-        let Ok(parsed) = parse_stream(text, &self.yaml) else {
+        let Ok(parsed) = parse_stream(text, self.options.max_depth) else {
             return false;
         };
         let with_content = documents.iter().filter(|doc| doc.has_content).count();
@@ -269,7 +284,7 @@ impl Loader {
                 document: index,
                 line: line.map_or(document.start_line, |line| document.first_line + line - 1),
             };
-            match parse_document(document.text, &self.yaml) {
+            match parse_document(document.text, self.options.max_depth) {
                 Ok(Some(parsed)) => {
                     self.add_parsed(path, index, document, parsed, document.first_line);
                 }
@@ -360,22 +375,6 @@ fn list_kind(root: &Value) -> Option<&str> {
     (kind.ends_with("List") && root.get("items").is_some()).then_some(kind)
 }
 
-/// The YAML options of the loader: limits against hostile input, YAML 1.1
-/// octals as Kubernetes reads them (`0644`), no comment events.
-pub(crate) fn yaml_options(max_depth: usize) -> serde_saphyr::Options {
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_depth = max_depth;
-    let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
-    // An alias expands to a copy of what it names; a "billion laughs" file
-    // nests them. Real manifests replay a few hundred events at most.
-    options.alias_limits.max_total_replayed_events = 100_000;
-    options.legacy_octal_numbers = true;
-    options.emit_comments = false;
-    options.with_snippet = false;
-    options
-}
-
 enum ReadError {
     TooLarge(u64),
     Io(std::io::Error),
@@ -424,6 +423,13 @@ mod tests {
     }
 
     #[test]
+    fn loaders_and_what_they_load_can_move_between_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Loader>();
+        assert_send::<Loaded>();
+    }
+
+    #[test]
     fn the_fast_and_the_careful_way_agree() {
         let text = "# head\n%YAML 1.2\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n\n-   apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: b}\n---\n# empty\n--- {apiVersion: v1, kind: Secret, metadata: {name: c}}\n...\n\napiVersion: v1\nkind: Service\nmetadata:\n  name: d\n";
         let (fast, careful) = both_ways(text);
@@ -437,6 +443,46 @@ mod tests {
             ]
         );
         assert_eq!(fast, careful);
+    }
+
+    #[test]
+    fn duplicates_keep_the_first_and_name_both_places() {
+        let service =
+            |name: &str| format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n");
+        let mut loader = Loader::new(LoadOptions::default());
+        loader.add_file(Path::new("a.yaml"), service("web").as_bytes());
+        loader.add_file(
+            Path::new("b.yaml"),
+            format!("{}---\n{}", service("db"), service("web")).as_bytes(),
+        );
+        // Same id: the namespace written is the default one.
+        loader.add_file(
+            Path::new("c.yaml"),
+            b"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: default\n",
+        );
+        loader.add_file(Path::new("d.yaml"), service("cache").as_bytes());
+        let loaded = loader.finish();
+        let kept: Vec<String> = loaded
+            .resources
+            .iter()
+            .map(|r| format!("{} @ {}", r.id(), r.source()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "default:service/web @ a.yaml:1",
+                "default:service/db @ b.yaml:1",
+                "default:service/cache @ d.yaml:1",
+            ]
+        );
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [
+                "resource default:service/web is defined twice: at a.yaml:1 and at b.yaml:5 (document 2)",
+                "resource default:service/web is defined twice: at a.yaml:1 and at c.yaml:1",
+            ]
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Parsing one YAML document into a JSON value, in one pass, keeping the
+//! Parsing YAML documents into JSON values, in one pass, keeping the
 //! lines of the items of a `List`.
 
 use std::fmt;
@@ -7,6 +7,22 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::{MessageFormatter, Spanned};
+
+/// The YAML options of the loader: limits against hostile input, YAML 1.1
+/// octals as Kubernetes reads them (`0644`), no comment events.
+fn yaml_options(max_depth: usize) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = max_depth;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    // An alias expands to a copy of what it names; a "billion laughs" file
+    // nests them. Real manifests replay a few hundred events at most.
+    options.alias_limits.max_total_replayed_events = 100_000;
+    options.legacy_octal_numbers = true;
+    options.emit_comments = false;
+    options.with_snippet = false;
+    options
+}
 
 /// A parsed, non-empty document.
 #[derive(Debug)]
@@ -38,9 +54,9 @@ pub(crate) enum ParseError {
 /// comments only, or a null.
 pub(crate) fn parse_document(
     text: &str,
-    options: &serde_saphyr::Options,
+    max_depth: usize,
 ) -> Result<Option<ParsedDocument>, ParseError> {
-    serde_saphyr::from_str_with_options::<Document>(text, options.clone())
+    serde_saphyr::from_str_with_options::<Document>(text, yaml_options(max_depth))
         .map(|document| document.0)
         .map_err(|err| ParseError::from_yaml(&err))
 }
@@ -50,16 +66,19 @@ pub(crate) fn parse_document(
 /// the count matches the documents it expects.
 pub(crate) fn parse_stream(
     text: &str,
-    options: &serde_saphyr::Options,
+    max_depth: usize,
 ) -> Result<Vec<ParsedDocument>, ParseError> {
-    serde_saphyr::from_str_multiple_with_options::<Document, Vec<Document>>(text, options.clone())
-        .map(|documents| {
-            documents
-                .into_iter()
-                .filter_map(|document| document.0)
-                .collect()
-        })
-        .map_err(|err| ParseError::from_yaml(&err))
+    serde_saphyr::from_str_multiple_with_options::<Document, Vec<Document>>(
+        text,
+        yaml_options(max_depth),
+    )
+    .map(|documents| {
+        documents
+            .into_iter()
+            .filter_map(|document| document.0)
+            .collect()
+    })
+    .map_err(|err| ParseError::from_yaml(&err))
 }
 
 impl ParseError {
@@ -267,12 +286,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn options() -> serde_saphyr::Options {
-        crate::load::yaml_options(64)
-    }
-
     fn parse(text: &str) -> Result<Option<ParsedDocument>, ParseError> {
-        parse_document(text, &options())
+        parse_document(text, 64)
     }
 
     #[test]
