@@ -343,6 +343,20 @@ mod tests {
     }
 
     #[test]
+    fn anchors_aliases_and_merge_keys_expand() {
+        let text = "base: &base {cpu: 100m, memory: 64Mi}\nlimits:\n  <<: *base\n  memory: 128Mi\nrequests: *base\n";
+        let doc = parse(text).unwrap().unwrap();
+        assert_eq!(
+            doc.root["limits"],
+            json!({"cpu": "100m", "memory": "128Mi"})
+        );
+        assert_eq!(
+            doc.root["requests"],
+            json!({"cpu": "100m", "memory": "64Mi"})
+        );
+    }
+
+    #[test]
     fn yaml_1_1_octal_file_modes() {
         // `defaultMode: 0644` means 420 to Kubernetes (YAML 1.1).
         let doc = parse("defaultMode: 0644\n").unwrap().unwrap();
