@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -72,7 +72,7 @@ impl Loaded {
         self.errors.is_empty()
     }
 
-    /// The resource with `id`, if loaded.
+    /// The resource with `id`, if loaded (a linear scan).
     pub fn get(&self, id: &ResourceId) -> Option<&Resource> {
         self.resources.iter().find(|resource| resource.id() == id)
     }
@@ -381,7 +381,7 @@ enum ReadError {
 }
 
 /// Reads a file, refusing one over `limit` bytes without reading all of it.
-fn read_limited(path: &PathBuf, limit: u64) -> Result<Vec<u8>, ReadError> {
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let file = File::open(path).map_err(ReadError::Io)?;
     let size = file.metadata().map_err(ReadError::Io)?.len();
     if size > limit {
