@@ -1,5 +1,9 @@
 //! The one error type of this crate.
 
+use std::path::PathBuf;
+
+use crate::{ResourceId, Source};
+
 /// Everything that can go wrong reading, checking or editing manifests.
 ///
 /// Each variant names what was wrong and where (file and line, resource id,
@@ -14,5 +18,102 @@ pub enum Error {
         id: String,
         /// What is wrong with it.
         reason: String,
+    },
+
+    // --- loading ---
+    /// A path given to the loader is not inside the checkout root (`..`, an
+    /// absolute path elsewhere, or a symlink out of it).
+    #[error("path {path:?} is outside the checkout root")]
+    PathOutsideRoot {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A path given to the loader does not exist.
+    #[error("path {path:?} does not exist in the checkout")]
+    PathNotFound {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// Reading a file or directory failed.
+    #[error("cannot read {path:?}: {source}")]
+    Io {
+        /// The file or directory, relative to the checkout root where possible.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A symlink in the checkout leads outside of it.
+    #[error("symlink {path:?} leads outside the checkout (to {target:?})")]
+    SymlinkOutsideRoot {
+        /// The symlink, relative to the checkout root.
+        path: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
+    },
+    /// A symlink in the checkout leads back into a directory being read, or
+    /// through too many links.
+    #[error("symlink {path:?} forms a loop")]
+    SymlinkLoop {
+        /// The symlink, relative to the checkout root.
+        path: PathBuf,
+    },
+    /// Something other than a file or directory (a FIFO, socket or device).
+    #[error("{path:?} is not a regular file")]
+    NotAFile {
+        /// The entry, relative to the checkout root.
+        path: PathBuf,
+    },
+    /// A file is larger than [`LoadOptions::max_file_bytes`](crate::LoadOptions).
+    #[error("{path:?} is {size} bytes, over the limit of {limit} bytes")]
+    FileTooLarge {
+        /// The file, relative to the checkout root.
+        path: PathBuf,
+        /// Its size in bytes (at least this much).
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A file is not UTF-8 text.
+    #[error("{path:?} is not UTF-8: invalid bytes on line {line}")]
+    NotUtf8 {
+        /// The file, relative to the checkout root.
+        path: PathBuf,
+        /// One-based line of the first invalid byte.
+        line: usize,
+    },
+    /// A YAML document does not parse.
+    #[error("malformed YAML at {at}: {message}")]
+    Yaml {
+        /// The file, document and the line of the problem.
+        at: Source,
+        /// What the parser said.
+        message: String,
+    },
+    /// A YAML document exceeds a safety limit: nesting depth, alias
+    /// expansion (a "billion laughs" bomb), node or event count.
+    #[error("YAML at {at} exceeds a safety limit: {message}")]
+    YamlLimit {
+        /// The file, document and the line of the problem.
+        at: Source,
+        /// Which limit and by how much.
+        message: String,
+    },
+    /// A document parses but is not a Kubernetes object this crate can use.
+    #[error("invalid resource at {at}: {reason}")]
+    InvalidResource {
+        /// The file, document and the line the object (or `List` item) starts on.
+        at: Source,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// Two documents define the same resource. The first is kept.
+    #[error("resource {id} is defined twice: at {first} and at {second}")]
+    DuplicateResource {
+        /// The id both define.
+        id: ResourceId,
+        /// Where it was first defined (kept).
+        first: Box<Source>,
+        /// Where it was defined again (dropped).
+        second: Box<Source>,
     },
 }

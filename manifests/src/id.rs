@@ -102,31 +102,47 @@ impl FromStr for ResourceId {
                 (namespace, "deployment", name)
             }
         };
-        let is_word = |part: &str| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        if namespace != CLUSTER_SCOPE && !is_word(namespace) {
+        if namespace != CLUSTER_SCOPE && !is_valid_namespace(namespace) {
             return Err(invalid(
                 "namespace must be <cluster> or letters, digits, '-' and '_'",
             ));
         }
-        if !is_word(kind) {
+        if !is_valid_kind(kind) {
             return Err(invalid("kind must be letters, digits, '-' and '_'"));
         }
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-        {
+        if !is_valid_name(name) {
             return Err(invalid(
                 "name must be letters, digits, '-', '_', '.' and ':'",
             ));
         }
         Ok(Self::namespaced(namespace, kind, name))
     }
+}
+
+fn is_word(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// True when `namespace` can be the namespace part of an id.
+pub(crate) fn is_valid_namespace(namespace: &str) -> bool {
+    is_word(namespace)
+}
+
+/// True when `kind` can be the kind part of an id.
+pub(crate) fn is_valid_kind(kind: &str) -> bool {
+    is_word(kind)
+}
+
+/// True when `name` can be the name part of an id (Kubernetes names, including
+/// RBAC's `system:` names).
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 impl Serialize for ResourceId {

@@ -7,10 +7,18 @@
 //! checksums; its `cluster` module will apply a set of resources to a cluster
 //! with server-side apply.
 
+mod checksum;
 mod error;
 mod id;
+mod load;
+mod resource;
+mod scope;
 mod source;
 
+pub use checksum::Checksum;
 pub use error::Error;
 pub use id::{CLUSTER_SCOPE, ResourceId};
+pub use load::{LoadOptions, Loaded, Loader, load};
+pub use resource::Resource;
+pub use scope::{ClusterScopedKinds, GroupKind, api_group};
 pub use source::Source;
