@@ -11,6 +11,15 @@ mod error;
 mod id;
 mod source;
 
+pub mod edit;
+mod filter;
+pub mod images;
+pub mod policy;
+
 pub use error::Error;
 pub use id::{CLUSTER_SCOPE, ResourceId};
 pub use source::Source;
+
+pub use filter::{SemverConstraint, TagCandidate, TagFilter, TagRanking};
+pub use images::{ContainerImage, ImageFields, PathSegment};
+pub use policy::{Ignore, Policies, Policy};

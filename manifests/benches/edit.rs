@@ -1,0 +1,3 @@
+//! Benchmark of format-preserving image edits (filled in by the next commit).
+
+fn main() {}

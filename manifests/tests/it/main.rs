@@ -1,0 +1,5 @@
+//! Integration tests of the `manifests` crate: one binary, a module per area.
+
+mod edit;
+mod filter;
+mod images;
