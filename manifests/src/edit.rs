@@ -384,6 +384,25 @@ impl<'a> Target<'a> {
         self.line_end(end)
     }
 
+    /// Inserts whole `lines` (without their last line break) at `at`, the
+    /// start of a line; at the end of a file that lacks a final line break,
+    /// the file still ends without one.
+    fn insert_lines(&self, at: usize, lines: &str) -> Splice {
+        let eol = self.eol();
+        let at_unterminated_end =
+            at == self.text.len() && !self.text.is_empty() && !self.text.ends_with('\n');
+        let text = if at_unterminated_end {
+            format!("{eol}{lines}")
+        } else {
+            format!("{lines}{eol}")
+        };
+        Splice {
+            start: at,
+            end: at,
+            text,
+        }
+    }
+
     /// Replaces a scalar's text with `value` in the scalar's own style.
     fn replace_scalar(&self, node: &Node, value: &str, in_flow: bool) -> Result<Splice, Error> {
         let NodeKind::Scalar { style, .. } = &node.kind else {
@@ -399,7 +418,11 @@ impl<'a> Target<'a> {
     }
 
     fn plan_image(&self, container: &str, image: &str) -> Result<Plan, Error> {
-        let containers = images::container_images(self.object(), self.id)?;
+        let containers =
+            images::container_images(self.object(), self.id).map_err(|err| match err {
+                Error::InvalidContainer { reason, .. } => self.refuse(self.line(), reason),
+                other => other,
+            })?;
         let Some(found) = containers.iter().find(|c| c.name == container) else {
             let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
             return Err(self.refuse(
@@ -488,21 +511,13 @@ impl<'a> Target<'a> {
             let indent = first_key.col;
             let step = indent.saturating_sub(meta_key.col).max(1);
             let at = self.after_lines_of(last_value);
-            let lead = if at == self.text.len() && !self.text.ends_with('\n') {
-                eol
-            } else {
-                ""
-            };
-            plan.splices.push(Splice {
-                start: at,
-                end: at,
-                text: format!(
-                    "{lead}{}annotations:{eol}{}{}{eol}",
-                    " ".repeat(indent),
-                    " ".repeat(indent + step),
-                    entry(false)
-                ),
-            });
+            let lines = format!(
+                "{}annotations:{eol}{}{}",
+                " ".repeat(indent),
+                " ".repeat(indent + step),
+                entry(false)
+            );
+            plan.splices.push(self.insert_lines(at, &lines));
             return Ok(plan);
         };
         self.check_plain_node(annotations)?;
@@ -570,16 +585,8 @@ impl<'a> Target<'a> {
             (Some((first_key, _)), false) => {
                 let last = entries.last().map(|(_, v)| v).unwrap_or(annotations);
                 let at = self.after_lines_of(last);
-                let lead = if at == self.text.len() && !self.text.ends_with('\n') {
-                    eol
-                } else {
-                    ""
-                };
-                plan.splices.push(Splice {
-                    start: at,
-                    end: at,
-                    text: format!("{lead}{}{entry}{eol}", " ".repeat(first_key.col)),
-                });
+                let line = format!("{}{entry}", " ".repeat(first_key.col));
+                plan.splices.push(self.insert_lines(at, &line));
             }
             (None, false) => {
                 return Err(self.refuse(annotations.line, "empty block mapping".to_owned()));

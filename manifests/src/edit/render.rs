@@ -2,6 +2,8 @@
 //! same string, quoted otherwise, and in the quoting style of the value it
 //! replaces.
 
+use std::sync::LazyLock;
+
 use granit_parser::ScalarStyle;
 use serde_json::Value;
 
@@ -108,6 +110,23 @@ pub(crate) fn plain_ok(value: &str, in_flow: bool) -> bool {
     )
 }
 
+/// Numbers in every base and spelling YAML 1.1 or 1.2 knows (`1_000`,
+/// `0x1f`, `0o17`, `1e3`, `.5`, `1.10`, `1:30`, `.inf`), and dates.
+static TYPED: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?x)^(?:
+            [-+]?[0-9][0-9_]*                                   # integer
+          | [-+]?(?:\.[0-9]+|[0-9][0-9_]*\.[0-9_]*)(?:[eE][-+]?[0-9]+)?  # float
+          | [-+]?[0-9][0-9_]*[eE][-+]?[0-9]+                    # 1e3
+          | [-+]?0[xX][0-9a-fA-F_]+ | [-+]?0[oO]?[0-7_]+ | [-+]?0[bB][01_]+
+          | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?   # base 60
+          | [-+]?\.(?:inf|Inf|INF) | \.(?:nan|NaN|NAN)
+          | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt \t].*)?        # dates
+        )$",
+    )
+    .ok()
+});
+
 /// Words and shapes some YAML reader takes for a null, boolean, number or
 /// date rather than a string.
 fn looks_typed(value: &str) -> bool {
@@ -118,27 +137,8 @@ fn looks_typed(value: &str) -> bool {
     ) {
         return true;
     }
-    let first = value.as_bytes()[0];
-    let numeric_start = first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.');
-    if !numeric_start {
-        return false;
-    }
-    let digits_and = |extra: &[u8]| {
-        value
-            .bytes()
-            .all(|b| b.is_ascii_digit() || extra.contains(&b))
-    };
-    // Numbers in every base and spelling (1_000, 0x1f, 0o17, 1e3, .5, 1:30),
-    // and dates (2024-01-02).
-    value.parse::<f64>().is_ok()
-        || digits_and(b"+-._:eE")
-        || lower.starts_with("0x")
-        || lower.starts_with("0o")
-        || lower.starts_with("0b")
-        || lower.starts_with(".inf")
-        || lower.starts_with("-.inf")
-        || lower.starts_with("+.inf")
-        || lower == ".nan"
+    // Without the pattern (it always compiles) everything is quoted.
+    TYPED.as_ref().is_none_or(|typed| typed.is_match(value))
 }
 
 #[cfg(test)]

@@ -279,9 +279,10 @@ fn tilde(v: &Version, c: &Version, precision: Precision) -> bool {
 }
 
 /// A semantic-version constraint in Masterminds syntax. A version matches
-/// when it satisfies every comparator of one of the `||` alternatives;
-/// a pre-release version matches only an alternative that names a
-/// pre-release itself.
+/// when it satisfies every comparator of one of the `||` alternatives.
+/// A pre-release version matches only an alternative that names a
+/// pre-release of the same `major.minor.patch` (`>=1.2.3-beta.1 <2.0.0`
+/// admits `1.2.3-beta.2` but not `2.0.0-rc.1`).
 #[derive(Debug, Clone)]
 pub struct SemverConstraint {
     source: String,
@@ -292,8 +293,12 @@ impl SemverConstraint {
     /// True when `version` satisfies the constraint.
     pub fn matches(&self, version: &Version) -> bool {
         self.any_of.iter().any(|all_of| {
-            let names_prerelease = all_of.iter().any(|c| c.bound.version.is_prerelease());
-            (!version.is_prerelease() || names_prerelease)
+            let prerelease_named = || {
+                all_of.iter().any(|c| {
+                    c.bound.version.is_prerelease() && c.bound.version.triple() == version.triple()
+                })
+            };
+            (!version.is_prerelease() || prerelease_named())
                 && all_of.iter().all(|c| c.matches(version))
         })
     }

@@ -1,5 +1,8 @@
 //! Integration tests of the `manifests` crate: one binary, a module per area.
 
+// Helpers of tests may unwrap like the tests themselves: a panic is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod edit;
 mod filter;
 mod images;
