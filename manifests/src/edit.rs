@@ -201,8 +201,10 @@ struct Target<'a> {
     source: &'a Source,
     id: &'a ResourceId,
     root: Node,
-    values: Vec<Value>,
-    value_index: usize,
+    /// The bytes of the document: every splice falls inside them.
+    region: (usize, usize),
+    /// The document as read before the edit.
+    value: Value,
     /// Path from the document root to the object (`items[i]` in a List).
     base: ValuePath,
 }
@@ -219,31 +221,19 @@ impl<'a> Target<'a> {
             id: Box::new(id.clone()),
             reason,
         };
-        let documents = tree::parse(text)
-            .map_err(|err| refuse(err.line, format!("not valid YAML: {}", err.message)))?;
-        let values: Vec<Value> = serde_saphyr::from_multiple(text)
-            .map_err(|err| refuse(source.line, format!("not valid YAML: {err}")))?;
-        let count = documents.len();
-        let non_null = documents.iter().filter(|d| !d.root.is_null()).count();
-        if non_null != values.len() {
-            return Err(refuse(
-                source.line,
-                "the documents of the file could not be matched up".to_owned(),
-            ));
-        }
-        let value_index = documents
-            .iter()
-            .take(source.document)
-            .filter(|d| !d.root.is_null())
-            .count();
-        let Some(document) = documents.into_iter().nth(source.document) else {
-            return Err(refuse(
-                source.line,
-                format!(
-                    "the file has {count} document(s), there is no document {}",
-                    source.document + 1
-                ),
-            ));
+        let document = match tree::parse(text, source.document)
+            .map_err(|err| refuse(err.line, format!("not valid YAML: {}", err.message)))?
+        {
+            tree::Found::Document(document) => document,
+            tree::Found::Missing(count) => {
+                return Err(refuse(
+                    source.line,
+                    format!(
+                        "the file has {count} document(s), there is no document {}",
+                        source.document + 1
+                    ),
+                ));
+            }
         };
         if document.root.is_null() {
             return Err(refuse(
@@ -251,15 +241,23 @@ impl<'a> Target<'a> {
                 format!("document {} is empty", source.document + 1),
             ));
         }
+        let region = (document.start, document.end);
+        let mut values: Vec<Value> = serde_saphyr::from_multiple(&text[region.0..region.1])
+            .map_err(|err| refuse(document.root.line, format!("not valid YAML: {err}")))?;
+        let (Some(value), true) = (values.pop(), values.is_empty()) else {
+            return Err(refuse(
+                document.root.line,
+                "the document could not be read on its own".to_owned(),
+            ));
+        };
         let root = document.root;
-        let value = &values[value_index];
-        let base = if is_resource(value, id) {
+        let base = if is_resource(&value, id) {
             Vec::new()
         } else {
             let item = value
                 .get("items")
                 .and_then(Value::as_array)
-                .filter(|_| kind_of(value).ends_with("List"))
+                .filter(|_| kind_of(&value).ends_with("List"))
                 .and_then(|items| items.iter().position(|item| is_resource(item, id)));
             match item {
                 Some(i) => vec![key("items"), PathSegment::Index(i)],
@@ -269,7 +267,7 @@ impl<'a> Target<'a> {
                         format!(
                             "document {} is {} {:?}, not the resource",
                             source.document + 1,
-                            kind_of(value),
+                            kind_of(&value),
                             value
                                 .pointer("/metadata/name")
                                 .and_then(Value::as_str)
@@ -284,8 +282,8 @@ impl<'a> Target<'a> {
             source,
             id,
             root,
-            values,
-            value_index,
+            region,
+            value,
             base,
         })
     }
@@ -305,7 +303,7 @@ impl<'a> Target<'a> {
     }
 
     fn object(&self) -> &Value {
-        let mut value = &self.values[self.value_index];
+        let mut value = &self.value;
         for segment in &self.base {
             value = match segment {
                 PathSegment::Key(k) => &value[k.as_str()],
@@ -667,36 +665,43 @@ impl<'a> Target<'a> {
         Ok(plan)
     }
 
-    /// Splices the plan into the text and checks the result reads back as
-    /// the original with exactly the planned changes.
+    /// Splices the plan into the document's bytes and checks they read back
+    /// as the original document with exactly the planned changes.
     fn finish(&self, mut plan: Plan) -> Result<String, Error> {
         if plan.splices.is_empty() {
             return Ok(self.text.to_owned());
         }
         plan.splices.sort_by_key(|s| (s.start, s.end));
-        let mut out = String::with_capacity(self.text.len() + 64);
-        let mut at = 0;
+        let (start, end) = self.region;
+        let mut region = String::with_capacity(end - start + 64);
+        let mut at = start;
         for splice in &plan.splices {
-            if splice.start < at || splice.end < splice.start || splice.end > self.text.len() {
+            if splice.start < at || splice.end < splice.start || splice.end > end {
                 return Err(self.refuse(self.line(), "overlapping changes".to_owned()));
             }
-            out.push_str(&self.text[at..splice.start]);
-            out.push_str(&splice.text);
+            region.push_str(&self.text[at..splice.start]);
+            region.push_str(&splice.text);
             at = splice.end;
         }
-        out.push_str(&self.text[at..]);
+        region.push_str(&self.text[at..end]);
 
-        let mut expected = self.values.clone();
-        let object = expected
-            .get_mut(self.value_index)
-            .and_then(|document| value_at_mut(document, &self.base))
+        let mut expected = self.value.clone();
+        let object = value_at_mut(&mut expected, &self.base)
             .ok_or_else(|| self.refuse(self.line(), "the object vanished".to_owned()))?;
         for change in plan.changes {
             apply_change(object, change);
         }
-        let reread: Result<Vec<Value>, _> = serde_saphyr::from_multiple(&out);
+        // The other documents' bytes are untouched; the edited bytes must
+        // still be one document, equal to the expectation.
+        let reread: Result<Vec<Value>, _> = serde_saphyr::from_multiple(&region);
         match reread {
-            Ok(values) if values == expected => Ok(out),
+            Ok(values) if values.len() == 1 && values[0] == expected => {
+                let mut out = String::with_capacity(self.text.len() + region.len() - (end - start));
+                out.push_str(&self.text[..start]);
+                out.push_str(&region);
+                out.push_str(&self.text[end..]);
+                Ok(out)
+            }
             Ok(_) => Err(self.refuse(
                 self.line(),
                 "the edited text does not read back as exactly the intended change".to_owned(),

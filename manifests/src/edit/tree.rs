@@ -110,10 +110,23 @@ impl Node {
     }
 }
 
-/// A document of the stream.
+/// A document of the stream and the bytes it owns: from the end of the
+/// previous document's bytes (the start of the text for the first) to the
+/// start of the next document's `---` (the end of the text for the last).
+/// Splicing inside these bytes cannot touch another document.
 #[derive(Debug)]
 pub(crate) struct Document {
     pub(crate) root: Node,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// The result of looking for one document.
+#[derive(Debug)]
+pub(crate) enum Found {
+    Document(Document),
+    /// The stream has only this many documents.
+    Missing(usize),
 }
 
 /// Why the text could not be read: a line and a message.
@@ -151,16 +164,36 @@ fn leaf(span: &Span, anchored: bool, tagged: bool, kind: NodeKind) -> Result<Nod
     })
 }
 
-/// Reads every document of `text`.
-pub(crate) fn parse(text: &str) -> Result<Vec<Document>, TreeError> {
-    let mut documents = Vec::new();
+/// Reads document `wanted` (zero-based, counting every document of the
+/// stream, empty ones too) of `text`; the text is parsed up to the start of
+/// the document after it.
+pub(crate) fn parse(text: &str, wanted: usize) -> Result<Found, TreeError> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;
+    let mut seen = 0usize;
+    let mut start = 0usize;
+    let mut found: Option<Node> = None;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|err| TreeError {
             line: err.marker().line(),
             message: err.to_string(),
         })?;
+        match &event {
+            Event::DocumentStart(..) => {
+                seen += 1;
+                if seen == wanted + 2 {
+                    let (end, _) = offsets(&span)?;
+                    return done(found, start, end, seen);
+                }
+                if seen == wanted + 1 && wanted > 0 {
+                    start = offsets(&span)?.0;
+                }
+                continue;
+            }
+            Event::StreamEnd => return done(found, start, text.len(), seen),
+            _ if seen != wanted + 1 => continue,
+            _ => {}
+        }
         let finished = match event {
             Event::Scalar(value, style, anchor, tag) => Some(leaf(
                 &span,
@@ -213,9 +246,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Document>, TreeError> {
                 }
             }
             Event::DocumentEnd => {
-                if let Some(root) = root.take() {
-                    documents.push(Document { root });
-                }
+                found = root.take();
                 None
             }
             _ => None,
@@ -238,7 +269,14 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Document>, TreeError> {
             None => root = Some(node),
         }
     }
-    Ok(documents)
+    done(found, start, text.len(), seen)
+}
+
+fn done(found: Option<Node>, start: usize, end: usize, seen: usize) -> Result<Found, TreeError> {
+    Ok(match found {
+        Some(root) => Found::Document(Document { root, start, end }),
+        None => Found::Missing(seen),
+    })
 }
 
 #[cfg(test)]
@@ -247,16 +285,26 @@ mod tests {
 
     #[test]
     fn spans_are_exact_bytes() {
-        let text = "a: 'é'\nb:\n  - {c: \"d\"}\n---\n---\nx: 1\n";
-        let docs = parse(text).unwrap();
-        assert_eq!(docs.len(), 3);
-        let a = docs[0].root.get("a").unwrap();
+        let text = "a: 'é'\nb:\n  - {c: \"d\"}\n---\n---\nx: 1\n...\n";
+        let doc = |i| match parse(text, i).unwrap() {
+            Found::Document(doc) => doc,
+            Found::Missing(n) => panic!("only {n}"),
+        };
+        let first = doc(0);
+        let a = first.root.get("a").unwrap();
         assert_eq!(&text[a.start..a.end], "'é'");
-        let NodeKind::Sequence { items, .. } = &docs[0].root.get("b").unwrap().kind else {
+        let NodeKind::Sequence { items, .. } = &first.root.get("b").unwrap().kind else {
             panic!()
         };
         assert_eq!(&text[items[0].start..items[0].end], "{c: \"d\"}");
-        assert!(docs[1].root.is_null());
-        assert_eq!(docs[2].root.get("x").unwrap().line, 6);
+        assert_eq!(
+            &text[first.start..first.end],
+            "a: 'é'\nb:\n  - {c: \"d\"}\n"
+        );
+        assert!(doc(1).root.is_null());
+        let last = doc(2);
+        assert_eq!(last.root.get("x").unwrap().line, 6);
+        assert_eq!(&text[last.start..last.end], "---\nx: 1\n...\n");
+        assert!(matches!(parse(text, 3).unwrap(), Found::Missing(3)));
     }
 }

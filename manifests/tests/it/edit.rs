@@ -196,3 +196,50 @@ fn bad_input_is_refused_not_panicked_on() {
         .to_string();
     assert!(err.contains("bad.yaml"), "{err}");
 }
+
+/// A thousand image edits over generated files: each changes exactly one
+/// line, and that line differs from the original only in the tag.
+#[test]
+fn thousand_generated_edits_change_only_the_intended_line() {
+    let corpus = crate::corpus::generate(300, 7);
+    let targets: Vec<(&crate::corpus::CorpusFile, &crate::corpus::EditTarget)> = corpus
+        .iter()
+        .flat_map(|file| file.targets.iter().map(move |t| (file, t)))
+        .take(1000)
+        .collect();
+    assert_eq!(targets.len(), 1000);
+    for (i, (file, target)) in targets.into_iter().enumerate() {
+        let source = Source {
+            path: file.name.clone().into(),
+            document: target.document,
+            line: 1,
+        };
+        let new_tag = format!("9.{i}.0");
+        let image = format!("{}:{new_tag}", target.repository);
+        let context = format!("{} {} {}", file.name, target.id, target.container);
+        let output = edit::set_image(&file.text, &source, &target.id, &target.container, &image)
+            .unwrap_or_else(|err| panic!("{context}: {err}"));
+        let before: Vec<&str> = file.text.split_inclusive('\n').collect();
+        let after: Vec<&str> = output.split_inclusive('\n').collect();
+        assert_eq!(before.len(), after.len(), "{context}");
+        let changed: Vec<(&str, &str)> = before
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| (*a, *b))
+            .collect();
+        assert_eq!(changed.len(), 1, "{context}: {changed:?}");
+        let (old_line, new_line) = changed[0];
+        assert_eq!(
+            old_line.replacen(&target.tag, &new_tag, 1),
+            new_line,
+            "{context}"
+        );
+        // Reading the edited file back finds the new image.
+        let documents: Vec<Value> = serde_saphyr::from_multiple(&output).unwrap();
+        let images =
+            manifests::images::container_images(&documents[target.document], &target.id).unwrap();
+        let found = images.iter().find(|c| c.name == target.container).unwrap();
+        assert_eq!(found.image, image, "{context}");
+    }
+}

@@ -3,6 +3,7 @@
 // Helpers of tests may unwrap like the tests themselves: a panic is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod corpus;
 mod edit;
 mod filter;
 mod images;
