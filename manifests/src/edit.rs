@@ -262,17 +262,14 @@ impl<'a> Target<'a> {
             match item {
                 Some(i) => vec![key("items"), PathSegment::Index(i)],
                 None => {
+                    let name = value.pointer("/metadata/name").and_then(Value::as_str);
+                    let what = match (kind_of(&value), name) {
+                        ("", _) | (_, None) => "not a Kubernetes object".to_owned(),
+                        (kind, Some(name)) => format!("{kind} {name:?}, not the resource"),
+                    };
                     return Err(refuse(
                         root.line,
-                        format!(
-                            "document {} is {} {:?}, not the resource",
-                            source.document + 1,
-                            kind_of(&value),
-                            value
-                                .pointer("/metadata/name")
-                                .and_then(Value::as_str)
-                                .unwrap_or(""),
-                        ),
+                        format!("document {} is {what}", source.document + 1),
                     ));
                 }
             }

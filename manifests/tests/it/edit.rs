@@ -160,6 +160,19 @@ fn edits_compose_and_round_trip() {
     );
 }
 
+/// A document whose aliases expand to 10^9 strings.
+fn billion_laughs() -> String {
+    let mut text = String::from(
+        "kind: Deployment\nmetadata: {name: web}\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..9 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    text.push_str("spec: {template: {spec: {containers: [{name: web, image: nginx}]}}}\n");
+    text
+}
+
 #[test]
 fn bad_input_is_refused_not_panicked_on() {
     let source = Source {
@@ -181,6 +194,18 @@ fn bad_input_is_refused_not_panicked_on() {
         "just a string",
         "kind: Deployment\nmetadata: web\n",
         "kind: Deployment\nmetadata: {name: web}\nspec: {template: {spec: {containers: 5}}}\n",
+        &format!(
+            "kind: Deployment\nmetadata: {{name: web}}\nspec: {}{}\n",
+            "[".repeat(5000),
+            "]".repeat(5000)
+        ),
+        &format!(
+            "kind: Deployment\nmetadata: {{name: web}}\nspec:\n{}",
+            (0..2000)
+                .map(|i| format!("{}- x\n", " ".repeat(i)))
+                .collect::<String>()
+        ),
+        &billion_laughs(),
     ] {
         let err = edit::apply(bad, &source, &id, &image)
             .unwrap_err()
