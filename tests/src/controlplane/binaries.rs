@@ -1,0 +1,181 @@
+//! Finding (and if need be building) the control plane's binaries.
+//!
+//! `tests/scripts/build-controlplane.sh` builds kube-apiserver,
+//! kube-controller-manager and etcd from the Go modules in `tests/controlplane/`
+//! into a cache directory keyed by the pinned versions, and points the
+//! checkout's `target/test-tools/controlplane` symlink at it. This module
+//! follows that symlink; it runs the script first when the symlink is missing
+//! or older than the pin (so `cargo test -p tests` works on its own), and
+//! reports the script's own error (for example "install Go 1.26 or newer")
+//! when it fails. `$FLUXRS_CONTROLPLANE_DIR` names a directory to use as is.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use crate::Error;
+use crate::tools::workspace_root;
+
+/// Environment variable naming a directory that holds the three binaries.
+pub const DIR_ENV: &str = "FLUXRS_CONTROLPLANE_DIR";
+
+/// The three binaries of the control plane.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// Directory holding them.
+    pub dir: PathBuf,
+    /// `kube-apiserver`.
+    pub kube_apiserver: PathBuf,
+    /// `kube-controller-manager`.
+    pub kube_controller_manager: PathBuf,
+    /// `etcd`.
+    pub etcd: PathBuf,
+}
+
+impl Binaries {
+    /// The binaries in `dir`, checked to exist.
+    pub fn in_dir(dir: &Path) -> Result<Self, Error> {
+        let binaries = Self {
+            dir: dir.to_owned(),
+            kube_apiserver: dir.join("kube-apiserver"),
+            kube_controller_manager: dir.join("kube-controller-manager"),
+            etcd: dir.join("etcd"),
+        };
+        for path in [
+            &binaries.kube_apiserver,
+            &binaries.kube_controller_manager,
+            &binaries.etcd,
+        ] {
+            if !path.is_file() {
+                return Err(Error::MissingTool {
+                    name: file_name(path),
+                    hint: format!(
+                        "expected at {}; run tests/scripts/build-controlplane.sh",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        Ok(binaries)
+    }
+
+    /// The binaries for this checkout: `$FLUXRS_CONTROLPLANE_DIR` if set,
+    /// otherwise the build script's symlink, building first when needed.
+    ///
+    /// Blocks (for minutes when the Go build has to run); one call per process
+    /// does the work, later calls return the first answer.
+    pub fn locate() -> Result<Self, Error> {
+        if let Some(dir) = std::env::var_os(DIR_ENV) {
+            return Self::in_dir(Path::new(&dir));
+        }
+        static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+        let mut built = BUILT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(dir) = built.as_ref() {
+            return Self::in_dir(dir);
+        }
+        let root = workspace_root();
+        let link = symlink_path(&root);
+        if needs_build(&root, &link) {
+            run_build_script(&root)?;
+        }
+        let dir = std::fs::canonicalize(&link)
+            .map_err(|e| Error::io(format!("resolving {}", link.display()), e))?;
+        let binaries = Self::in_dir(&dir)?;
+        *built = Some(dir);
+        Ok(binaries)
+    }
+}
+
+/// `target/test-tools/controlplane` of the checkout at `root`.
+pub(super) fn symlink_path(root: &Path) -> PathBuf {
+    root.join("target").join("test-tools").join("controlplane")
+}
+
+/// Whether the symlink is missing, dangling, or older than any input of the
+/// build (then the script decides whether the cache already has that build).
+fn needs_build(root: &Path, link: &Path) -> bool {
+    let Ok(linked) = std::fs::symlink_metadata(link).and_then(|m| m.modified()) else {
+        return true;
+    };
+    if !link.join(".complete").is_file() {
+        return true;
+    }
+    let src = root.join("tests").join("controlplane");
+    let inputs = [
+        src.join("versions"),
+        src.join("kube").join("go.mod"),
+        src.join("kube").join("go.sum"),
+        src.join("etcd").join("go.mod"),
+        src.join("etcd").join("go.sum"),
+        src.join("etcd").join("main.go"),
+        root.join("tests")
+            .join("scripts")
+            .join("build-controlplane.sh"),
+    ];
+    inputs.iter().any(|input| {
+        std::fs::metadata(input)
+            .and_then(|m| m.modified())
+            .is_ok_and(|changed: SystemTime| changed > linked)
+    })
+}
+
+/// Runs the build script; its progress goes straight to stderr so a long first
+/// build is visible even while the test harness captures output.
+fn run_build_script(root: &Path) -> Result<(), Error> {
+    let script = root
+        .join("tests")
+        .join("scripts")
+        .join("build-controlplane.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|child| {
+            // Copy stderr through while keeping it for the error message.
+            let mut child = child;
+            let mut stderr = child.stderr.take();
+            let mut kept = Vec::new();
+            if let Some(stderr) = stderr.as_mut() {
+                use std::io::{BufRead, BufReader, Write};
+                for line in BufReader::new(stderr).split(b'\n') {
+                    let line = line?;
+                    let _ = std::io::stderr().write_all(&line);
+                    let _ = std::io::stderr().write_all(b"\n");
+                    kept.extend_from_slice(&line);
+                    kept.push(b'\n');
+                }
+            }
+            let status = child.wait()?;
+            Ok((status, kept))
+        })
+        .map_err(|e| Error::io(format!("running {}", script.display()), e))?;
+    let (status, stderr) = output;
+    if status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&stderr);
+        // The script's own error line says what to install or run.
+        let hint = stderr
+            .lines()
+            .rev()
+            .find(|line| line.contains("error:"))
+            .unwrap_or_else(|| stderr.lines().last().unwrap_or_default())
+            .to_owned();
+        Err(Error::Command {
+            command: format!("bash {}", script.display()),
+            status: status.to_string(),
+            stderr: hint,
+        })
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
