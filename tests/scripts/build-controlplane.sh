@@ -83,7 +83,11 @@ point_link() {
     mv -T "$link.tmp.$$" "$link"
 }
 
+# Builds of other pins unused for this many days are removed after a new build.
+keep_days=30
+
 if [ -f "$dir/.complete" ]; then
+    touch "$dir/.complete" # last use, for pruning
     point_link
     say "kube-apiserver $KUBERNETES_VERSION, kube-controller-manager, etcd $ETCD_VERSION: cached in $dir"
     exit 0
@@ -96,6 +100,8 @@ if ! flock -n 9; then
     say "waiting for another build of the control plane to finish"
     flock 9
 fi
+# Holding the lock, nothing else builds: leftovers of interrupted builds can go.
+rm -rf "$cache_root"/.build-*
 if [ ! -f "$dir/.complete" ]; then
     say "building kube-apiserver and kube-controller-manager $KUBERNETES_VERSION and etcd $ETCD_VERSION from Go modules, first time only (~20 min on 2 cores)"
     started=$(date +%s)
@@ -120,5 +126,9 @@ if [ ! -f "$dir/.complete" ]; then
     mv -T "$tmp" "$dir"
     trap - EXIT
     say "built in $(($(date +%s) - started)) s, $(du -sh "$dir" | cut -f1) in $dir"
+    find "$cache_root" -mindepth 2 -maxdepth 2 -name .complete -mtime +"$keep_days" -printf '%h\n' |
+        while read -r old; do
+            [ "$old" = "$dir" ] || { say "removing unused $old"; rm -rf "$old"; }
+        done
 fi
 point_link

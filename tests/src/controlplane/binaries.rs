@@ -179,3 +179,63 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the build script with only `tools` (plus a fake `go`, if given) on PATH.
+    fn build_script_with(tools: &[&str], go: Option<&str>) -> (bool, String) {
+        let bin = tempfile::tempdir().unwrap();
+        for tool in tools {
+            let path = crate::tools::system(tool).unwrap();
+            std::os::unix::fs::symlink(path, bin.path().join(tool)).unwrap();
+        }
+        if let Some(script) = go {
+            let fake = bin.path().join("go");
+            std::fs::write(&fake, format!("#!/bin/sh\n{script}\n")).unwrap();
+            std::process::Command::new("chmod")
+                .arg("+x")
+                .arg(&fake)
+                .status()
+                .unwrap();
+        }
+        let root = workspace_root();
+        let output = Command::new(crate::tools::system("bash").unwrap())
+            .arg(root.join("tests/scripts/build-controlplane.sh"))
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn build_script_says_what_to_install_without_go() {
+        let (ok, stderr) = build_script_with(&["dirname"], None);
+        assert!(!ok);
+        assert!(stderr.contains("`go` is not on PATH"), "{stderr}");
+        assert!(stderr.contains("install Go 1.26.0 or newer"), "{stderr}");
+    }
+
+    #[test]
+    fn build_script_refuses_an_old_go() {
+        let (ok, stderr) = build_script_with(
+            &["dirname", "sort", "head", "printf"],
+            Some("echo go1.22.5"),
+        );
+        assert!(!ok);
+        assert!(stderr.contains("Go 1.22.5 is too old"), "{stderr}");
+        assert!(stderr.contains("install Go 1.26.0 or newer"), "{stderr}");
+    }
+
+    #[test]
+    fn missing_binaries_name_the_build_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Binaries::in_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("kube-apiserver"), "{err}");
+        assert!(err.contains("build-controlplane.sh"), "{err}");
+    }
+}
