@@ -44,6 +44,9 @@ async fn run() -> Result<(), tests::Error> {
     println!("apiserver:  {}", cluster.url());
     println!("kubeconfig: {}", cluster.kubeconfig_path().display());
     println!("logs:       {}", cluster.dir().display());
+    for (program, bytes) in cluster.memory()? {
+        println!("memory:     {program} {} MiB", bytes / (1024 * 1024));
+    }
     println!();
     println!("export KUBECONFIG={}", cluster.kubeconfig_path().display());
     println!();

@@ -125,52 +125,40 @@ fn needs_build(root: &Path, link: &Path) -> bool {
 /// Runs the build script; its progress goes straight to stderr so a long first
 /// build is visible even while the test harness captures output.
 fn run_build_script(root: &Path) -> Result<(), Error> {
+    use std::io::{BufRead, BufReader, Write};
+
     let script = root
         .join("tests")
         .join("scripts")
         .join("build-controlplane.sh");
-    let output = Command::new("bash")
+    let context = || format!("running {}", script.display());
+    let mut child = Command::new("bash")
         .arg(&script)
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped())
         .spawn()
-        .and_then(|child| {
-            // Copy stderr through while keeping it for the error message.
-            let mut child = child;
-            let mut stderr = child.stderr.take();
-            let mut kept = Vec::new();
-            if let Some(stderr) = stderr.as_mut() {
-                use std::io::{BufRead, BufReader, Write};
-                for line in BufReader::new(stderr).split(b'\n') {
-                    let line = line?;
-                    let _ = std::io::stderr().write_all(&line);
-                    let _ = std::io::stderr().write_all(b"\n");
-                    kept.extend_from_slice(&line);
-                    kept.push(b'\n');
-                }
+        .map_err(|e| Error::io(context(), e))?;
+    // Copy stderr through, keeping the script's own error line for the error.
+    let mut error_line = None;
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines() {
+            let line = line.map_err(|e| Error::io(context(), e))?;
+            let _ = writeln!(std::io::stderr(), "{line}");
+            if line.contains("error:") {
+                error_line = Some(line);
             }
-            let status = child.wait()?;
-            Ok((status, kept))
-        })
-        .map_err(|e| Error::io(format!("running {}", script.display()), e))?;
-    let (status, stderr) = output;
+        }
+    }
+    let status = child.wait().map_err(|e| Error::io(context(), e))?;
     if status.success() {
         Ok(())
     } else {
-        let stderr = String::from_utf8_lossy(&stderr);
-        // The script's own error line says what to install or run.
-        let hint = stderr
-            .lines()
-            .rev()
-            .find(|line| line.contains("error:"))
-            .unwrap_or_else(|| stderr.lines().last().unwrap_or_default())
-            .to_owned();
         Err(Error::Command {
             command: format!("bash {}", script.display()),
             status: status.to_string(),
-            stderr: hint,
+            stderr: error_line.unwrap_or_else(|| "see its output above".to_owned()),
         })
     }
 }

@@ -33,7 +33,10 @@
 //! etcd (temporary data dir, no fsync), kube-apiserver (its own CA and serving
 //! certificate, RBAC, ServiceAccount token issuer, the default admission
 //! plugins) and kube-controller-manager with the controllers in
-//! [`CONTROLLERS`]. There are no nodes and no scheduler: pods stay Pending.
+//! [`CONTROLLERS`]. There are no nodes and no scheduler: pods stay Pending,
+//! so `helm --wait` and `kubectl rollout status` never finish for charts and
+//! workloads with pods (Deployments still get ReplicaSets, status and
+//! `observedGeneration`).
 //! Processes run under [`crate::process::Server`]'s watchdog, so they stop when
 //! the control plane is dropped, when a test panics, or when the test process
 //! exits; a janitor removes the directory then too. Set
@@ -259,10 +262,73 @@ impl ControlPlane {
         servers.iter().map(|s| s.log_path().to_owned()).collect()
     }
 
+    /// Resident memory (VmRSS, bytes) of each process of this control plane,
+    /// by program name, found through `/proc` (processes whose command line
+    /// names this control plane's directory).
+    pub fn memory(&self) -> Result<Vec<(String, u64)>, Error> {
+        let dir = self.inner.dir.to_string_lossy().into_owned();
+        let proc = std::fs::read_dir("/proc").map_err(|e| Error::io("listing /proc", e))?;
+        let mut found = Vec::new();
+        for entry in proc.flatten() {
+            let path = entry.path();
+            let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+                continue;
+            };
+            let mut args = cmdline
+                .split(|b| *b == 0)
+                .map(|arg| String::from_utf8_lossy(arg).into_owned());
+            let program = args.next().unwrap_or_default();
+            let name = program.rsplit('/').next().unwrap_or_default().to_owned();
+            // The watchdogs and the janitor are shells carrying the same arguments.
+            if name == "bash" || name == "sh" || !args.any(|arg| arg.contains(&dir)) {
+                continue;
+            }
+            let Ok(status) = std::fs::read_to_string(path.join("status")) else {
+                continue;
+            };
+            let rss_kib = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| {
+                    value
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                });
+            if let Some(kib) = rss_kib {
+                found.push((name, kib * 1024));
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
     /// Creates a namespace named `<base>-<n>`, unique in this control plane,
     /// and deletes it when the returned value is dropped.
     pub async fn namespace(&self, base: &str) -> Result<TestNamespace, Error> {
         TestNamespace::create(&self.inner, base).await
+    }
+
+    /// A kubeconfig for this cluster that authenticates with `token` as is
+    /// (for example a revoked or made-up one, to test how a client handles
+    /// 401s); `user` only names it in the file.
+    pub async fn kubeconfig_with_token(
+        &self,
+        user: &str,
+        token: &str,
+        namespace: &str,
+    ) -> Result<Kubeconfig, Error> {
+        Kubeconfig::create(
+            &self.inner.dir,
+            &self.inner.url,
+            &self.inner.ca_pem,
+            user,
+            token,
+            namespace,
+        )
+        .await
     }
 
     /// Mints a token for ServiceAccount `namespace/name` (which must exist)

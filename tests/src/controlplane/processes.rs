@@ -56,6 +56,13 @@ pub(crate) fn start_etcd(binaries: &Binaries, dir: &Path) -> Result<(Server, Str
         let data = dir.join("etcd-data");
         let _ = std::fs::remove_dir_all(&data);
         let mut command = Command::new(&binaries.etcd);
+        // etcd reads ETCD_* variables as flags, and refuses to start when one
+        // shadows a flag given here: run it with none from the caller.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ETCD_") {
+                command.env_remove(key);
+            }
+        }
         command.args([
             "--name=default".to_owned(),
             format!("--data-dir={}", data.display()),

@@ -93,3 +93,23 @@ async fn a_private_control_plane_stops_and_cleans_up_on_drop() {
         "apiserver still listening"
     );
 }
+
+#[tokio::test]
+async fn an_unknown_token_is_unauthorized() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let stranger = cluster
+        .kubeconfig_with_token("stranger", "not-a-real-token", "default")
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(stranger.client().unwrap(), "default");
+    match pods.list(&ListParams::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 401, "{status:?}"),
+        other => panic!("expected 401, got {other:?}"),
+    }
+    let err = tests::controlplane::run_failing(stranger.kubectl().unwrap().args(["get", "pods"]))
+        .unwrap();
+    assert!(
+        err.contains("Unauthorized") || err.contains("credentials"),
+        "{err}"
+    );
+}
