@@ -55,7 +55,6 @@ mod processes;
 mod rbac;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,13 +73,10 @@ pub use rbac::{SEED_RBAC_TEMPLATE, SeedRbac, render_seed_rbac};
 use crate::Error;
 use crate::process::Server;
 use pki::{Pki, random_token};
-use processes::{Files, is_port_clash};
+use processes::{is_port_clash, spawn_janitor, wait_ready, write_files, write_kubeconfig_file};
 
 /// Environment variable that keeps a control plane's directory after it stops.
 pub const KEEP_ENV: &str = "FLUXRS_CONTROLPLANE_KEEP";
-
-/// How long the apiserver and the controllers get to become ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running control plane. Dropping it stops its processes and removes its
 /// directory.
@@ -266,43 +262,7 @@ impl ControlPlane {
     /// by program name, found through `/proc` (processes whose command line
     /// names this control plane's directory).
     pub fn memory(&self) -> Result<Vec<(String, u64)>, Error> {
-        let dir = self.inner.dir.to_string_lossy().into_owned();
-        let proc = std::fs::read_dir("/proc").map_err(|e| Error::io("listing /proc", e))?;
-        let mut found = Vec::new();
-        for entry in proc.flatten() {
-            let path = entry.path();
-            let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
-                continue;
-            };
-            let mut args = cmdline
-                .split(|b| *b == 0)
-                .map(|arg| String::from_utf8_lossy(arg).into_owned());
-            let program = args.next().unwrap_or_default();
-            let name = program.rsplit('/').next().unwrap_or_default().to_owned();
-            // The watchdogs and the janitor are shells carrying the same arguments.
-            if name == "bash" || name == "sh" || !args.any(|arg| arg.contains(&dir)) {
-                continue;
-            }
-            let Ok(status) = std::fs::read_to_string(path.join("status")) else {
-                continue;
-            };
-            let rss_kib = status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|value| {
-                    value
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                });
-            if let Some(kib) = rss_kib {
-                found.push((name, kib * 1024));
-            }
-        }
-        found.sort();
-        Ok(found)
+        processes::resident_memory(&self.inner.dir)
     }
 
     /// Creates a namespace named `<base>-<n>`, unique in this control plane,
@@ -424,138 +384,6 @@ impl Drop for ControlPlane {
         // The janitor now finds nothing left to remove.
         drop(self.janitor.take());
     }
-}
-
-/// Polls until the apiserver's `/readyz` answers `ok` and the `default`
-/// ServiceAccount exists (the controller manager is up), failing early with
-/// the log tail if a process exits.
-async fn wait_ready(servers: &mut [Server], admin: &Kubeconfig) -> Result<(), Error> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let client = admin.client()?;
-    let mut last;
-    loop {
-        servers.iter_mut().try_for_each(Server::check_running)?;
-        let request = http::Request::get("/readyz")
-            .body(Vec::new())
-            .map_err(|e| Error::invalid("GET /readyz", e.to_string()))?;
-        match client.request_text(request).await {
-            Ok(body) if body.trim() == "ok" => break,
-            Ok(body) => last = body,
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() >= deadline {
-            return Err(timeout("kube-apiserver /readyz", servers, &last));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let accounts: Api<ServiceAccount> = Api::namespaced(client, "default");
-    loop {
-        servers.iter_mut().try_for_each(Server::check_running)?;
-        match accounts.get_opt("default").await {
-            Ok(Some(_)) => return Ok(()),
-            Ok(None) => last = "not yet created".to_owned(),
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() >= deadline {
-            return Err(timeout(
-                "kube-controller-manager to create ServiceAccount default/default",
-                servers,
-                &last,
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn timeout(what: &str, servers: &[Server], last: &str) -> Error {
-    let logs = servers
-        .iter()
-        .map(|s| format!("--- {} ---\n{}", s.name(), s.log_tail(2048)))
-        .collect::<Vec<_>>()
-        .join("\n");
-    Error::Timeout {
-        what: what.to_owned(),
-        after: READY_TIMEOUT,
-        log_tail: format!("last answer: {last}\n{logs}"),
-    }
-}
-
-/// Writes the certificates, keys and static token file.
-fn write_files(
-    dir: &Path,
-    pki: &Pki,
-    admin_token: &str,
-    controller_manager_token: &str,
-) -> Result<Files, Error> {
-    let files = Files {
-        ca_cert: dir.join("ca.crt"),
-        serving_cert: dir.join("apiserver.crt"),
-        serving_key: dir.join("apiserver.key"),
-        service_account_key: dir.join("service-account.key"),
-        service_account_public_key: dir.join("service-account.pub"),
-        token_auth: dir.join("tokens.csv"),
-        controller_manager_kubeconfig: dir.join("kube-controller-manager.kubeconfig"),
-    };
-    write(&files.ca_cert, &pki.ca_pem)?;
-    write(&files.serving_cert, &pki.serving_cert_pem)?;
-    write(&files.serving_key, &pki.serving_key_pem)?;
-    write(&files.service_account_key, &pki.service_account_key_pem)?;
-    write(
-        &files.service_account_public_key,
-        &pki.service_account_public_key_pem,
-    )?;
-    // token,user,uid,"group1,group2"
-    write(
-        &files.token_auth,
-        &format!(
-            "{admin_token},admin,admin,\"system:masters\"\n\
-             {controller_manager_token},system:kube-controller-manager,kube-controller-manager,\"system:masters\"\n"
-        ),
-    )?;
-    Ok(files)
-}
-
-/// A kubeconfig for a process the control plane runs itself.
-fn write_kubeconfig_file(
-    path: &Path,
-    url: &str,
-    ca_pem: &str,
-    user: &str,
-    token: &str,
-) -> Result<(), Error> {
-    let ca = path.with_extension("ca.crt");
-    write(&ca, ca_pem)?;
-    let contents = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {"server": url, "certificate-authority": ca}}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
-        "current-context": "local",
-    });
-    write(path, &contents.to_string())
-}
-
-fn write(path: &Path, contents: &str) -> Result<(), Error> {
-    std::fs::write(path, contents).map_err(|e| Error::io(format!("writing {}", path.display()), e))
-}
-
-/// Removes `dir` once its own stdin closes (the control plane was dropped or
-/// the test process exited), retrying while the other processes still stop.
-const JANITOR: &str = r#"
-dir=$1
-sleep infinity &
-pause=$!
-trap 'kill "$pause" 2>/dev/null
-for _ in 1 2 3 4; do rm -rf -- "$dir" 2>/dev/null; [ -e "$dir" ] || exit 0; sleep 1; done
-exit 0' TERM
-wait "$pause"
-"#;
-
-fn spawn_janitor(dir: &Path) -> Result<Server, Error> {
-    let mut command = Command::new("bash");
-    command.arg("-c").arg(JANITOR).arg("janitor").arg(dir);
-    Server::spawn("janitor", &command, Path::new("/dev/null"))
 }
 
 /// Runs blocking work (process starts, the Go build) off the async threads.

@@ -1,11 +1,17 @@
-//! The three processes of a control plane and the flags they run with.
+//! The processes of a control plane: their files, flags, start, readiness,
+//! memory, and the janitor that removes their directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::Api;
+
+use super::Kubeconfig;
 use super::binaries::Binaries;
+use super::pki::Pki;
 use crate::Error;
 use crate::net::{free_port, loopback};
 use crate::process::Server;
@@ -43,6 +49,9 @@ pub(crate) struct Files {
     pub(crate) token_auth: PathBuf,
     pub(crate) controller_manager_kubeconfig: PathBuf,
 }
+
+/// How long the apiserver and the controllers get to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How often a start is retried when a port picked as free was taken meanwhile.
 const PORT_ATTEMPTS: usize = 3;
@@ -174,4 +183,179 @@ pub(crate) fn retry_on_port_clash<T>(
 /// Whether `error` is a server exiting because its address was in use.
 pub(crate) fn is_port_clash(error: &Error) -> bool {
     matches!(error, Error::ServerExited { log_tail, .. } if log_tail.contains("address already in use"))
+}
+
+/// Polls until the apiserver's `/readyz` answers `ok` and the `default`
+/// ServiceAccount exists (the controller manager is up), failing early with
+/// the log tail if a process exits.
+pub(crate) async fn wait_ready(servers: &mut [Server], admin: &Kubeconfig) -> Result<(), Error> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let client = admin.client()?;
+    let mut last;
+    loop {
+        servers.iter_mut().try_for_each(Server::check_running)?;
+        let request = http::Request::get("/readyz")
+            .body(Vec::new())
+            .map_err(|e| Error::invalid("GET /readyz", e.to_string()))?;
+        match client.request_text(request).await {
+            Ok(body) if body.trim() == "ok" => break,
+            Ok(body) => last = body,
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() >= deadline {
+            return Err(timeout("kube-apiserver /readyz", servers, &last));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let accounts: Api<ServiceAccount> = Api::namespaced(client, "default");
+    loop {
+        servers.iter_mut().try_for_each(Server::check_running)?;
+        match accounts.get_opt("default").await {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => last = "not yet created".to_owned(),
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() >= deadline {
+            return Err(timeout(
+                "kube-controller-manager to create ServiceAccount default/default",
+                servers,
+                &last,
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn timeout(what: &str, servers: &[Server], last: &str) -> Error {
+    let logs = servers
+        .iter()
+        .map(|s| format!("--- {} ---\n{}", s.name(), s.log_tail(2048)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Error::Timeout {
+        what: what.to_owned(),
+        after: READY_TIMEOUT,
+        log_tail: format!("last answer: {last}\n{logs}"),
+    }
+}
+
+/// Writes the certificates, keys and static token file.
+pub(crate) fn write_files(
+    dir: &Path,
+    pki: &Pki,
+    admin_token: &str,
+    controller_manager_token: &str,
+) -> Result<Files, Error> {
+    let files = Files {
+        ca_cert: dir.join("ca.crt"),
+        serving_cert: dir.join("apiserver.crt"),
+        serving_key: dir.join("apiserver.key"),
+        service_account_key: dir.join("service-account.key"),
+        service_account_public_key: dir.join("service-account.pub"),
+        token_auth: dir.join("tokens.csv"),
+        controller_manager_kubeconfig: dir.join("kube-controller-manager.kubeconfig"),
+    };
+    write(&files.ca_cert, &pki.ca_pem)?;
+    write(&files.serving_cert, &pki.serving_cert_pem)?;
+    write(&files.serving_key, &pki.serving_key_pem)?;
+    write(&files.service_account_key, &pki.service_account_key_pem)?;
+    write(
+        &files.service_account_public_key,
+        &pki.service_account_public_key_pem,
+    )?;
+    // token,user,uid,"group1,group2"
+    write(
+        &files.token_auth,
+        &format!(
+            "{admin_token},admin,admin,\"system:masters\"\n\
+             {controller_manager_token},system:kube-controller-manager,kube-controller-manager,\"system:masters\"\n"
+        ),
+    )?;
+    Ok(files)
+}
+
+/// A kubeconfig for a process the control plane runs itself.
+pub(crate) fn write_kubeconfig_file(
+    path: &Path,
+    url: &str,
+    ca_pem: &str,
+    user: &str,
+    token: &str,
+) -> Result<(), Error> {
+    let ca = path.with_extension("ca.crt");
+    write(&ca, ca_pem)?;
+    let contents = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {"server": url, "certificate-authority": ca}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
+        "current-context": "local",
+    });
+    write(path, &contents.to_string())
+}
+
+fn write(path: &Path, contents: &str) -> Result<(), Error> {
+    std::fs::write(path, contents).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Removes `dir` once its own stdin closes (the control plane was dropped or
+/// the test process exited), retrying while the other processes still stop.
+const JANITOR: &str = r#"
+dir=$1
+sleep infinity &
+pause=$!
+trap 'kill "$pause" 2>/dev/null
+for _ in 1 2 3 4; do rm -rf -- "$dir" 2>/dev/null; [ -e "$dir" ] || exit 0; sleep 1; done
+exit 0' TERM
+wait "$pause"
+"#;
+
+pub(crate) fn spawn_janitor(dir: &Path) -> Result<Server, Error> {
+    let mut command = Command::new("bash");
+    command.arg("-c").arg(JANITOR).arg("janitor").arg(dir);
+    Server::spawn("janitor", &command, Path::new("/dev/null"))
+}
+
+/// VmRSS (bytes) of the processes whose command line names `dir`, by
+/// program name; the shells (watchdogs, janitor) that carry the same
+/// arguments are left out.
+pub(crate) fn resident_memory(dir: &Path) -> Result<Vec<(String, u64)>, Error> {
+    let dir = dir.to_string_lossy().into_owned();
+    let proc = std::fs::read_dir("/proc").map_err(|e| Error::io("listing /proc", e))?;
+    let mut found = Vec::new();
+    for entry in proc.flatten() {
+        let path = entry.path();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let mut args = cmdline
+            .split(|b| *b == 0)
+            .map(|arg| String::from_utf8_lossy(arg).into_owned());
+        let program = args.next().unwrap_or_default();
+        let name = program.rsplit('/').next().unwrap_or_default().to_owned();
+        // The watchdogs and the janitor are shells carrying the same arguments.
+        if name == "bash" || name == "sh" || !args.any(|arg| arg.contains(&dir)) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(path.join("status")) else {
+            continue;
+        };
+        let rss_kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| {
+                value
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            });
+        if let Some(kib) = rss_kib {
+            found.push((name, kib * 1024));
+        }
+    }
+    found.sort();
+    Ok(found)
 }
