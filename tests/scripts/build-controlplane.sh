@@ -103,7 +103,7 @@ fi
 # Holding the lock, nothing else builds: leftovers of interrupted builds can go.
 rm -rf "$cache_root"/.build-*
 if [ ! -f "$dir/.complete" ]; then
-    say "building kube-apiserver and kube-controller-manager $KUBERNETES_VERSION and etcd $ETCD_VERSION from Go modules, first time only (~5-8 min on 2 free cores, ~20 on a busy machine)"
+    say "building kube-apiserver and kube-controller-manager $KUBERNETES_VERSION and etcd $ETCD_VERSION from Go modules, first time only (~5 min on 2 free cores, ~20 on a busy machine)"
     started=$(date +%s)
     tmp=$cache_root/.build-$key-$$
     rm -rf "$tmp"
