@@ -53,6 +53,7 @@ mod namespace;
 mod pki;
 mod processes;
 mod rbac;
+mod wait;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +70,7 @@ pub use metrics::{RequestCounts, RequestKey};
 pub use namespace::TestNamespace;
 pub use processes::CONTROLLERS;
 pub use rbac::{SEED_RBAC_TEMPLATE, SeedRbac, render_seed_rbac};
+pub use wait::wait_for;
 
 use crate::Error;
 use crate::process::Server;

@@ -3,7 +3,7 @@
 //! server's own validation and pruning, the status subresource, garbage
 //! collection and namespace deletion.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -14,7 +14,7 @@ use kube::api::{
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::watcher;
 use serde_json::json;
-use tests::controlplane::ControlPlane;
+use tests::controlplane::{ControlPlane, wait_for};
 
 fn config_map(name: &str, data: &[(&str, &str)]) -> ConfigMap {
     ConfigMap {
@@ -28,18 +28,6 @@ fn config_map(name: &str, data: &[(&str, &str)]) -> ConfigMap {
                 .collect(),
         ),
         ..ConfigMap::default()
-    }
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -307,19 +295,24 @@ async fn crd_validation_pruning_and_status_subresource() {
         .unwrap();
     let client = cluster.client().unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    eventually("the Widget CRD to be established", || async {
-        crds.get("widgets.test.fluxrs.io")
-            .await
-            .ok()
-            .and_then(|crd| crd.status)
-            .and_then(|status| status.conditions)
-            .is_some_and(|conditions| {
-                conditions
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-            })
-    })
-    .await;
+    wait_for(
+        Duration::from_secs(60),
+        "the Widget CRD to be established",
+        || async {
+            crds.get("widgets.test.fluxrs.io")
+                .await
+                .ok()
+                .and_then(|crd| crd.status)
+                .and_then(|status| status.conditions)
+                .is_some_and(|conditions| {
+                    conditions
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                })
+        },
+    )
+    .await
+    .unwrap();
 
     let ns = cluster.namespace("widgets").await.unwrap();
     let resource = ApiResource::from_gvk_with_plural(
@@ -433,10 +426,13 @@ async fn garbage_collector_deletes_dependents() {
     api.delete("owner", &DeleteParams::background())
         .await
         .unwrap();
-    eventually("the garbage collector to delete the dependent", || async {
-        api.get_opt("dependent").await.unwrap().is_none()
-    })
-    .await;
+    wait_for(
+        Duration::from_secs(60),
+        "the garbage collector to delete the dependent",
+        || async { api.get_opt("dependent").await.unwrap().is_none() },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -472,10 +468,13 @@ async fn deleting_a_namespace_deletes_its_contents() {
     if let Some(ns) = terminating {
         assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Terminating"));
     }
-    eventually("the namespace to be deleted", || async {
-        namespaces.get_opt(name).await.unwrap().is_none()
-    })
-    .await;
+    wait_for(
+        Duration::from_secs(60),
+        "the namespace to be deleted",
+        || async { namespaces.get_opt(name).await.unwrap().is_none() },
+    )
+    .await
+    .unwrap();
     assert!(
         api.list(&ListParams::default())
             .await
