@@ -156,13 +156,12 @@ impl Kubeconfig {
     /// with server-side apply as field manager [`FIELD_MANAGER`], forcing
     /// conflicts, and returns the objects the server answered with.
     /// Namespaced objects without a namespace go to the kubeconfig's default
-    /// namespace. `what` names the YAML in errors.
+    /// namespace. Every document is checked before anything is sent; `what`
+    /// names the YAML in errors, which also give the document's number.
     pub async fn apply_yaml(&self, yaml: &str, what: &str) -> Result<Vec<DynamicObject>, Error> {
         let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml)
             .map_err(|e| Error::invalid(what, format!("not valid YAML: {e}")))?;
-        let client = self.client()?;
-        let mut kinds: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)> = HashMap::new();
-        let mut applied = Vec::new();
+        let mut objects = Vec::new();
         for (index, document) in documents.into_iter().enumerate() {
             if document.is_null() {
                 continue;
@@ -181,24 +180,32 @@ impl Kubeconfig {
                 .name
                 .clone()
                 .ok_or_else(|| Error::invalid(&place, "no metadata.name"))?;
-            if !kinds.contains_key(&gvk) {
-                let found = kube::discovery::pinned_kind(&client, &gvk)
-                    .await
-                    .map_err(|e| Error::kube(format!("{place}: discovering {gvk:?}"), e))?;
-                kinds.insert(gvk.clone(), found);
-            }
-            let Some((resource, capabilities)) = kinds.get(&gvk) else {
-                continue;
+            objects.push((place, gvk, name, object));
+        }
+
+        let client = self.client()?;
+        let mut kinds: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)> = HashMap::new();
+        let mut applied = Vec::new();
+        for (place, gvk, name, object) in objects {
+            let (resource, capabilities) = match kinds.get(&gvk) {
+                Some(found) => found.clone(),
+                None => {
+                    let found = kube::discovery::pinned_kind(&client, &gvk)
+                        .await
+                        .map_err(|e| Error::kube(format!("{place}: discovering {gvk:?}"), e))?;
+                    kinds.insert(gvk.clone(), found.clone());
+                    found
+                }
             };
             let api: Api<DynamicObject> = match capabilities.scope {
-                Scope::Cluster => Api::all_with(client.clone(), resource),
+                Scope::Cluster => Api::all_with(client.clone(), &resource),
                 Scope::Namespaced => {
                     let namespace = object
                         .metadata
                         .namespace
                         .as_deref()
                         .unwrap_or(&self.namespace);
-                    Api::namespaced_with(client.clone(), namespace, resource)
+                    Api::namespaced_with(client.clone(), namespace, &resource)
                 }
             };
             let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -267,4 +274,73 @@ fn command_line(command: &Command) -> String {
         .map(|part| part.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kubeconfig for a server that is never contacted.
+    async fn offline_kubeconfig(dir: &Path) -> Kubeconfig {
+        let pki = super::super::pki::Pki::generate().unwrap();
+        Kubeconfig::create(
+            dir,
+            "https://127.0.0.1:9",
+            &pki.ca_pem,
+            "someone",
+            "t0ken",
+            "ns",
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_a_private_kubeconfig_that_kube_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = offline_kubeconfig(dir.path()).await;
+        let mode = std::fs::metadata(kubeconfig.path()).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        assert_eq!(kubeconfig.config().default_namespace, "ns");
+        assert_eq!(
+            kubeconfig.config().cluster_url.to_string(),
+            "https://127.0.0.1:9/"
+        );
+        assert!(kubeconfig.config().root_cert.is_some());
+        let env = kubeconfig.env();
+        assert!(
+            env.iter()
+                .any(|(k, v)| *k == "KUBECONFIG" && v == kubeconfig.path().as_os_str())
+        );
+        assert!(env.iter().any(|(k, _)| *k == "HELM_CONFIG_HOME"));
+    }
+
+    #[tokio::test]
+    async fn apply_yaml_names_the_bad_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = offline_kubeconfig(dir.path()).await;
+        let err = kubeconfig
+            .apply_yaml("a: [unclosed\n", "broken.yaml")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("broken.yaml") && err.contains("not valid YAML"),
+            "{err}"
+        );
+
+        let no_kind =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nmetadata: {name: b}\n";
+        let err = kubeconfig
+            .apply_yaml(no_kind, "two.yaml")
+            .await
+            .unwrap_err()
+            .to_string();
+        // Checked before anything is sent: the server (port 9) is never asked.
+        assert!(err.contains("two.yaml, document 2"), "{err}");
+        assert!(err.contains("no apiVersion/kind"), "{err}");
+    }
 }

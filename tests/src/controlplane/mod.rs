@@ -401,23 +401,45 @@ impl Inner {
     /// A fresh `<base>-<n>` name.
     pub(crate) fn next_namespace_name(&self, base: &str) -> String {
         let n = self.namespaces_made.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut base: String = base
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        base.truncate(50);
-        let base = base.trim_matches('-');
-        let base = if base.is_empty() { "test" } else { base };
-        format!("{base}-{n}")
+        namespace_name(base, n)
     }
 
     pub(crate) fn admin(&self) -> &Kubeconfig {
         &self.admin
+    }
+}
+
+/// `<base>-<n>` as a valid namespace name (a DNS label): `base` lowercased,
+/// anything but ASCII letters and digits turned into `-`, cut to 40 bytes
+/// (so any `<n>` still fits 63).
+fn namespace_name(base: &str, n: u64) -> String {
+    let base: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let base = base.trim_matches('-');
+    let base = if base.is_empty() { "test" } else { base };
+    format!("{base}-{n}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_are_dns_labels() {
+        assert_eq!(namespace_name("apply", 3), "apply-3");
+        assert_eq!(namespace_name("Helm_Admin.v2", 1), "helm-admin-v2-1");
+        assert_eq!(namespace_name("--", 7), "test-7");
+        assert_eq!(namespace_name("ünïcode", 2), "n-code-2");
+        let long = namespace_name(&"x".repeat(100), u64::MAX);
+        assert!(long.len() <= 63, "{long}");
     }
 }
