@@ -153,6 +153,7 @@ impl ControlPlane {
             let (binaries, dir) = (binaries.clone(), dir.clone());
             blocking(move || processes::start_etcd(&binaries, &dir)).await?
         };
+        tracing::debug!(after_ms = began.elapsed().as_millis(), "etcd ready");
         let mut servers = vec![etcd];
 
         let mut attempt = 1;

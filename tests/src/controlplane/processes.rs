@@ -123,6 +123,10 @@ pub(crate) fn spawn_apiserver(
         ),
         format!("--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}"),
         "--allow-privileged=true".to_owned(),
+        // Admission stays at the release's default plugins, as on a real
+        // cluster: none of them needs a node (ServiceAccount admission needs
+        // the `default` ServiceAccount, which the controller manager makes;
+        // Priority needs the system PriorityClasses, which the apiserver makes).
         // No nodes: nothing serves the `kubernetes` Service's endpoints, and a
         // loopback endpoint would be rejected anyway.
         "--endpoint-reconciler-type=none".to_owned(),
@@ -189,7 +193,8 @@ pub(crate) fn is_port_clash(error: &Error) -> bool {
 /// ServiceAccount exists (the controller manager is up), failing early with
 /// the log tail if a process exits.
 pub(crate) async fn wait_ready(servers: &mut [Server], admin: &Kubeconfig) -> Result<(), Error> {
-    let deadline = Instant::now() + READY_TIMEOUT;
+    let began = Instant::now();
+    let deadline = began + READY_TIMEOUT;
     let client = admin.client()?;
     let mut last;
     loop {
@@ -207,11 +212,21 @@ pub(crate) async fn wait_ready(servers: &mut [Server], admin: &Kubeconfig) -> Re
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    tracing::debug!(
+        after_ms = began.elapsed().as_millis(),
+        "kube-apiserver ready"
+    );
     let accounts: Api<ServiceAccount> = Api::namespaced(client, "default");
     loop {
         servers.iter_mut().try_for_each(Server::check_running)?;
         match accounts.get_opt("default").await {
-            Ok(Some(_)) => return Ok(()),
+            Ok(Some(_)) => {
+                tracing::debug!(
+                    after_ms = began.elapsed().as_millis(),
+                    "controllers running"
+                );
+                return Ok(());
+            }
             Ok(None) => last = "not yet created".to_owned(),
             Err(e) => last = e.to_string(),
         }
