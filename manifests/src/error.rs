@@ -116,4 +116,64 @@ pub enum Error {
         /// Where it was defined again (dropped).
         second: Box<Source>,
     },
+
+    // --- policies, filters, images, edits ---
+    /// A tag filter expression does not parse.
+    #[error("invalid tag filter {expression:?}: {reason}")]
+    InvalidTagFilter {
+        /// The expression as written.
+        expression: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A resource's tag policy for a container holds an invalid filter.
+    #[error("{id}: invalid tag filter {expression:?} for container {container:?}: {reason}")]
+    InvalidPolicyFilter {
+        /// The resource.
+        id: Box<ResourceId>,
+        /// The container the policy is for.
+        container: String,
+        /// The expression as written.
+        expression: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A Flux annotation is malformed.
+    #[error("{id}: annotation {key:?}: {reason}")]
+    InvalidAnnotation {
+        /// The resource.
+        id: Box<ResourceId>,
+        /// The annotation key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A workload's container list is malformed.
+    #[error("{id}: {reason}")]
+    InvalidContainer {
+        /// The resource.
+        id: Box<ResourceId>,
+        /// What is wrong, naming the container.
+        reason: String,
+    },
+    /// An image reference cannot be split into the fields a manifest keeps it in.
+    #[error("invalid image reference {image:?}: {reason}")]
+    InvalidImageRef {
+        /// The reference as given.
+        image: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An edit could not be made safely, so the file was left as it was.
+    #[error("{}:{line}: cannot edit {id}: {reason}", path.display())]
+    EditRefused {
+        /// The file, relative to the checkout.
+        path: PathBuf,
+        /// The one-based line where the problem is.
+        line: usize,
+        /// The resource being edited.
+        id: Box<ResourceId>,
+        /// What blocked the edit.
+        reason: String,
+    },
 }

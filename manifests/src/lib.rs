@@ -8,17 +8,24 @@
 //! with server-side apply.
 
 mod checksum;
+pub mod edit;
 mod error;
+mod filter;
 mod id;
+pub mod images;
 mod load;
+pub mod policy;
 mod resource;
 mod scope;
 mod source;
 
 pub use checksum::Checksum;
 pub use error::Error;
+pub use filter::{SemverConstraint, TagCandidate, TagFilter, TagRanking};
 pub use id::{CLUSTER_SCOPE, ResourceId};
+pub use images::{ContainerImage, ImageFields, PathSegment};
 pub use load::{LoadOptions, Loaded, Loader, load};
+pub use policy::{Ignore, Policies, Policy};
 pub use resource::Resource;
 pub use scope::{ClusterScopedKinds, GroupKind, api_group};
 pub use source::Source;

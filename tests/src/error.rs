@@ -52,9 +52,68 @@ pub enum Error {
         /// What it printed on stderr.
         stderr: String,
     },
+    /// A call to the Kubernetes API failed; `context` says which.
+    #[error("{context}: {source}")]
+    Kube {
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        source: Box<kube::Error>,
+    },
+    /// A kubeconfig could not be turned into a client configuration.
+    #[error("{context}: {source}")]
+    Kubeconfig {
+        /// Which kubeconfig.
+        context: String,
+        /// The client's error.
+        source: Box<kube::config::KubeconfigError>,
+    },
+    /// Keys or certificates for a test server could not be generated.
+    #[error("generating keys and certificates: {source}")]
+    Certificate {
+        /// The generator's error.
+        source: rcgen::Error,
+    },
+    /// Data a fixture reads (a YAML fixture, a template, a server's answer) is
+    /// not what it should be; `what` names it and where.
+    #[error("{what}: {message}")]
+    Invalid {
+        /// What was read, and where.
+        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The control plane shared by this test process failed to start earlier;
+    /// every test that asks for it gets the first failure.
+    #[error("the shared test control plane failed to start: {message}")]
+    SharedControlPlane {
+        /// The first failure, as text.
+        message: String,
+    },
 }
 
 impl Error {
+    /// An [`Error::Kube`] with context.
+    pub fn kube(context: impl Into<String>, source: kube::Error) -> Self {
+        Self::Kube {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// An [`Error::Certificate`].
+    pub fn certificate(source: rcgen::Error) -> Self {
+        Self::Certificate { source }
+    }
+
+    /// An [`Error::Invalid`].
+    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+
     /// An [`Error::Io`] with context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {

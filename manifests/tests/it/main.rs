@@ -1,5 +1,12 @@
 //! Integration tests of the `manifests` crate over the fixture trees in
-//! `tests/fixtures/`, one module per area.
+//! `tests/fixtures/`: one binary, a module per area.
+
+// Helpers of tests may unwrap like the tests themselves: a panic is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod checksum;
+mod corpus;
+mod edit;
+mod filter;
+mod images;
 mod load;

@@ -1,3 +1,7 @@
-//! End-to-end tests against real servers: one binary, a module per area.
+//! End-to-end tests against real servers and clients, one module per area.
+//!
+//! One test binary, so servers shared by a binary (the Kubernetes control
+//! plane) start once for every area.
 
+mod controlplane;
 mod helmops;
