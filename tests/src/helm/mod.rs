@@ -2,6 +2,7 @@
 //! served by a chart repository on 127.0.0.1 (optionally behind basic auth).
 
 pub mod charts;
+pub mod operator;
 pub mod repo;
 
 pub use charts::{configmap_chart, package_into_repo, umbrella_chart};
