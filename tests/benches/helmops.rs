@@ -108,8 +108,11 @@ async fn fixture() -> Fixture {
     for pair in all.chunks(2) {
         let results =
             futures::future::join_all(pair.iter().map(|hr| operator.reconcile_once(hr))).await;
-        for result in results {
-            assert!(matches!(result, Ok(Outcome::Installed(1))), "{result:?}");
+        for (hr, result) in pair.iter().zip(results) {
+            if !matches!(result, Ok(Outcome::Installed(1))) {
+                let now = releases.get(&hr.name_any()).await.expect("get");
+                panic!("{}: {result:?}: {:?}", hr.name_any(), now.status);
+            }
         }
     }
     eprintln!("installed {RELEASES} releases in {:?}", started.elapsed());

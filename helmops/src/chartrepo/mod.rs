@@ -203,10 +203,21 @@ impl ChartRepositories {
             url: redact(url),
             reason,
         };
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| failed(format!("request failed: {}", e.without_url())))?;
+        // One retry of a request that never got an answer: a pooled
+        // connection the server had just closed fails that way.
+        let retry = request.try_clone();
+        let mut response = match (request.send().await, retry) {
+            (Ok(response), _) => response,
+            (Err(e), Some(retry)) if e.is_connect() || e.is_request() => {
+                tracing::debug!(url = %redact(url), error = %e.without_url(), "retrying a chart repository request");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                retry
+                    .send()
+                    .await
+                    .map_err(|e| failed(format!("request failed: {}", e.without_url())))?
+            }
+            (Err(e), _) => return Err(failed(format!("request failed: {}", e.without_url()))),
+        };
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(failed(format!(

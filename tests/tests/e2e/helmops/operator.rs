@@ -68,8 +68,21 @@ async fn hello_repository(work: &std::path::Path) -> ChartRepository {
         .unwrap()
 }
 
-async fn start(helm: std::path::PathBuf) -> OperatorRun {
-    OperatorRun::start(
+/// An operator running with `helm`, the `hello` repository, and the Secret
+/// `repo-auth` holding its credentials in the run's `demo` namespace.
+struct Scene {
+    _work: tempfile::TempDir,
+    repo: ChartRepository,
+    run: OperatorRun,
+    client: kube::Client,
+    demo: String,
+    releases: Api<v1beta1::HelmRelease>,
+}
+
+async fn scene(helm: std::path::PathBuf) -> Scene {
+    let work = tempfile::tempdir().unwrap();
+    let repo = hello_repository(work.path()).await;
+    let run = OperatorRun::start(
         cluster().await.unwrap(),
         OperatorOptions {
             helm,
@@ -79,20 +92,10 @@ async fn start(helm: std::path::PathBuf) -> OperatorRun {
         },
     )
     .await
-    .unwrap()
-}
-
-/// Repository chart behind basic auth, valueFileSecrets merged under inline
-/// values, no helm call on unchanged resyncs, an upgrade after a values
-/// change, a manual `helm upgrade` brought back, and deletion uninstalling.
-async fn repository_release_life_cycle(helm: std::path::PathBuf) {
-    let work = tempfile::tempdir().unwrap();
-    let repo = hello_repository(work.path()).await;
-    let run = start(helm.clone()).await;
+    .unwrap();
     let client = run.flux.client().unwrap();
     let demo = run.demo().to_owned();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &demo);
-    secrets
+    Api::<Secret>::namespaced(client.clone(), &demo)
         .create(
             &PostParams::default(),
             &secret(
@@ -102,6 +105,30 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
         )
         .await
         .unwrap();
+    let releases = Api::namespaced(client.clone(), &demo);
+    Scene {
+        _work: work,
+        repo,
+        run,
+        client,
+        demo,
+        releases,
+    }
+}
+
+/// Repository chart behind basic auth, valueFileSecrets merged under inline
+/// values, no helm call on unchanged resyncs, an upgrade after a values
+/// change, a manual `helm upgrade` brought back, and deletion uninstalling.
+async fn repository_release_life_cycle(helm: std::path::PathBuf) {
+    let Scene {
+        _work: work,
+        repo,
+        run,
+        client,
+        demo,
+        releases,
+    } = scene(helm).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &demo);
     secrets
         .create(
             &PostParams::default(),
@@ -115,7 +142,6 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
         )
         .await
         .unwrap();
-    let releases: Api<v1beta1::HelmRelease> = Api::namespaced(client.clone(), &demo);
     releases
         .create(
             &PostParams::default(),
@@ -270,22 +296,14 @@ async fn repository_release_life_cycle_with_helm_3() {
 /// something changes.
 #[tokio::test]
 async fn failed_upgrade_is_rolled_back() {
-    let work = tempfile::tempdir().unwrap();
-    let repo = hello_repository(work.path()).await;
-    let run = start(tests::tools::helm().unwrap()).await;
-    let client = run.flux.client().unwrap();
-    let demo = run.demo().to_owned();
-    Api::<Secret>::namespaced(client.clone(), &demo)
-        .create(
-            &PostParams::default(),
-            &secret(
-                "repo-auth",
-                &[("username", "charts"), ("password", "s3cret")],
-            ),
-        )
-        .await
-        .unwrap();
-    let releases: Api<v1beta1::HelmRelease> = Api::namespaced(client.clone(), &demo);
+    let Scene {
+        _work,
+        repo,
+        run,
+        client,
+        demo,
+        releases,
+    } = scene(tests::tools::helm().unwrap()).await;
     releases
         .create(
             &PostParams::default(),
@@ -363,22 +381,14 @@ async fn failed_upgrade_is_rolled_back() {
 /// Bad releases end as clear conditions while a good one proceeds.
 #[tokio::test]
 async fn bad_releases_end_as_conditions_while_others_proceed() {
-    let work = tempfile::tempdir().unwrap();
-    let repo = hello_repository(work.path()).await;
-    let run = start(tests::tools::helm().unwrap()).await;
-    let client = run.flux.client().unwrap();
-    let demo = run.demo().to_owned();
-    Api::<Secret>::namespaced(client.clone(), &demo)
-        .create(
-            &PostParams::default(),
-            &secret(
-                "repo-auth",
-                &[("username", "charts"), ("password", "s3cret")],
-            ),
-        )
-        .await
-        .unwrap();
-    let releases: Api<v1beta1::HelmRelease> = Api::namespaced(client.clone(), &demo);
+    let Scene {
+        _work,
+        repo,
+        run,
+        demo,
+        releases,
+        ..
+    } = scene(tests::tools::helm().unwrap()).await;
     let chart = |version: &str| serde_json::json!({"repository": repo.url(), "name": "hello", "version": version, "chartPullSecret": {"name": "repo-auth"}});
     for (name, spec) in [
         (
