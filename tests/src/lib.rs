@@ -2,7 +2,8 @@
 //!
 //! This crate owns what the project's tests run against: servers started on
 //! 127.0.0.1 under a watchdog ([`process`]), free ports ([`net`]) and the real
-//! binaries the tests drive ([`tools`]). Later work adds a real Kubernetes
+//! binaries the tests drive ([`tools`]), git repositories built with the real git
+//! CLI and served over smart HTTP ([`git`]), and a real sshd ([`sshd`]). Later work adds a real Kubernetes
 //! control plane (kube-apiserver, etcd and kube-controller-manager built from Go
 //! modules and cached), git, ssh, registry and chart-repository fixtures, and the
 //! scenarios that span crates.
@@ -11,8 +12,10 @@
 //! says what is missing and how to install it.
 
 mod error;
+pub mod git;
 pub mod net;
 pub mod process;
+pub mod sshd;
 pub mod tools;
 
 pub use error::Error;
