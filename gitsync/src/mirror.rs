@@ -1,8 +1,8 @@
 //! The local mirror of a remote: a bare repository that fetches one branch.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use git2::Repository;
@@ -12,6 +12,10 @@ use crate::{Error, Remote, Revision};
 
 /// Extra time the async watchdog gives a blocking git task beyond its own deadline.
 const WATCHDOG_GRACE: Duration = Duration::from_secs(5);
+
+/// How often a caller waiting for the mirror checks whether the operation in
+/// progress was abandoned.
+const LOCK_POLL: Duration = Duration::from_secs(1);
 
 /// Where a fetch left the branch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,8 +42,8 @@ struct Inner {
     branch: Option<String>,
     /// Serialises operations on the repository.
     lock: Arc<tokio::sync::Mutex<()>>,
-    /// Set while a task the watchdog gave up on is still blocked in libgit2.
-    abandoned: Arc<AtomicBool>,
+    /// Tasks the watchdog gave up on that are still blocked in libgit2.
+    abandoned: Arc<AtomicUsize>,
 }
 
 impl Mirror {
@@ -70,7 +74,7 @@ impl Mirror {
                 path,
                 branch,
                 lock: Arc::new(tokio::sync::Mutex::new(())),
-                abandoned: Arc::new(AtomicBool::new(false)),
+                abandoned: Arc::new(AtomicUsize::new(0)),
             }),
         })
     }
@@ -123,28 +127,41 @@ impl Mirror {
             url: url.clone(),
             operation,
         };
-        if inner.abandoned.load(Ordering::SeqCst) {
-            return Err(still_blocked());
-        }
+        // Wait for the operation in progress, unless it was abandoned.
+        let guard = loop {
+            if inner.abandoned.load(Ordering::SeqCst) > 0 {
+                return Err(still_blocked());
+            }
+            if let Ok(guard) =
+                tokio::time::timeout(LOCK_POLL, inner.lock.clone().lock_owned()).await
+            {
+                break guard;
+            }
+        };
         let watchdog = (inner.remote.timeout() + WATCHDOG_GRACE) * network_operations.max(1);
-        let guard = tokio::time::timeout(watchdog, inner.lock.clone().lock_owned())
-            .await
-            .map_err(|_| still_blocked())?;
         let path = inner.path.clone();
         let remote = inner.remote.clone();
-        let abandoned = inner.abandoned.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let result = Repository::open_bare(&path)
-                .map_err(|source| Error::Git {
-                    url: path.display().to_string(),
-                    operation: "opening the mirror",
-                    source,
-                })
-                .and_then(|repo| work(&repo, &remote));
-            abandoned.store(false, Ordering::SeqCst);
-            drop(guard);
-            result
-        });
+        let task_state = Arc::new(std::sync::Mutex::new(TaskState::default()));
+        let task = {
+            let task_state = task_state.clone();
+            let abandoned = inner.abandoned.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = Repository::open_bare(&path)
+                    .map_err(|source| Error::Git {
+                        url: path.display().to_string(),
+                        operation: "opening the mirror",
+                        source,
+                    })
+                    .and_then(|repo| work(&repo, &remote));
+                let mut state = task_state.lock().unwrap_or_else(PoisonError::into_inner);
+                state.finished = true;
+                if state.abandoned {
+                    abandoned.fetch_sub(1, Ordering::SeqCst);
+                }
+                drop(guard);
+                result
+            })
+        };
         match tokio::time::timeout(watchdog, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => Err(Error::Task {
@@ -153,8 +170,12 @@ impl Mirror {
                 reason: join.to_string(),
             }),
             Err(_) => {
-                inner.abandoned.store(true, Ordering::SeqCst);
-                tracing::warn!(url = %url, operation, "git task abandoned after its timeout");
+                let mut state = task_state.lock().unwrap_or_else(PoisonError::into_inner);
+                if !state.finished {
+                    state.abandoned = true;
+                    inner.abandoned.fetch_add(1, Ordering::SeqCst);
+                    tracing::warn!(url = %url, operation, "git task abandoned after its timeout");
+                }
                 Err(Error::Timeout {
                     url,
                     operation,
@@ -163,6 +184,13 @@ impl Mirror {
             }
         }
     }
+}
+
+/// Whether a blocking task has finished, and whether its watchdog gave up on it.
+#[derive(Debug, Default)]
+struct TaskState {
+    finished: bool,
+    abandoned: bool,
 }
 
 fn open_or_init(path: &Path) -> Result<(), Error> {

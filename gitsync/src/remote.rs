@@ -161,7 +161,7 @@ impl<'r> Session<'r> {
             return self.timeout_error();
         }
         let message = error.message();
-        if message.contains("404")
+        if (error.class() == git2::ErrorClass::Http && message.contains("404"))
             || message.contains("does not appear to be a git repository")
             || message.contains("repository not found")
             || (self.remote.url.transport() == Transport::Local
