@@ -93,7 +93,9 @@ fn checkout_atomically(
 }
 
 /// Writes the tree of `revision` into the empty directory `dir`, byte for
-/// byte as stored (no line-ending or other filters).
+/// byte as stored (no line-ending or other filters). libgit2 refuses entries
+/// that would escape `dir` or write into a `.git` (`..`, `.git`, names with a
+/// `/`), so a hostile tree fails instead of being written elsewhere.
 pub(crate) fn write_tree(
     repo: &Repository,
     revision: Revision,

@@ -156,3 +156,50 @@ fn count_files(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+/// A tree crafted with an entry named `..` (git's `--literally` skips its
+/// checks) is refused instead of being written outside the checkout.
+#[tokio::test]
+async fn hostile_tree_entry_names_are_refused() {
+    use std::io::Write as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, _first, mirror) = local_mirror(dir.path(), Some("main")).await;
+    let inner_tree = fixture.git_bare(["rev-parse", "main^{tree}"]).unwrap();
+    let mut raw = b"40000 ..\0".to_vec();
+    raw.extend(
+        (0..inner_tree.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&inner_tree[i..i + 2], 16).unwrap()),
+    );
+    let mut child = std::process::Command::new("git")
+        .args(["hash-object", "-t", "tree", "-w", "--literally", "--stdin"])
+        .current_dir(fixture.bare_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&raw).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let evil_tree = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let evil = fixture
+        .git_bare(["commit-tree", "-p", "main", "-m", "evil", &evil_tree])
+        .unwrap();
+    fixture
+        .git_bare(["update-ref", "refs/heads/main", &evil])
+        .unwrap();
+
+    let head = mirror.fetch().await.unwrap();
+    assert_eq!(head.revision, revision(&evil));
+    let root = dir.path().join("checkouts");
+    let err = mirror.checkout(head.revision, &root).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid path '../deploy/app.yaml'"),
+        "{err}"
+    );
+    // Nothing was left behind, neither the half-built checkout nor anything beside it.
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    assert!(!dir.path().join("deploy").exists());
+}
