@@ -59,3 +59,25 @@ pub(crate) fn remote_moved(error: &Error) -> bool {
     .iter()
     .any(|needle| reason.contains(needle))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(reason: &str) -> Error {
+        Error::PushRejected {
+            url: "file:///repo".to_owned(),
+            refname: "refs/heads/main".to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    #[test]
+    fn only_a_moved_remote_is_retried() {
+        assert!(remote_moved(&rejected("non-fast-forward (cannot push)")));
+        assert!(remote_moved(&rejected("failed to update ref")));
+        assert!(!remote_moved(&rejected("pre-receive hook declined")));
+        assert!(!remote_moved(&rejected("deny updating a hidden ref")));
+        assert!(!remote_moved(&Error::InvalidRevision("x".to_owned())));
+    }
+}
