@@ -4,3 +4,4 @@
 //! plane) start once for every area.
 
 mod controlplane;
+mod gitsync;
