@@ -181,6 +181,10 @@ impl Credentials {
         for (key, entry) in map {
             let auth = match decode_entry(&entry) {
                 Ok(Some(auth)) => auth,
+                Ok(None) if entry.identity_token.is_some() => {
+                    tracing::warn!(source = source_name, registry = %key, "identity tokens are not supported; entry skipped");
+                    continue;
+                }
                 Ok(None) => {
                     tracing::warn!(source = source_name, registry = %key, "entry has no user name and password; skipped");
                     continue;
@@ -279,7 +283,7 @@ fn decode_entry(entry: &AuthEntry) -> Result<Option<BasicAuth>, String> {
         (Some(user), Some(password)) if !user.is_empty() => {
             Ok(Some(BasicAuth::new(user.clone(), password.clone())))
         }
-        _ if entry.identity_token.is_some() => Ok(None),
+        // Nothing usable, or an identity token (an OAuth flow not supported).
         _ => Ok(None),
     }
 }

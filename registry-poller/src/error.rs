@@ -51,7 +51,7 @@ pub enum Error {
     },
     /// The HTTP request could not be made or its answer not read
     /// (connection refused, timeout, TLS).
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed: {}", chain(source))]
     Http {
         /// The URL requested.
         url: String,
@@ -125,4 +125,20 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+}
+
+/// An error and its causes, `: `-separated (reqwest keeps "connection
+/// refused" in a source, not in its own message).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -646,9 +646,12 @@ impl Poller {
             if !recheck {
                 return Ok(known.clone());
             }
-            let digest = client.manifest_digest(repository, name, auth).await?;
-            if &digest == known.digest() {
-                return Ok(known.clone());
+            match client.manifest_digest(repository, name, auth).await {
+                Ok(digest) if &digest == known.digest() => return Ok(known.clone()),
+                Ok(_) => {}
+                // No digest header: the GET below tells.
+                Err(Error::InvalidResponse { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         let manifest = client.manifest(repository, name, auth).await?;
