@@ -52,6 +52,14 @@ pub enum Error {
         /// What it printed on stderr.
         stderr: String,
     },
+    /// An HTTP exchange with a fixture failed or answered unexpectedly.
+    #[error("{context}: {reason}")]
+    Http {
+        /// What was being done.
+        context: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -60,6 +68,14 @@ impl Error {
         Self::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// An [`Error::Http`] with context.
+    pub fn http(context: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::Http {
+            context: context.into(),
+            reason: reason.to_string(),
         }
     }
 }

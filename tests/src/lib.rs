@@ -13,6 +13,7 @@
 mod error;
 pub mod net;
 pub mod process;
+pub mod registry;
 pub mod tools;
 
 pub use error::Error;

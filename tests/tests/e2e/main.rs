@@ -1,0 +1,3 @@
+//! End-to-end tests over real servers, one module per area.
+
+mod registry;
