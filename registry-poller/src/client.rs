@@ -78,7 +78,9 @@ impl Default for ClientConfig {
             max_concurrent_requests: 8,
             request_timeout: Duration::from_secs(30),
             max_inline_retry_wait: Duration::from_secs(10),
-            tags_page_size: Some(1000),
+            // Registries that page do so by themselves, with `Link`; some
+            // refuse an `n` larger than they like.
+            tags_page_size: None,
         }
     }
 }

@@ -2,7 +2,11 @@
 //! re-poll costs; the cache file; tags that move.
 
 use registry_poller::{Credentials, Platform, Poller, PollerConfig};
-use tests::registry::{DockerRegistry, ImageSpec, OciLayout, skopeo_copy, skopeo_list_tags};
+use std::time::Duration;
+
+use tests::registry::{
+    BulkPusher, DockerRegistry, ImageSpec, OciLayout, skopeo_copy, skopeo_list_tags,
+};
 
 use super::{at, config, error_of, repo_snapshot, repository, requests, tag_names};
 
@@ -163,7 +167,7 @@ async fn moved_tags_are_found_by_recheck() {
     skopeo_copy(layout.dir(), "latest", &format!("{name}:latest"), None).unwrap();
     let repo = repository(&registry.host(), "team/moving");
     let poller = Poller::new(PollerConfig {
-        tag_recheck_interval: Some(std::time::Duration::ZERO),
+        tag_recheck_interval: Some(Duration::ZERO),
         ..config(&[registry.host()])
     })
     .unwrap();
@@ -184,4 +188,76 @@ async fn moved_tags_are_found_by_recheck() {
     assert_eq!(app.tag("latest").unwrap().digest().to_string(), new);
     assert_eq!(app.tag("latest").unwrap().created(), Some(at(FEB)));
     assert_eq!(round.requests, requests(1, 2, 1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_polls_on_the_interval_and_follows_the_set_in_use() {
+    let registry = DockerRegistry::start().unwrap();
+    let pusher = BulkPusher::new(&registry.url(), None);
+    pusher
+        .push_generated("team/one", 2, 1_700_000_000)
+        .await
+        .unwrap();
+    pusher
+        .push_generated("team/two", 1, 1_700_000_000)
+        .await
+        .unwrap();
+    let one = repository(&registry.host(), "team/one");
+    let two = repository(&registry.host(), "team/two");
+    let poller = Poller::new(PollerConfig {
+        poll_interval: Duration::from_millis(300),
+        ..config(&[registry.host()])
+    })
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn({
+        let poller = poller.clone();
+        async move {
+            poller
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        }
+    });
+    let mut updates = poller.subscribe();
+    // Waits (up to 20 s) until the snapshot satisfies `ready`.
+    let mut wait_for = async |what: &str, ready: &dyn Fn(&registry_poller::Snapshot) -> bool| {
+        let waited =
+            tokio::time::timeout(Duration::from_secs(20), updates.wait_for(|s| ready(s))).await;
+        assert!(
+            waited.is_ok_and(|r| r.is_ok()),
+            "timed out waiting for {what}"
+        );
+    };
+    let tags_of = |s: &registry_poller::Snapshot, r: &registry_poller::Repository| {
+        s.repository(r).map(|r| tag_names(r)).unwrap_or_default()
+    };
+
+    // A repository added while running is polled at once.
+    poller.set_repositories([(one.clone(), Credentials::none())]);
+    wait_for("team/one", &|s| tags_of(s, &one) == ["t000", "t001"]).await;
+
+    // A tag pushed later shows up within an interval or two.
+    pusher
+        .push_generated("team/one", 3, 1_800_000_000)
+        .await
+        .unwrap();
+    wait_for("t002", &|s| tags_of(s, &one).len() == 3).await;
+    let snapshot = poller.snapshot();
+    let t002 = repo_snapshot(&snapshot, &one).tag("t002").unwrap().clone();
+    assert_eq!(t002.created(), Some(at(1_800_000_002)));
+
+    // The set changes: one goes, two comes.
+    poller.set_repositories([(two.clone(), Credentials::none())]);
+    wait_for("team/two", &|s| {
+        tags_of(s, &two) == ["t000"] && s.repository(&one).is_none()
+    })
+    .await;
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap();
 }
