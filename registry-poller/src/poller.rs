@@ -479,101 +479,81 @@ impl Poller {
             .read_repository(&repository, &credentials, list_hash, recheck_due, &previous)
             .await;
         let now = SystemTime::now();
-        let (published, ok) = match outcome {
+        // What to remember: the tag-list hash (when every tag was read), and
+        // on failure how long the registry asked us to wait.
+        let (published, remember) = match outcome {
             Ok(Outcome::Unchanged) => (
                 RepositorySnapshot::new(previous.shared_tags().clone(), Some(now), None),
-                true,
+                Ok(list_hash),
             ),
             Ok(Outcome::Read {
-                ref tags,
-                ref tag_errors,
-                ..
+                tags,
+                tag_errors,
+                list_hash,
             }) if tag_errors.is_empty() => (
-                RepositorySnapshot::new(tags.clone().into(), Some(now), None),
-                true,
+                RepositorySnapshot::new(tags.into(), Some(now), None),
+                Ok(Some(list_hash)),
             ),
             Ok(Outcome::Read {
-                ref tags,
-                ref tag_errors,
-                ..
+                tags, tag_errors, ..
             }) => {
-                let shown: Vec<&str> = tag_errors
-                    .iter()
-                    .take(MAX_TAG_ERRORS_SHOWN)
-                    .map(String::as_str)
-                    .collect();
-                let more = tag_errors.len().saturating_sub(MAX_TAG_ERRORS_SHOWN);
-                let mut message = format!(
-                    "{} of {} tags could not be read: {}",
-                    tag_errors.len(),
-                    tags.len() + tag_errors.len(),
-                    shown.join("; ")
-                );
-                if more > 0 {
-                    message.push_str(&format!("; and {more} more"));
-                }
+                let message = tag_errors_message(&tag_errors, tags.len());
                 tracing::warn!(repository = %repository, error = %message, "registry poll");
                 let error = PollError { message, at: now };
-                (
-                    RepositorySnapshot::new(
-                        tags.clone().into(),
-                        previous.last_success(),
-                        Some(error),
-                    ),
-                    false,
-                )
+                let published =
+                    RepositorySnapshot::new(tags.into(), previous.last_success(), Some(error));
+                (published, Ok(None))
             }
-            Err(ref e) => {
+            Err(e) => {
                 tracing::warn!(repository = %repository, error = %e, "registry poll failed");
+                let retry_after = match &e {
+                    Error::RateLimited { retry_after, .. } => Some(*retry_after),
+                    _ => None,
+                };
                 let error = PollError {
                     message: e.to_string(),
                     at: now,
                 };
-                (
-                    RepositorySnapshot::new(
-                        previous.shared_tags().clone(),
-                        previous.last_success(),
-                        Some(error),
-                    ),
-                    false,
-                )
+                let published = RepositorySnapshot::new(
+                    previous.shared_tags().clone(),
+                    previous.last_success(),
+                    Some(error),
+                );
+                (published, Err(retry_after))
             }
         };
+        let ok = published.last_error().is_none();
         {
             let mut state = self.lock();
             let interval = self.inner.config.poll_interval;
             let error_backoff = self.inner.config.error_backoff;
-            let changed = matches!(outcome, Ok(Outcome::Read { .. }));
             let Some(s) = state.repositories.get_mut(&repository) else {
                 return ok;
             };
             s.in_flight = false;
             let instant = Instant::now();
-            match &outcome {
-                Ok(Outcome::Unchanged) => {
+            let read_in_full = match remember {
+                Ok(hash) => {
+                    let read_in_full = hash != list_hash || recheck_due;
                     s.failures = 0;
                     s.next_due = instant + interval;
+                    s.list_hash = hash;
+                    if read_in_full {
+                        s.verified_at = instant;
+                    }
+                    read_in_full
                 }
-                Ok(Outcome::Read {
-                    list_hash,
-                    tag_errors,
-                    ..
-                }) => {
-                    s.failures = 0;
-                    s.next_due = instant + interval;
-                    s.list_hash = tag_errors.is_empty().then_some(*list_hash);
-                    s.verified_at = instant;
-                }
-                Err(e) => {
+                Err(retry_after) => {
                     let mut wait = backoff(error_backoff, s.failures, interval.max(error_backoff));
-                    if let Error::RateLimited { retry_after, .. } = e {
-                        wait = wait.max(*retry_after);
+                    if let Some(retry_after) = retry_after {
+                        wait = wait.max(retry_after);
                     }
                     s.failures = s.failures.saturating_add(1);
                     s.next_due = instant + wait;
+                    false
                 }
-            }
-            if changed {
+            };
+            if read_in_full {
                 state.dirty = true;
             }
         }
@@ -664,6 +644,26 @@ impl Poller {
         state.dirty = true;
         Ok(TagInfo::new(name, manifest.digest, created))
     }
+}
+
+/// "2 of 5 tags could not be read: tag a: ...; tag b: ..." (the first few).
+fn tag_errors_message(tag_errors: &[String], tags_read: usize) -> String {
+    let shown: Vec<&str> = tag_errors
+        .iter()
+        .take(MAX_TAG_ERRORS_SHOWN)
+        .map(String::as_str)
+        .collect();
+    let mut message = format!(
+        "{} of {} tags could not be read: {}",
+        tag_errors.len(),
+        tags_read + tag_errors.len(),
+        shown.join("; ")
+    );
+    let more = tag_errors.len().saturating_sub(MAX_TAG_ERRORS_SHOWN);
+    if more > 0 {
+        message.push_str(&format!("; and {more} more"));
+    }
+    message
 }
 
 /// Errors that stop the whole repository rather than one tag.
