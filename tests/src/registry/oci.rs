@@ -290,3 +290,18 @@ pub fn skopeo_list_tags(
         .unwrap_or_default();
     Ok(tags)
 }
+
+/// What `skopeo inspect` says of `docker://<reference>` (plain HTTP): the
+/// image's manifest digest, `Created`, tags and more, as JSON.
+pub fn skopeo_inspect(reference: &str, credentials: Option<(&str, &str)>) -> Result<Value, Error> {
+    let skopeo = tools::system("skopeo")?;
+    let mut command = Command::new(skopeo);
+    command.args(["--insecure-policy", "inspect", "--tls-verify=false"]);
+    if let Some((user, password)) = credentials {
+        command.arg(format!("--creds={user}:{password}"));
+    }
+    command.arg(format!("docker://{reference}"));
+    let out = run(&mut command, None)?;
+    serde_json::from_slice(&out)
+        .map_err(|e| Error::http(format!("reading skopeo inspect {reference}"), e))
+}
