@@ -23,17 +23,14 @@ use crate::reference::Repository;
 /// Version of the file format this crate writes and reads.
 pub const CACHE_FILE_VERSION: u32 = 1;
 
-/// Image facts by manifest digest: the creation time (of the selected
-/// platform's image, for an index).
-pub type ImageCache = HashMap<Digest, Option<SystemTime>>;
-
 /// What a cache file holds.
 #[derive(Debug, Default)]
-pub struct CacheContents {
-    /// Image facts by digest.
-    pub images: ImageCache,
+pub(crate) struct CacheContents {
+    /// Image facts by manifest digest: the creation time (of the selected
+    /// platform's image, for an index).
+    pub(crate) images: Vec<(Digest, Option<SystemTime>)>,
     /// Each repository's tags and their digests.
-    pub repositories: HashMap<Repository, Vec<(Box<str>, Digest)>>,
+    pub(crate) repositories: HashMap<Repository, Vec<(Box<str>, Digest)>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -52,7 +49,7 @@ struct ImageEntry {
 
 /// Reads `path`. A missing file is an empty cache; any other problem is an
 /// error (the poller logs it and starts empty).
-pub fn load(path: &Path, platform: &Platform) -> Result<CacheContents, Error> {
+pub(crate) fn load(path: &Path, platform: &Platform) -> Result<CacheContents, Error> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CacheContents::default()),
@@ -89,7 +86,7 @@ pub fn load(path: &Path, platform: &Platform) -> Result<CacheContents, Error> {
                 .map_err(|e| file_error(path, format!("image {digest}: created {text:?}: {e}")))?,
             None => None,
         };
-        contents.images.insert(digest, created);
+        contents.images.push((digest, created));
     }
     for (repository, tags) in file.repositories {
         let repository =
@@ -105,16 +102,15 @@ pub fn load(path: &Path, platform: &Platform) -> Result<CacheContents, Error> {
 }
 
 /// The bytes of a cache file for these images and repositories.
-pub fn encode<'a>(
+pub(crate) fn encode<'a>(
     platform: &Platform,
-    images: &ImageCache,
+    images: impl Iterator<Item = (&'a Digest, Option<SystemTime>)>,
     repositories: impl Iterator<Item = (&'a Repository, Vec<(&'a str, &'a Digest)>)>,
 ) -> Result<Vec<u8>, serde_json::Error> {
     let file = FileV1 {
         version: CACHE_FILE_VERSION,
         platform: platform.to_string(),
         images: images
-            .iter()
             .map(|(digest, created)| {
                 let created = created.and_then(format_timestamp);
                 (digest.to_string(), ImageEntry { created })
@@ -135,7 +131,7 @@ pub fn encode<'a>(
 
 /// Writes `bytes` to `path` atomically: a sibling temporary file, synced,
 /// then renamed over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -183,19 +179,20 @@ mod tests {
         let d1 = Digest::sha256_of(b"one");
         let d2 = Digest::sha256_of(b"two");
         let t = parse_timestamp("2024-01-02T03:04:05Z").unwrap();
-        let mut images = ImageCache::new();
-        images.insert(d1.clone(), t);
-        images.insert(d2.clone(), None);
+        let mut images = vec![(d1.clone(), t), (d2.clone(), None)];
+        images.sort();
         let repo = Repository::parse("127.0.0.1:5000/team/app").unwrap();
         let bytes = encode(
             &platform,
-            &images,
+            images.iter().map(|(d, c)| (d, *c)),
             [(&repo, vec![("v1", &d1), ("v2", &d2)])].into_iter(),
         )
         .unwrap();
         write_atomically(&path, &bytes).unwrap();
         let loaded = load(&path, &platform).unwrap();
-        assert_eq!(loaded.images, images);
+        let mut loaded_images = loaded.images.clone();
+        loaded_images.sort();
+        assert_eq!(loaded_images, images);
         assert_eq!(
             loaded.repositories[&repo],
             vec![("v1".into(), d1), ("v2".into(), d2)]

@@ -39,7 +39,7 @@
 //! ```
 
 mod auth;
-pub mod cache;
+mod cache;
 mod client;
 mod credentials;
 mod digest;
@@ -50,6 +50,7 @@ mod ratelimit;
 mod reference;
 mod snapshot;
 
+pub use cache::CACHE_FILE_VERSION;
 pub use client::{ClientConfig, FetchedManifest, RegistryClient, RequestCounts};
 pub use credentials::{BasicAuth, Credentials, DOCKER_CFG_TYPE, DOCKER_CONFIG_JSON_TYPE};
 pub use digest::Digest;

@@ -1,7 +1,8 @@
 //! The polling loop: every repository in use, refreshed on an interval.
 
+use std::borrow::Borrow;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -14,13 +15,13 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::cache::{self, CacheContents, ImageCache};
+use crate::cache::{self, CacheContents};
 use crate::client::{ClientConfig, RegistryClient, RequestCounts};
 use crate::credentials::Credentials;
 use crate::digest::Digest;
 use crate::ratelimit::backoff;
 use crate::reference::Repository;
-use crate::snapshot::{PollError, RepositorySnapshot, Snapshot, TagInfo};
+use crate::snapshot::{Image, PollError, RepositorySnapshot, Snapshot, TagInfo};
 
 /// Most tag errors spelled out in a repository's error message.
 const MAX_TAG_ERRORS_SHOWN: usize = 3;
@@ -109,6 +110,33 @@ impl ImageFilter {
         self.include.as_ref().is_none_or(matches) && !matches(&self.exclude)
     }
 }
+
+/// An image in the digest cache, found by its digest.
+#[derive(Debug, Clone)]
+struct CachedImage(Arc<Image>);
+
+impl PartialEq for CachedImage {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.digest == other.0.digest
+    }
+}
+
+impl Eq for CachedImage {}
+
+impl Hash for CachedImage {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.digest.hash(state);
+    }
+}
+
+impl Borrow<Digest> for CachedImage {
+    fn borrow(&self) -> &Digest {
+        &self.0.digest
+    }
+}
+
+/// Images by manifest digest, shared with the tags that point at them.
+type ImageCache = HashSet<CachedImage>;
 
 /// Polling state of one repository.
 #[derive(Debug)]
@@ -209,7 +237,10 @@ impl Poller {
                     repositories,
                 }) => {
                     tracing::info!(path = %path.display(), images = images.len(), repositories = repositories.len(), "read registry cache");
-                    state.images = images;
+                    state.images = images
+                        .into_iter()
+                        .map(|(digest, created)| CachedImage(Arc::new(Image { digest, created })))
+                        .collect();
                     state.persisted = repositories;
                 }
                 Err(e) => tracing::warn!(error = %e, "ignoring the registry cache file"),
@@ -290,8 +321,8 @@ impl Poller {
                     let mut infos: Vec<TagInfo> = tags
                         .into_iter()
                         .filter_map(|(name, digest)| {
-                            let created = *images.get(&digest)?;
-                            Some(TagInfo::new(name, digest, created))
+                            let image = images.get(&digest)?;
+                            Some(TagInfo::shared(name, image.0.clone()))
                         })
                         .collect();
                     infos.sort_by(|a, b| a.name().cmp(b.name()));
@@ -389,7 +420,8 @@ impl Poller {
                 let tags = repo.tags().iter().map(|t| (t.name(), t.digest())).collect();
                 (repository, tags)
             });
-            cache::encode(self.inner.client.platform(), &state.images, repositories)
+            let images = state.images.iter().map(|i| (&i.0.digest, i.0.created));
+            cache::encode(self.inner.client.platform(), images, repositories)
         };
         let bytes = match bytes {
             Ok(bytes) => bytes,
@@ -635,14 +667,18 @@ impl Poller {
             }
         }
         let manifest = client.manifest(repository, name, auth).await?;
-        if let Some(created) = self.lock().images.get(&manifest.digest) {
-            return Ok(TagInfo::new(name, manifest.digest, *created));
+        if let Some(image) = self.lock().images.get(&manifest.digest) {
+            return Ok(TagInfo::shared(name, image.0.clone()));
         }
         let created = client.created_of(repository, &manifest, auth).await?;
+        let image = Arc::new(Image {
+            digest: manifest.digest,
+            created,
+        });
         let mut state = self.lock();
-        state.images.insert(manifest.digest.clone(), created);
+        state.images.insert(CachedImage(image.clone()));
         state.dirty = true;
-        Ok(TagInfo::new(name, manifest.digest, created))
+        Ok(TagInfo::shared(name, image))
     }
 }
 

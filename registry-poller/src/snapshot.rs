@@ -7,22 +7,33 @@ use std::time::SystemTime;
 use crate::digest::Digest;
 use crate::reference::Repository;
 
+/// An image's facts, shared (one allocation) by every tag that points at it
+/// and by the poller's digest cache.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Image {
+    pub(crate) digest: Digest,
+    pub(crate) created: Option<SystemTime>,
+}
+
 /// One tag of a repository: the digest it points at and when that image was
 /// created (for an index, the selected platform's image).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagInfo {
     name: Box<str>,
-    digest: Digest,
-    created: Option<SystemTime>,
+    image: Arc<Image>,
 }
 
 impl TagInfo {
     /// A tag.
     pub fn new(name: impl Into<Box<str>>, digest: Digest, created: Option<SystemTime>) -> Self {
+        Self::shared(name, Arc::new(Image { digest, created }))
+    }
+
+    /// A tag of an image other tags may share.
+    pub(crate) fn shared(name: impl Into<Box<str>>, image: Arc<Image>) -> Self {
         Self {
             name: name.into(),
-            digest,
-            created,
+            image,
         }
     }
 
@@ -33,12 +44,12 @@ impl TagInfo {
 
     /// The manifest digest the tag points at.
     pub fn digest(&self) -> &Digest {
-        &self.digest
+        &self.image.digest
     }
 
     /// The image's `created` time, if its config has one.
     pub fn created(&self) -> Option<SystemTime> {
-        self.created
+        self.image.created
     }
 }
 
