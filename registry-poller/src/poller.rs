@@ -404,6 +404,32 @@ impl Poller {
         self.persist().await;
     }
 
+    /// Images in the digest cache.
+    pub fn cached_images(&self) -> usize {
+        self.lock().images.len()
+    }
+
+    /// Forgets images no tag points at any more (nor a tag of the cache file
+    /// still waiting for its repository), so the cache stays as large as the
+    /// tags in use.
+    fn prune_images(&self) {
+        let mut state = self.lock();
+        let State {
+            images,
+            persisted,
+            dirty,
+            ..
+        } = &mut *state;
+        let waiting: HashSet<&Digest> = persisted.values().flatten().map(|(_, d)| d).collect();
+        let before = images.len();
+        // A tag in any snapshot (or a poll under way) holds a second reference.
+        images.retain(|image| Arc::strong_count(&image.0) > 1 || waiting.contains(&image.0.digest));
+        if images.len() < before {
+            tracing::debug!(forgotten = before - images.len(), "pruned the digest cache");
+            *dirty = true;
+        }
+    }
+
     /// Writes the cache file now if anything changed since the last write.
     pub async fn persist(&self) {
         let Some(path) = self.inner.config.cache_file.clone() else {
@@ -479,6 +505,7 @@ impl Poller {
             .buffer_unordered(self.inner.config.concurrency.max(1))
             .collect()
             .await;
+        self.prune_images();
         self.persist().await;
         PollRound {
             polled: results.len(),

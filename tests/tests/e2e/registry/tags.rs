@@ -173,8 +173,9 @@ async fn moved_tags_are_found_by_recheck() {
     .unwrap();
     poller.set_repositories([(repo.clone(), Credentials::none())]);
     poller.poll_all().await;
-    let app = repo_snapshot(&poller.snapshot(), &repo);
-    assert_eq!(app.tag("latest").unwrap().digest().to_string(), old);
+    let first = repo_snapshot(&poller.snapshot(), &repo);
+    assert_eq!(first.tag("latest").unwrap().digest().to_string(), old);
+    drop(first);
 
     // Unmoved: a HEAD confirms it.
     let round = poller.poll_all().await;
@@ -188,6 +189,8 @@ async fn moved_tags_are_found_by_recheck() {
     assert_eq!(app.tag("latest").unwrap().digest().to_string(), new);
     assert_eq!(app.tag("latest").unwrap().created(), Some(at(FEB)));
     assert_eq!(round.requests, requests(1, 2, 1, 0));
+    // The old image is no tag's any more: the cache forgets it.
+    assert_eq!(poller.cached_images(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
