@@ -428,6 +428,9 @@ impl RegistryClient {
         let scope = format!("repository:{}:pull", repository.path());
         let mut auth_tried = false;
         let mut rate_retries = 0;
+        // A token just fetched is used for the retry even if it is already
+        // past our early-expiry margin (short-lived tokens, a slow machine).
+        let mut fresh_token: Option<String> = None;
         loop {
             self.wait_if_blocked(host).await?;
             let _permit = self.permits.acquire().await;
@@ -437,7 +440,7 @@ impl RegistryClient {
             if let Some(accept) = accept {
                 request = request.header(ACCEPT, accept);
             }
-            if let Some(token) = self.tokens.get(host, &scope) {
+            if let Some(token) = fresh_token.take().or_else(|| self.tokens.get(host, &scope)) {
                 request = request.bearer_auth(token);
             } else if let Some(credentials) = credentials
                 && lock(&self.basic_hosts).contains(host)
@@ -469,8 +472,10 @@ impl RegistryClient {
                         }
                         Some(Challenge::Bearer { realm, service, .. }) => {
                             self.tokens.remove(host, &scope);
-                            self.fetch_token(host, &realm, service.as_deref(), &scope, credentials)
+                            let token = self
+                                .fetch_token(host, &realm, service.as_deref(), &scope, credentials)
                                 .await?;
+                            fresh_token = Some(token);
                         }
                         None => {
                             return Err(unauthorized(
@@ -520,7 +525,7 @@ impl RegistryClient {
     }
 
     /// Gets a bearer token from `realm` for `scope`, sending credentials if
-    /// any, and caches it.
+    /// any, caches it and returns it.
     async fn fetch_token(
         &self,
         host: &str,
@@ -528,7 +533,7 @@ impl RegistryClient {
         service: Option<&str>,
         scope: &str,
         credentials: Option<&BasicAuth>,
-    ) -> Result<(), Error> {
+    ) -> Result<String, Error> {
         let mut url = Url::parse(realm)
             .map_err(|e| unauthorized(host, &format!("token realm {realm:?} is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -574,8 +579,8 @@ impl RegistryClient {
             .into_token()
             .ok_or_else(|| invalid(realm, "token answer has no token"))?;
         tracing::debug!(registry = host, scope, lifetime = ?lifetime, "got a bearer token");
-        self.tokens.insert(host, scope, token, lifetime);
-        Ok(())
+        self.tokens.insert(host, scope, token.clone(), lifetime);
+        Ok(token)
     }
 
     async fn wait_if_blocked(&self, host: &str) -> Result<(), Error> {

@@ -161,14 +161,14 @@ async fn bearer_tokens_from_a_token_service() {
 async fn expired_tokens_are_fetched_again() {
     let registry = DockerRegistry::start().unwrap();
     push_two(&registry.host(), "team/short", None);
-    // Anonymous tokens (as Docker Hub gives for public images) that live 11
-    // seconds: the client keeps them one second (ten-second margin).
-    let front = token_front(&registry, Duration::from_secs(11), true).await;
+    // Anonymous tokens (as Docker Hub gives for public images) that live 13
+    // seconds: the client keeps them three (ten-second margin).
+    let front = token_front(&registry, Duration::from_secs(13), true).await;
     let repo = repository(&front.host(), "team/short");
     let poller = Poller::new(config(&[front.host()])).unwrap();
     poller.set_repositories([(repo.clone(), Credentials::none())]);
     assert_eq!(poller.poll_all().await.failed, 0);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let round = poller.poll_all().await;
     assert_eq!(round.failed, 0);
     assert_eq!(round.requests, requests(2, 0, 0, 1));
