@@ -15,6 +15,7 @@ mod error;
 pub mod git;
 pub mod net;
 pub mod process;
+pub mod registry;
 pub mod sshd;
 pub mod tools;
 

@@ -5,3 +5,4 @@
 
 mod controlplane;
 mod gitsync;
+mod registry;
