@@ -62,7 +62,7 @@ fn annotation_set(before: &Resource, after: &Resource) {
         // set of annotations.
         if metadata
             .get("annotations")
-            .is_some_and(|a| a.is_null() || a.as_object().is_some_and(|a| a.is_empty()))
+            .is_some_and(|a| a.is_null() || a.as_object().is_some_and(serde_json::Map::is_empty))
         {
             metadata.remove("annotations");
         }
