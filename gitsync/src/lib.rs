@@ -1,9 +1,84 @@
 //! Git repositories for a GitOps daemon.
 //!
-//! This crate will own everything the daemon does with git: cloning and fetching
-//! (`file://`, plain paths, `https://` with token or basic auth, `ssh://` and
-//! scp-like URLs with a deploy key), polling a branch for new revisions, atomic
-//! checkouts of a revision, the sync marker (an annotated tag moved after each
-//! sync), committing and pushing with retry when the remote moved, and ssh
-//! identities (key generation, known_hosts checking). It knows nothing of
-//! Kubernetes.
+//! `gitsync` owns everything the daemon does with git, and knows nothing of
+//! Kubernetes:
+//!
+//! - [`GitUrl`]: `file://` URLs, plain paths, `http(s)://` (credentials in the
+//!   URL are taken out and never printed), `ssh://` and scp-like
+//!   `user@host:path`; [`GitUrl::flux_safe_url`] is the form Flux v1 hashed into
+//!   its garbage-collection mark.
+//! - [`Remote`]: a URL plus how to reach it: [`HttpAuth`] (basic or bearer),
+//!   an [`SshKey`] from a file or memory, the [`KnownHosts`] ssh host keys are
+//!   checked against (plain, hashed and `[host]:port` entries; libgit2 never
+//!   falls back to `$HOME/.ssh`), and a timeout for every network operation.
+//! - [`Mirror`]: a local bare repository that fetches one branch (or the
+//!   remote's default branch). Every git2 call runs in a blocking task with its
+//!   own `Repository`, one operation at a time per mirror.
+//! - [`Poller`]: fetches on an interval and reports a [`PollEvent::NewHead`]
+//!   only when the head changed; errors are reported and polling goes on.
+//! - [`Mirror::checkout`]: the files of a revision in a directory that appears
+//!   atomically (built beside it, then renamed); [`Mirror::prune_checkouts`]
+//!   removes old ones.
+//! - [`SyncMarker`]: where the last sync left off; [`GitTagMarker`] is Flux's
+//!   annotated `flux-sync` tag, and [`MarkerTracker`] notices a marker moved by
+//!   someone else ([`MarkerUpdate::MovedByOther`]).
+//! - [`Mirror::commit_and_push`]: commits an edit of the branch and pushes it,
+//!   fetching and re-applying the edit when the remote moved meanwhile.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use gitsync::{GitUrl, KnownHosts, Mirror, PollEvent, Poller, Remote, SshKey};
+//!
+//! # async fn run() -> Result<(), gitsync::Error> {
+//! let remote = Remote::new(GitUrl::parse("git@github.com:team/config")?)
+//!     .with_ssh_key(SshKey::file("/etc/fluxd/ssh/identity"))
+//!     .with_known_hosts(KnownHosts::from_file("/etc/ssh/ssh_known_hosts".as_ref())?)
+//!     .with_timeout(Duration::from_secs(20));
+//! let mirror = Mirror::open(remote, "/var/lib/fluxd/mirror", Some("main".into())).await?;
+//! let mut poller = Poller::start(mirror.clone(), Duration::from_secs(300), None);
+//! while let Some(event) = poller.next().await {
+//!     match event {
+//!         PollEvent::NewHead(head) => {
+//!             let checkout = mirror.checkout(head.revision, "/var/lib/fluxd/checkouts".as_ref()).await?;
+//!             // ... load manifests from checkout.path(), apply, move the sync marker ...
+//!             mirror.prune_checkouts("/var/lib/fluxd/checkouts".as_ref(), &[head.revision]).await?;
+//!         }
+//!         PollEvent::FetchFailed(error) => tracing::warn!(%error, "fetch failed"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! libgit2 cannot be interrupted from outside: a server that accepts a
+//! connection and then goes silent is caught by the transfer callbacks once
+//! data flows, and otherwise by an async watchdog that abandons the blocking
+//! task with [`Error::Timeout`]; until that task ends (when the connection
+//! does), further operations on the same mirror fail fast with
+//! [`Error::StillBlocked`].
+
+mod auth;
+mod checkout;
+mod commit;
+mod error;
+mod known_hosts;
+mod marker;
+mod mirror;
+mod poll;
+mod push;
+mod remote;
+mod revision;
+mod url;
+
+pub use auth::{HttpAuth, SshKey};
+pub use checkout::Checkout;
+pub use commit::{CommitOutcome, CommitRequest, DEFAULT_PUSH_ATTEMPTS, Identity};
+pub use error::{BoxError, Error};
+pub use known_hosts::KnownHosts;
+pub use marker::{DEFAULT_SYNC_TAG, GitTagMarker, MarkerTracker, MarkerUpdate, SyncMarker};
+pub use mirror::{Head, Mirror};
+pub use poll::{PollEvent, Poller};
+pub use remote::{DEFAULT_TIMEOUT, Remote};
+pub use revision::Revision;
+pub use url::{GitUrl, Transport};

@@ -2,7 +2,10 @@
 
 use serde_json::{Map, Value};
 
+use crate::edit::{self, Edit};
 use crate::id::{is_valid_kind, is_valid_name, is_valid_namespace};
+use crate::images::{self, ContainerImage};
+use crate::policy::Policies;
 use crate::{ClusterScopedKinds, Error, ResourceId, Source};
 
 /// A Kubernetes object read from a file: its identifying fields, its id, the
@@ -106,6 +109,24 @@ impl Resource {
     /// All labels, in key order.
     pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
         self.metadata_strings(LABELS)
+    }
+
+    /// The Flux policies its annotations set (see [`Policies`]).
+    pub fn policies(&self) -> Result<Policies, Error> {
+        Policies::from_object(&self.object, &self.id)
+    }
+
+    /// The container images it runs: workload containers and init containers,
+    /// or HelmRelease values images (see [`images::container_images`]).
+    pub fn container_images(&self) -> Result<Vec<ContainerImage>, Error> {
+        images::container_images(&self.object, &self.id)
+    }
+
+    /// Applies `edit` to this resource in `text`, the current content of the
+    /// file it was loaded from, and returns the file's new content (see
+    /// [`edit::apply`]).
+    pub fn edit(&self, text: &str, edit: &Edit) -> Result<String, Error> {
+        edit::apply(text, &self.source, &self.id, edit)
     }
 
     fn metadata_string(&self, field: &str, key: &str) -> Option<&str> {

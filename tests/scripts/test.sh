@@ -11,4 +11,4 @@ cd "$root"
 
 tests/scripts/build-controlplane.sh
 tests/scripts/install-test-deps.sh
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

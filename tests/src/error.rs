@@ -90,6 +90,14 @@ pub enum Error {
         /// The first failure, as text.
         message: String,
     },
+    /// An HTTP exchange with a fixture failed or answered unexpectedly.
+    #[error("{context}: {reason}")]
+    Http {
+        /// What was being done.
+        context: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -119,6 +127,14 @@ impl Error {
         Self::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// An [`Error::Http`] with context.
+    pub fn http(context: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::Http {
+            context: context.into(),
+            reason: reason.to_string(),
         }
     }
 }

@@ -2,19 +2,22 @@
 //!
 //! This crate owns what the project's tests run against: servers started on
 //! 127.0.0.1 under a watchdog ([`process`]), free ports ([`net`]), the real
-//! binaries the tests drive ([`tools`]), and a real Kubernetes control plane
+//! binaries the tests drive ([`tools`]), a real Kubernetes control plane
 //! (kube-apiserver, etcd and kube-controller-manager built from Go modules and
-//! cached; [`controlplane`]). Later work adds git, ssh, registry and
-//! chart-repository fixtures, and the scenarios that span crates.
+//! cached; [`controlplane`]), git repositories built with the real git CLI and
+//! served over smart HTTP ([`git`]), and a real sshd ([`sshd`]).
 //!
 //! Tests that need a server fail, never skip, when it cannot start: the error
 //! says what is missing and how to install it.
 
 pub mod controlplane;
 mod error;
+pub mod git;
 pub mod helm;
 pub mod net;
 pub mod process;
+pub mod registry;
+pub mod sshd;
 pub mod tools;
 
 pub use error::Error;

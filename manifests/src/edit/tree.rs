@@ -173,6 +173,9 @@ pub(crate) fn parse(text: &str, wanted: usize) -> Result<Found, TreeError> {
     let mut seen = 0usize;
     let mut start = 0usize;
     let mut found: Option<Node> = None;
+    // Where an explicit `...` ends the wanted document: the directives of the
+    // next document, between `...` and its `---`, belong to neither.
+    let mut explicit_end: Option<usize> = None;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|err| TreeError {
             line: err.marker().line(),
@@ -183,14 +186,16 @@ pub(crate) fn parse(text: &str, wanted: usize) -> Result<Found, TreeError> {
                 seen += 1;
                 if seen == wanted + 2 {
                     let (end, _) = offsets(&span)?;
-                    return done(found, start, end, seen);
+                    return done(found, start, explicit_end.unwrap_or(end), seen);
                 }
                 if seen == wanted + 1 && wanted > 0 {
                     start = offsets(&span)?.0;
                 }
                 continue;
             }
-            Event::StreamEnd => return done(found, start, text.len(), seen),
+            Event::StreamEnd => {
+                return done(found, start, explicit_end.unwrap_or(text.len()), seen);
+            }
             _ if seen != wanted + 1 => continue,
             _ => {}
         }
@@ -247,6 +252,14 @@ pub(crate) fn parse(text: &str, wanted: usize) -> Result<Found, TreeError> {
             }
             Event::DocumentEnd => {
                 found = root.take();
+                let (end_start, end) = offsets(&span)?;
+                if end > end_start && text[end_start..end].starts_with("...") {
+                    explicit_end = Some(
+                        text[end..]
+                            .find('\n')
+                            .map_or(text.len(), |newline| end + newline + 1),
+                    );
+                }
                 None
             }
             _ => None,
@@ -269,7 +282,7 @@ pub(crate) fn parse(text: &str, wanted: usize) -> Result<Found, TreeError> {
             None => root = Some(node),
         }
     }
-    done(found, start, text.len(), seen)
+    done(found, start, explicit_end.unwrap_or(text.len()), seen)
 }
 
 fn done(found: Option<Node>, start: usize, end: usize, seen: usize) -> Result<Found, TreeError> {

@@ -10,3 +10,4 @@ mod edit;
 mod filter;
 mod images;
 mod load;
+mod roundtrip;

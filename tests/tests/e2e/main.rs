@@ -4,4 +4,6 @@
 //! plane) start once for every area.
 
 mod controlplane;
+mod gitsync;
 mod helmops;
+mod registry;

@@ -1,0 +1,266 @@
+//! The sync marker: where the last successful sync left off.
+//!
+//! [`SyncMarker`] is the storage (a git tag here; the daemon adds a Kubernetes
+//! Secret annotation elsewhere). [`MarkerTracker`] wraps one and remembers the
+//! revision it last saw or set, so a marker moved by someone else is noticed
+//! and reported as [`MarkerUpdate::MovedByOther`].
+
+use futures::future::BoxFuture;
+
+use crate::commit::Identity;
+use crate::mirror::{check_branch_name, fetch_head};
+use crate::push::push_refspec;
+use crate::remote::Session;
+use crate::{Error, Mirror, Revision};
+
+/// Flux's default sync tag (`--git-sync-tag`).
+pub const DEFAULT_SYNC_TAG: &str = "flux-sync";
+
+/// The message of the annotated tag, as Flux wrote it.
+const TAG_MESSAGE: &str = "Sync pointer";
+
+/// Storage for the revision of the last successful sync.
+///
+/// Implementations outside this crate wrap their errors in [`Error::Marker`].
+pub trait SyncMarker: Send + Sync {
+    /// The revision the marker points at, `None` if there is no marker yet.
+    fn read(&self) -> BoxFuture<'_, Result<Option<Revision>, Error>>;
+
+    /// Moves the marker to `revision` (creating it if needed).
+    fn write(&self, revision: Revision) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Where the marker lives, for logs (no secrets).
+    fn describe(&self) -> String;
+}
+
+/// Forwards [`SyncMarker`] through a smart pointer (`Box<dyn SyncMarker>`, `Arc<...>`).
+macro_rules! forward_sync_marker {
+    ($($pointer:ident)::+) => {
+        impl<M: SyncMarker + ?Sized> SyncMarker for $($pointer)::+<M> {
+            fn read(&self) -> BoxFuture<'_, Result<Option<Revision>, Error>> {
+                (**self).read()
+            }
+
+            fn write(&self, revision: Revision) -> BoxFuture<'_, Result<(), Error>> {
+                (**self).write(revision)
+            }
+
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+        }
+    };
+}
+
+forward_sync_marker!(Box);
+forward_sync_marker!(std::sync::Arc);
+
+/// The marker as an annotated tag in the remote repository, force-moved to
+/// each synced revision and pushed (Flux's `--sync-state git`).
+#[derive(Clone, Debug)]
+pub struct GitTagMarker {
+    mirror: Mirror,
+    tag: String,
+    tagger: Identity,
+}
+
+impl GitTagMarker {
+    /// A marker named `tag` (e.g. [`DEFAULT_SYNC_TAG`]) in the mirror's remote,
+    /// tagged by `tagger`.
+    pub fn new(mirror: Mirror, tag: &str, tagger: Identity) -> Result<Self, Error> {
+        if tag.starts_with('-') || !git2::Reference::is_valid_name(&format!("refs/tags/{tag}")) {
+            return Err(Error::InvalidRefName {
+                kind: "tag",
+                name: tag.to_owned(),
+            });
+        }
+        // A tag name is also checked like a branch name (no `..`, no `@{`).
+        check_branch_name(tag).map_err(|_| Error::InvalidRefName {
+            kind: "tag",
+            name: tag.to_owned(),
+        })?;
+        Ok(Self {
+            mirror,
+            tag: tag.to_owned(),
+            tagger,
+        })
+    }
+
+    /// The tag's name.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    async fn read_tag(&self) -> Result<Option<Revision>, Error> {
+        let refname = format!("refs/tags/{}", self.tag);
+        self.mirror
+            .run("reading the sync tag from", 1, move |repo, remote| {
+                let session = Session::new(remote, "reading the sync tag from");
+                let mut git_remote = repo
+                    .remote_anonymous(&remote.url().libgit2_url())
+                    .map_err(|e| session.fail(e))?;
+                git_remote
+                    .fetch(
+                        &[format!("+{refname}:{refname}")],
+                        Some(&mut session.fetch_options()),
+                        None,
+                    )
+                    .map_err(|e| session.fail(e))?;
+                let heads = git_remote.list().map_err(|e| session.fail(e))?;
+                let peeled = format!("{refname}^{{}}");
+                let advertised = heads
+                    .iter()
+                    .find(|h| h.name() == peeled)
+                    .or_else(|| heads.iter().find(|h| h.name() == refname))
+                    .map(git2::RemoteHead::oid);
+                let Some(oid) = advertised else {
+                    return Ok(None);
+                };
+                // Peel locally too: a server may not advertise peeled tags.
+                let commit = repo
+                    .find_object(oid, None)
+                    .and_then(|object| object.peel_to_commit())
+                    .map_err(|source| Error::Git {
+                        url: remote.url().to_string(),
+                        operation: "reading the sync tag from",
+                        source,
+                    })?;
+                Ok(Some(Revision::from_oid(commit.id())))
+            })
+            .await
+    }
+
+    async fn write_tag(&self, revision: Revision) -> Result<(), Error> {
+        let tag = self.tag.clone();
+        let tagger = self.tagger.clone();
+        let branch = self.mirror.branch().map(ToOwned::to_owned);
+        self.mirror
+            .run("moving the sync tag in", 2, move |repo, remote| {
+                let url = remote.url().to_string();
+                let git_error = |source| Error::Git {
+                    url: url.clone(),
+                    operation: "moving the sync tag in",
+                    source,
+                };
+                let target = match repo.find_object(revision.oid(), None) {
+                    Ok(object) => object,
+                    Err(_) => {
+                        // Not fetched yet (e.g. after a restart): fetch, then look again.
+                        fetch_head(repo, remote, branch.as_deref())?;
+                        repo.find_object(revision.oid(), None).map_err(|_| {
+                            Error::RevisionNotFound {
+                                url: url.clone(),
+                                revision: revision.to_string(),
+                            }
+                        })?
+                    }
+                };
+                let signature = tagger.signature().map_err(git_error)?;
+                repo.tag(&tag, &target, &signature, TAG_MESSAGE, true)
+                    .map_err(git_error)?;
+                let refname = format!("refs/tags/{tag}");
+                push_refspec(repo, remote, &format!("+{refname}:{refname}"))?;
+                tracing::debug!(url = %url, tag = %tag, revision = %revision, "moved sync tag");
+                Ok(())
+            })
+            .await
+    }
+}
+
+impl SyncMarker for GitTagMarker {
+    fn read(&self) -> BoxFuture<'_, Result<Option<Revision>, Error>> {
+        Box::pin(self.read_tag())
+    }
+
+    fn write(&self, revision: Revision) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(self.write_tag(revision))
+    }
+
+    fn describe(&self) -> String {
+        format!("tag {} in {}", self.tag, self.mirror.remote().url())
+    }
+}
+
+/// What [`MarkerTracker::advance`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MarkerUpdate {
+    /// The marker was where this tracker left it and now points at `to`.
+    Moved {
+        /// Where it was (`None`: there was no marker).
+        from: Option<Revision>,
+        /// Where it is now.
+        to: Revision,
+    },
+    /// The marker already pointed at the revision; nothing was written.
+    Unchanged {
+        /// The revision.
+        at: Revision,
+    },
+    /// Someone else moved (or deleted) the marker since this tracker last saw
+    /// it. It now points at `to` all the same; the daemon should log this.
+    MovedByOther {
+        /// Where this tracker left it.
+        expected: Option<Revision>,
+        /// Where it was found.
+        found: Option<Revision>,
+        /// Where it is now.
+        to: Revision,
+    },
+}
+
+/// A [`SyncMarker`] plus the revision it was last seen at.
+#[derive(Debug)]
+pub struct MarkerTracker<M> {
+    marker: M,
+    last_seen: Option<Revision>,
+}
+
+impl<M: SyncMarker> MarkerTracker<M> {
+    /// A tracker that has not read the marker yet; call [`Self::resume`] first.
+    pub fn new(marker: M) -> Self {
+        Self {
+            marker,
+            last_seen: None,
+        }
+    }
+
+    /// Reads the marker at start-up: the revision the next sync resumes from.
+    pub async fn resume(&mut self) -> Result<Option<Revision>, Error> {
+        let current = self.marker.read().await?;
+        self.last_seen = current;
+        Ok(current)
+    }
+
+    /// The revision the marker was last seen at or moved to.
+    pub fn last_seen(&self) -> Option<Revision> {
+        self.last_seen
+    }
+
+    /// The marker.
+    pub fn marker(&self) -> &M {
+        &self.marker
+    }
+
+    /// After a sync of `to`: reads the marker, reports whether someone else
+    /// moved it, and moves it to `to` unless it is there already.
+    pub async fn advance(&mut self, to: Revision) -> Result<MarkerUpdate, Error> {
+        let found = self.marker.read().await?;
+        let expected = self.last_seen;
+        if found != Some(to) {
+            self.marker.write(to).await?;
+        }
+        self.last_seen = Some(to);
+        Ok(if found != expected {
+            MarkerUpdate::MovedByOther {
+                expected,
+                found,
+                to,
+            }
+        } else if found == Some(to) {
+            MarkerUpdate::Unchanged { at: to }
+        } else {
+            MarkerUpdate::Moved { from: found, to }
+        })
+    }
+}

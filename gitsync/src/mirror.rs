@@ -1,0 +1,284 @@
+//! The local mirror of a remote: a bare repository that fetches one branch.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use git2::Repository;
+
+use crate::remote::Session;
+use crate::{Error, Remote, Revision};
+
+/// Extra time the async watchdog gives a blocking git task beyond its own deadline.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(5);
+
+/// How often a caller waiting for the mirror checks whether the operation in
+/// progress was abandoned.
+const LOCK_POLL: Duration = Duration::from_secs(1);
+
+/// Where a fetch left the branch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The branch (the remote's default branch when none was configured).
+    pub branch: String,
+    /// Its commit.
+    pub revision: Revision,
+}
+
+/// A bare repository on local disk that mirrors one branch of a [`Remote`].
+///
+/// Cheap to clone (shared state). Operations on one mirror run one at a time,
+/// each in its own blocking task with its own `git2::Repository`.
+#[derive(Clone, Debug)]
+pub struct Mirror {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    remote: Remote,
+    path: PathBuf,
+    branch: Option<String>,
+    /// Serialises operations on the repository.
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// Tasks the watchdog gave up on that are still blocked in libgit2.
+    abandoned: Arc<AtomicUsize>,
+}
+
+impl Mirror {
+    /// Opens the mirror at `path`, creating an empty bare repository there if
+    /// there is none. `branch` is the branch to follow; `None` follows the
+    /// remote's default branch (its `HEAD`).
+    pub async fn open(
+        remote: Remote,
+        path: impl Into<PathBuf>,
+        branch: Option<String>,
+    ) -> Result<Self, Error> {
+        if let Some(branch) = &branch {
+            check_branch_name(branch)?;
+        }
+        let path = path.into();
+        let url = remote.url().to_string();
+        let init_path = path.clone();
+        tokio::task::spawn_blocking(move || open_or_init(&init_path))
+            .await
+            .map_err(|e| Error::Task {
+                url,
+                operation: "opening the mirror of",
+                reason: e.to_string(),
+            })??;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                remote,
+                path,
+                branch,
+                lock: Arc::new(tokio::sync::Mutex::new(())),
+                abandoned: Arc::new(AtomicUsize::new(0)),
+            }),
+        })
+    }
+
+    /// The remote this mirrors.
+    pub fn remote(&self) -> &Remote {
+        &self.inner.remote
+    }
+
+    /// The bare repository's directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The configured branch, `None` when following the remote's default branch.
+    pub fn branch(&self) -> Option<&str> {
+        self.inner.branch.as_deref()
+    }
+
+    /// Fetches the branch and returns its head. Objects already present are
+    /// not downloaded again, so a fetch that finds nothing new costs one
+    /// reference listing.
+    pub async fn fetch(&self) -> Result<Head, Error> {
+        let branch = self.inner.branch.clone();
+        self.run("fetch from", 1, move |repo, remote| {
+            fetch_head(repo, remote, branch.as_deref())
+        })
+        .await
+    }
+
+    /// Runs `work` on the mirror's repository in a blocking task, one at a
+    /// time. `network_operations` bounds how many network round trips `work`
+    /// makes, for the watchdog: if the task outlives all their timeouts it is
+    /// abandoned with a timeout error (libgit2 cannot be interrupted; the task
+    /// ends when its connection does, and until then further operations on
+    /// this mirror fail with [`Error::StillBlocked`]).
+    pub(crate) async fn run<T, F>(
+        &self,
+        operation: &'static str,
+        network_operations: u32,
+        work: F,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Repository, &Remote) -> Result<T, Error> + Send + 'static,
+    {
+        let inner = &self.inner;
+        let url = inner.remote.url().to_string();
+        let still_blocked = || Error::StillBlocked {
+            url: url.clone(),
+            operation,
+        };
+        // Wait for the operation in progress, unless it was abandoned.
+        let guard = loop {
+            if inner.abandoned.load(Ordering::SeqCst) > 0 {
+                return Err(still_blocked());
+            }
+            if let Ok(guard) =
+                tokio::time::timeout(LOCK_POLL, inner.lock.clone().lock_owned()).await
+            {
+                break guard;
+            }
+        };
+        let watchdog = (inner.remote.timeout() + WATCHDOG_GRACE) * network_operations.max(1);
+        let path = inner.path.clone();
+        let remote = inner.remote.clone();
+        let task_state = Arc::new(std::sync::Mutex::new(TaskState::default()));
+        let task = {
+            let task_state = task_state.clone();
+            let abandoned = inner.abandoned.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = Repository::open_bare(&path)
+                    .map_err(|source| Error::Git {
+                        url: path.display().to_string(),
+                        operation: "opening the mirror",
+                        source,
+                    })
+                    .and_then(|repo| work(&repo, &remote));
+                let mut state = task_state.lock().unwrap_or_else(PoisonError::into_inner);
+                state.finished = true;
+                if state.abandoned {
+                    abandoned.fetch_sub(1, Ordering::SeqCst);
+                }
+                drop(guard);
+                result
+            })
+        };
+        match tokio::time::timeout(watchdog, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(Error::Task {
+                url,
+                operation,
+                reason: join.to_string(),
+            }),
+            Err(_) => {
+                let mut state = task_state.lock().unwrap_or_else(PoisonError::into_inner);
+                if !state.finished {
+                    state.abandoned = true;
+                    inner.abandoned.fetch_add(1, Ordering::SeqCst);
+                    tracing::warn!(url = %url, operation, "git task abandoned after its timeout");
+                }
+                Err(Error::Timeout {
+                    url,
+                    operation,
+                    after: inner.remote.timeout(),
+                })
+            }
+        }
+    }
+}
+
+/// Whether a blocking task has finished, and whether its watchdog gave up on it.
+#[derive(Debug, Default)]
+struct TaskState {
+    finished: bool,
+    abandoned: bool,
+}
+
+fn open_or_init(path: &Path) -> Result<(), Error> {
+    let git_error = |operation, source| Error::Git {
+        url: path.display().to_string(),
+        operation,
+        source,
+    };
+    if path.join("HEAD").is_file() {
+        Repository::open_bare(path).map_err(|e| git_error("opening the mirror", e))?;
+        return Ok(());
+    }
+    std::fs::create_dir_all(path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    Repository::init_bare(path).map_err(|e| git_error("creating a bare mirror", e))?;
+    Ok(())
+}
+
+pub(crate) fn check_branch_name(branch: &str) -> Result<(), Error> {
+    if branch.starts_with('-') || !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+        return Err(Error::InvalidRefName {
+            kind: "branch",
+            name: branch.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Where a fetch of the remote's `HEAD` is kept.
+const REMOTE_HEAD_REF: &str = "refs/gitsync/remote-head";
+
+/// Fetches `branch` (or the remote's default branch) into `refs/heads/<branch>`.
+pub(crate) fn fetch_head(
+    repo: &Repository,
+    remote: &Remote,
+    branch: Option<&str>,
+) -> Result<Head, Error> {
+    let session = Session::new(remote, "fetch from");
+    let url = remote.url().to_string();
+    let mut git_remote = repo
+        .remote_anonymous(&remote.url().libgit2_url())
+        .map_err(|e| session.fail(e))?;
+    let refspec = match branch {
+        Some(branch) => format!("+refs/heads/{branch}:refs/heads/{branch}"),
+        None => format!("+HEAD:{REMOTE_HEAD_REF}"),
+    };
+    git_remote
+        .fetch(&[refspec], Some(&mut session.fetch_options()), None)
+        .map_err(|e| session.fail(e))?;
+    let branch = match branch {
+        Some(branch) => branch.to_owned(),
+        None => {
+            let default = git_remote
+                .default_branch()
+                .map_err(|_| Error::NoDefaultBranch { url: url.clone() })?;
+            let name = default
+                .as_str()
+                .ok()
+                .and_then(|name| name.strip_prefix("refs/heads/"))
+                .ok_or_else(|| Error::NoDefaultBranch { url: url.clone() })?;
+            check_branch_name(name)?;
+            name.to_owned()
+        }
+    };
+    let refname = format!("refs/heads/{branch}");
+    let oid = git_remote
+        .list()
+        .map_err(|e| session.fail(e))?
+        .iter()
+        .find(|head| head.name() == refname)
+        .map(git2::RemoteHead::oid)
+        .ok_or_else(|| Error::BranchNotFound {
+            url: url.clone(),
+            branch: branch.clone(),
+        })?;
+    repo.find_commit(oid).map_err(|source| Error::Git {
+        url: url.clone(),
+        operation: "reading the fetched head of",
+        source,
+    })?;
+    repo.reference(&refname, oid, true, "gitsync: fetch")
+        .map_err(|source| Error::Git {
+            url,
+            operation: "updating the mirror of",
+            source,
+        })?;
+    Ok(Head {
+        branch,
+        revision: Revision::from_oid(oid),
+    })
+}

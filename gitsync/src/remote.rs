@@ -1,0 +1,322 @@
+//! A remote repository and how to talk to it: credentials, host keys and the
+//! timeout, applied to every network operation through libgit2's callbacks.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use git2::{
+    CertificateCheckStatus, Cred, CredentialType, FetchOptions, PushOptions, RemoteCallbacks,
+};
+
+use crate::auth::{HttpAuth, SshKey};
+use crate::known_hosts::KnownHosts;
+use crate::{Error, GitUrl, Transport};
+
+/// Flux's default for `--git-timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A remote repository with what it takes to reach it.
+///
+/// ```
+/// use std::time::Duration;
+/// use gitsync::{GitUrl, Remote, SshKey};
+///
+/// let remote = Remote::new(GitUrl::parse("ssh://git@git.example.com/team/config")?)
+///     .with_ssh_key(SshKey::file("/etc/fluxd/ssh/identity"))
+///     .with_timeout(Duration::from_secs(30));
+/// assert_eq!(remote.url().to_string(), "ssh://git@git.example.com/team/config");
+/// # Ok::<(), gitsync::Error>(())
+/// ```
+///
+/// ssh host keys are checked against [`Remote::with_known_hosts`] only; with
+/// none given every host is unknown and ssh connections fail. libgit2's own
+/// fallback to `$HOME/.ssh` (known_hosts, keys, agent) is never used.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    url: GitUrl,
+    http_auth: Option<HttpAuth>,
+    ssh_key: Option<SshKey>,
+    known_hosts: Option<Arc<KnownHosts>>,
+    timeout: Duration,
+}
+
+impl Remote {
+    /// A remote at `url`, with the credentials written into the URL (if any)
+    /// and the default timeout.
+    pub fn new(url: GitUrl) -> Self {
+        Self {
+            http_auth: url.credentials().cloned(),
+            url,
+            ssh_key: None,
+            known_hosts: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// http(s) credentials; they replace any written into the URL.
+    #[must_use]
+    pub fn with_http_auth(mut self, auth: HttpAuth) -> Self {
+        self.http_auth = Some(auth);
+        self
+    }
+
+    /// The ssh private key.
+    #[must_use]
+    pub fn with_ssh_key(mut self, key: SshKey) -> Self {
+        self.ssh_key = Some(key);
+        self
+    }
+
+    /// The known hosts ssh host keys are checked against.
+    #[must_use]
+    pub fn with_known_hosts(mut self, known_hosts: KnownHosts) -> Self {
+        self.known_hosts = Some(Arc::new(known_hosts));
+        self
+    }
+
+    /// The time one network operation (a fetch, a push) may take.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &GitUrl {
+        &self.url
+    }
+
+    /// The timeout of one network operation.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Headers libgit2 sends with every http request.
+    fn custom_headers(&self) -> Vec<String> {
+        match (&self.http_auth, self.url.transport()) {
+            (Some(HttpAuth::Bearer { token }), Transport::Http) => {
+                vec![format!("Authorization: Bearer {token}")]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One network operation in progress: its deadline, and the first failure a
+/// callback saw (libgit2 only passes back a generic "callback failed").
+pub(crate) struct Session<'r> {
+    remote: &'r Remote,
+    operation: &'static str,
+    deadline: Instant,
+    failure: RefCell<Option<Error>>,
+    key_attempts: Cell<u32>,
+    password_attempts: Cell<u32>,
+    /// Per-reference rejections reported through `push_update_reference`.
+    rejections: RefCell<Vec<(String, String)>>,
+}
+
+impl<'r> Session<'r> {
+    pub(crate) fn new(remote: &'r Remote, operation: &'static str) -> Self {
+        Self {
+            remote,
+            operation,
+            deadline: Instant::now() + remote.timeout,
+            failure: RefCell::new(None),
+            key_attempts: Cell::new(0),
+            password_attempts: Cell::new(0),
+            rejections: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn record(&self, error: Error) -> git2::Error {
+        let message = error.to_string();
+        self.failure.borrow_mut().get_or_insert(error);
+        git2::Error::from_str(&message)
+    }
+
+    fn past_deadline(&self) -> bool {
+        if Instant::now() < self.deadline {
+            return false;
+        }
+        let _ = self.record(self.timeout_error());
+        true
+    }
+
+    fn timeout_error(&self) -> Error {
+        Error::Timeout {
+            url: self.remote.url.to_string(),
+            operation: self.operation,
+            after: self.remote.timeout,
+        }
+    }
+
+    /// The error to report for libgit2's `error`: what a callback recorded,
+    /// else a timeout if the deadline passed, else libgit2's own error.
+    pub(crate) fn fail(&self, error: git2::Error) -> Error {
+        if let Some(recorded) = self.failure.borrow_mut().take() {
+            return recorded;
+        }
+        if Instant::now() >= self.deadline {
+            return self.timeout_error();
+        }
+        let message = error.message();
+        if (error.class() == git2::ErrorClass::Http && message.contains("404"))
+            || message.contains("does not appear to be a git repository")
+            || message.contains("repository not found")
+            || (self.remote.url.transport() == Transport::Local
+                && message.contains("unsupported URL protocol"))
+        {
+            return Error::RepositoryNotFound {
+                url: self.remote.url.to_string(),
+                detail: message.to_owned(),
+            };
+        }
+        if error.class() == git2::ErrorClass::Http && message.contains("401") {
+            return Error::Auth {
+                url: self.remote.url.to_string(),
+                reason: error.message().to_owned(),
+            };
+        }
+        Error::Git {
+            url: self.remote.url.to_string(),
+            operation: self.operation,
+            source: error,
+        }
+    }
+
+    /// Rejections the server reported per reference during a push.
+    pub(crate) fn take_rejections(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.rejections.borrow_mut())
+    }
+
+    pub(crate) fn fetch_options(&self) -> FetchOptions<'_> {
+        let mut options = FetchOptions::new();
+        options
+            .remote_callbacks(self.callbacks())
+            .download_tags(git2::AutotagOption::None)
+            .update_fetchhead(false);
+        let headers = self.remote.custom_headers();
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        options.custom_headers(&headers);
+        options
+    }
+
+    pub(crate) fn push_options(&self) -> PushOptions<'_> {
+        let mut callbacks = self.callbacks();
+        callbacks.push_update_reference(|refname, status| {
+            if let Some(status) = status {
+                self.rejections
+                    .borrow_mut()
+                    .push((refname.to_owned(), status.to_owned()));
+            }
+            Ok(())
+        });
+        callbacks.push_negotiation(|_| {
+            if self.past_deadline() {
+                Err(git2::Error::from_str("timed out"))
+            } else {
+                Ok(())
+            }
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks);
+        let headers = self.remote.custom_headers();
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        options.custom_headers(&headers);
+        options
+    }
+
+    fn callbacks(&self) -> RemoteCallbacks<'_> {
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(|_url, _user_from_url, allowed| self.credentials(allowed));
+        callbacks.certificate_check(|cert, hostname| self.check_certificate(cert, hostname));
+        callbacks.transfer_progress(|_| !self.past_deadline());
+        callbacks.sideband_progress(|_| !self.past_deadline());
+        callbacks
+    }
+
+    fn credentials(&self, allowed: CredentialType) -> Result<Cred, git2::Error> {
+        let url = self.remote.url.to_string();
+        let auth_error = |reason: String| Error::Auth {
+            url: url.clone(),
+            reason,
+        };
+        if self.past_deadline() {
+            return Err(git2::Error::from_str("timed out"));
+        }
+        if let Some(user) = self.remote.url.ssh_user() {
+            if allowed.contains(CredentialType::USERNAME) {
+                return Cred::username(user);
+            }
+            if allowed.contains(CredentialType::SSH_KEY) {
+                let attempt = self.key_attempts.get() + 1;
+                self.key_attempts.set(attempt);
+                let Some(key) = &self.remote.ssh_key else {
+                    return Err(self.record(auth_error(format!(
+                        "the server wants an ssh key for user `{user}` and none is configured"
+                    ))));
+                };
+                if attempt > 1 {
+                    return Err(self.record(auth_error(format!(
+                        "the server refused the ssh key for user `{user}`"
+                    ))));
+                }
+                return key.credential(user).map_err(|e| {
+                    self.record(auth_error(format!(
+                        "cannot use the ssh key: {}",
+                        e.message()
+                    )))
+                });
+            }
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            let attempt = self.password_attempts.get() + 1;
+            self.password_attempts.set(attempt);
+            return match &self.remote.http_auth {
+                Some(HttpAuth::Basic { username, password }) if attempt == 1 => {
+                    Cred::userpass_plaintext(username, password)
+                }
+                Some(HttpAuth::Basic { .. }) => Err(self.record(auth_error(
+                    "the server refused the user name and password".to_owned(),
+                ))),
+                Some(HttpAuth::Bearer { .. }) => {
+                    Err(self.record(auth_error("the server refused the bearer token".to_owned())))
+                }
+                None => Err(self.record(auth_error(
+                    "the server asks for credentials and none are configured".to_owned(),
+                ))),
+            };
+        }
+        Err(self.record(auth_error(format!(
+            "the server asks for a kind of credentials gitsync does not offer ({allowed:?})"
+        ))))
+    }
+
+    fn check_certificate(
+        &self,
+        cert: &git2::cert::Cert<'_>,
+        hostname: &str,
+    ) -> Result<CertificateCheckStatus, git2::Error> {
+        let Some(hostkey) = cert.as_hostkey() else {
+            // An x509 certificate: libgit2's TLS verification decides.
+            return Ok(CertificateCheckStatus::CertificatePassthrough);
+        };
+        let (host, port) = self.remote.url.ssh_host_port().unwrap_or((hostname, 22));
+        let Some(key) = hostkey.hostkey() else {
+            return Err(self.record(Error::Auth {
+                url: self.remote.url.to_string(),
+                reason: "the ssh server's host key could not be read".to_owned(),
+            }));
+        };
+        let result = match &self.remote.known_hosts {
+            Some(known_hosts) => known_hosts.check(host, port, key),
+            None => KnownHosts::parse("", std::path::Path::new("<none configured>"))
+                .and_then(|empty| empty.check(host, port, key)),
+        };
+        match result {
+            Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
+            Err(error) => Err(self.record(error)),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Fetching over file:// and plain paths; branches.
+
+use ::gitsync::{Error, GitUrl, Remote};
+use tests::git::GitFixture;
+
+use super::{fixture, mirror, remote, revision};
+
+#[tokio::test]
+async fn fetch_over_file_url_and_plain_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, first) = fixture(dir.path());
+    let bare = fixture.bare_path().display().to_string();
+
+    for (name, url) in [("file", format!("file://{bare}")), ("path", bare.clone())] {
+        let mirror_dir = dir.path().join(name);
+        let mirror = mirror(remote(&url), &mirror_dir, Some("main")).await;
+        let head = mirror.fetch().await.unwrap();
+        assert_eq!(head.branch, "main");
+        assert_eq!(head.revision, first, "{url}");
+    }
+
+    // A new commit shows up on the next fetch of the same mirror.
+    let mirror = mirror(remote(&bare), &dir.path().join("path"), Some("main")).await;
+    fixture
+        .write("deploy/app.yaml", "kind: Deployment\n")
+        .unwrap();
+    let second = revision(&fixture.commit_and_push("second").unwrap());
+    assert_eq!(mirror.fetch().await.unwrap().revision, second);
+}
+
+#[tokio::test]
+async fn default_branch_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = GitFixture::new(dir.path(), "trunk").unwrap();
+    fixture.write("a.yaml", "a: 1\n").unwrap();
+    let first = revision(&fixture.commit_and_push("on trunk").unwrap());
+
+    let mirror = mirror(
+        remote(&fixture.bare_path().display().to_string()),
+        dir.path(),
+        None,
+    )
+    .await;
+    let head = mirror.fetch().await.unwrap();
+    assert_eq!(head.branch, "trunk");
+    assert_eq!(head.revision, first);
+}
+
+#[tokio::test]
+async fn non_default_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, main) = fixture(dir.path());
+    fixture
+        .git(["checkout", "--quiet", "-b", "staging"])
+        .unwrap();
+    fixture.write("staging.yaml", "env: staging\n").unwrap();
+    let staging = revision(&fixture.commit_and_push("staging only").unwrap());
+    assert_ne!(main, staging);
+
+    let url = fixture.bare_path().display().to_string();
+    let mirror = mirror(remote(&url), dir.path(), Some("staging")).await;
+    let head = mirror.fetch().await.unwrap();
+    assert_eq!((head.branch.as_str(), head.revision), ("staging", staging));
+
+    let missing = super::mirror(remote(&url), &dir.path().join("other"), Some("nope")).await;
+    let err = missing.fetch().await.unwrap_err();
+    assert!(matches!(err, Error::BranchNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("branch `nope` not found"), "{err}");
+}
+
+#[tokio::test]
+async fn empty_repository_has_no_default_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = GitFixture::new(dir.path(), "main").unwrap();
+    let url = fixture.bare_path().display().to_string();
+    let mirror = mirror(Remote::new(GitUrl::parse(&url).unwrap()), dir.path(), None).await;
+    let err = mirror.fetch().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NoDefaultBranch { .. } | Error::BranchNotFound { .. }
+        ),
+        "{err}"
+    );
+}

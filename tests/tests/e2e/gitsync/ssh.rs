@@ -1,0 +1,163 @@
+//! Git over a real OpenSSH server with a deploy key and known_hosts.
+
+use std::path::Path;
+
+use ::gitsync::{
+    CommitRequest, DEFAULT_SYNC_TAG, Error, GitTagMarker, KnownHosts, SshKey, SyncMarker,
+};
+use tests::sshd::Sshd;
+
+use super::{bot, fixture, mirror, pushed, remote, write_file};
+
+fn known_hosts(text: &str) -> KnownHosts {
+    KnownHosts::parse(text, Path::new("test known_hosts")).unwrap()
+}
+
+#[tokio::test]
+async fn fetch_push_and_tag_over_ssh_with_a_key_file() {
+    let sshd = Sshd::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, first) = fixture(dir.path());
+    let url = sshd.url(fixture.bare_path());
+    let remote = remote(&url)
+        .with_ssh_key(SshKey::file(sshd.client_key_path()))
+        .with_known_hosts(known_hosts(&sshd.known_hosts_line().unwrap()));
+    let mirror = mirror(remote, dir.path(), None).await;
+
+    let head = mirror.fetch().await.unwrap();
+    assert_eq!((head.branch.as_str(), head.revision), ("main", first));
+
+    let outcome = mirror
+        .commit_and_push(
+            CommitRequest::new("over ssh", bot()),
+            write_file("ssh.yaml", "via: ssh\n"),
+        )
+        .await
+        .unwrap();
+    let revision = pushed(&outcome);
+    assert_eq!(
+        fixture.origin_ref("refs/heads/main").unwrap(),
+        Some(revision.to_string())
+    );
+
+    let marker = GitTagMarker::new(mirror.clone(), DEFAULT_SYNC_TAG, bot()).unwrap();
+    marker.write(revision).await.unwrap();
+    assert_eq!(marker.read().await.unwrap(), Some(revision));
+    assert_eq!(
+        fixture.origin_ref("refs/tags/flux-sync").unwrap(),
+        Some(revision.to_string())
+    );
+}
+
+#[tokio::test]
+async fn key_from_memory_and_hashed_known_hosts() {
+    let sshd = Sshd::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, first) = fixture(dir.path());
+
+    // `ssh-keygen -H` hashes the host names of a known_hosts file.
+    let file = dir.path().join("known_hosts");
+    std::fs::write(&file, sshd.known_hosts_line().unwrap()).unwrap();
+    let output = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-H", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let hashed = std::fs::read_to_string(&file).unwrap();
+    assert!(hashed.starts_with("|1|"), "{hashed}");
+
+    let remote = remote(&sshd.url(fixture.bare_path()))
+        .with_ssh_key(SshKey::from_memory(sshd.client_key().unwrap()))
+        .with_known_hosts(KnownHosts::from_file(&file).unwrap());
+    let mirror = mirror(remote, dir.path(), Some("main")).await;
+    assert_eq!(mirror.fetch().await.unwrap().revision, first);
+}
+
+#[tokio::test]
+async fn wrong_or_missing_host_key_is_refused() {
+    let sshd = Sshd::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, _) = fixture(dir.path());
+    let url = sshd.url(fixture.bare_path());
+    let host = format!("[127.0.0.1]:{}", sshd.port());
+
+    let wrong = remote(&url)
+        .with_ssh_key(SshKey::file(sshd.client_key_path()))
+        .with_known_hosts(known_hosts(&sshd.wrong_known_hosts_line().unwrap()));
+    let err = mirror(wrong, &dir.path().join("wrong"), None)
+        .await
+        .fetch()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HostKeyMismatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&host) && text.contains("ssh-ed25519"),
+        "{text}"
+    );
+
+    // No known_hosts at all: unknown, and nothing from $HOME/.ssh is consulted.
+    let unknown = remote(&url).with_ssh_key(SshKey::file(sshd.client_key_path()));
+    let err = mirror(unknown, &dir.path().join("unknown"), None)
+        .await
+        .fetch()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HostKeyUnknown { .. }), "{err}");
+    assert!(err.to_string().contains(&host), "{err}");
+}
+
+#[tokio::test]
+async fn unauthorised_or_missing_key_is_an_auth_error() {
+    let sshd = Sshd::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, _) = fixture(dir.path());
+    let url = sshd.url(fixture.bare_path());
+    let other_key = dir.path().join("other_key");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other_key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let known = known_hosts(&sshd.known_hosts_line().unwrap());
+
+    let refused = remote(&url)
+        .with_ssh_key(SshKey::file(&other_key))
+        .with_known_hosts(known.clone());
+    let err = mirror(refused, &dir.path().join("a"), None)
+        .await
+        .fetch()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("refused the ssh key for user `root`"),
+        "{err}"
+    );
+
+    let keyless = remote(&url).with_known_hosts(known);
+    let err = mirror(keyless, &dir.path().join("b"), None)
+        .await
+        .fetch()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("none is configured"), "{err}");
+}
+
+#[tokio::test]
+async fn missing_repository_over_ssh() {
+    let sshd = Sshd::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let remote = remote(&sshd.url(&dir.path().join("nothing-here.git")))
+        .with_ssh_key(SshKey::file(sshd.client_key_path()))
+        .with_known_hosts(known_hosts(&sshd.known_hosts_line().unwrap()));
+    let err = mirror(remote, dir.path(), None)
+        .await
+        .fetch()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RepositoryNotFound { .. }), "{err}");
+}

@@ -1,0 +1,69 @@
+//! Registry polling against Debian's docker-registry, with images pushed by
+//! skopeo or over HTTP, and axum fronts that add bearer tokens, tag paging
+//! and misbehaviour.
+
+// Test helpers, not only `#[test]` functions, may unwrap: a panic is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod faults;
+mod paging;
+mod tags;
+
+use std::time::{Duration, SystemTime};
+
+use registry_poller::{
+    ClientConfig, PollerConfig, Repository, RepositorySnapshot, RequestCounts, Snapshot,
+};
+
+/// A poller config for loopback registries over plain HTTP, without the
+/// production rate limit (tests count requests, not seconds).
+fn config(insecure_hosts: &[String]) -> PollerConfig {
+    PollerConfig {
+        client: ClientConfig {
+            insecure_hosts: insecure_hosts.to_vec(),
+            rps: 10_000.0,
+            burst: 1_000,
+            ..ClientConfig::default()
+        },
+        ..PollerConfig::default()
+    }
+}
+
+fn repository(host: &str, path: &str) -> Repository {
+    Repository::parse(&format!("{host}/{path}")).unwrap()
+}
+
+/// The repository's snapshot, which must exist.
+fn repo_snapshot(snapshot: &Snapshot, repository: &Repository) -> RepositorySnapshot {
+    snapshot
+        .repository(repository)
+        .unwrap_or_else(|| panic!("{repository} is not in the snapshot"))
+        .as_ref()
+        .clone()
+}
+
+fn tag_names(repo: &RepositorySnapshot) -> Vec<String> {
+    repo.tags().iter().map(|t| t.name().to_owned()).collect()
+}
+
+fn error_of(repo: &RepositorySnapshot) -> String {
+    repo.last_error()
+        .map(|e| e.message.clone())
+        .unwrap_or_default()
+}
+
+/// A time `seconds` after the epoch.
+fn at(seconds: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
+}
+
+/// Request counts: tag lists, manifests, blobs, tokens.
+fn requests(tags: u64, manifest: u64, blob: u64, token: u64) -> RequestCounts {
+    RequestCounts {
+        tags,
+        manifest,
+        blob,
+        token,
+    }
+}
