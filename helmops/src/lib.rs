@@ -10,6 +10,7 @@
 //! - [`model`]: the one internal model all three kinds convert to.
 //! - [`values`]: assembling values (`valueFileSecrets`, then `valuesFrom`, then
 //!   `values`, deep-merged).
+//! - [`gitcharts`]: git chart sources over `gitsync` mirrors.
 //! - [`chartrepo`]: a Helm chart repository client (index cache, digest check,
 //!   basic auth); [`chart`] resolves a chart source to a directory or archive
 //!   with a content checksum.
@@ -50,6 +51,7 @@ pub mod checksum;
 pub mod crd;
 pub mod decision;
 mod error;
+pub mod gitcharts;
 pub mod helm;
 pub mod model;
 mod operator;

@@ -38,9 +38,12 @@ fn status_of<K: helmops::model::HelmReleaseResource>(obj: &K) -> HelmReleaseStat
 #[tokio::test]
 async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
     let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("git")).unwrap();
     let repo = GitFixture::new(&work.path().join("git"), "master").unwrap();
     umbrella_chart(&repo.work_path().join("charts"), "umbrella", "xposer").unwrap();
-    let first = repo.commit_and_push("umbrella chart with a file:// subchart").unwrap();
+    let first = repo
+        .commit_and_push("umbrella chart with a file:// subchart")
+        .unwrap();
     let url = format!("file://{}", repo.bare_path().display());
     let charts = Arc::new(GitsyncCharts::new(
         work.path().join("gitcharts"),
@@ -85,15 +88,25 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
     .unwrap();
     assert_eq!(status_of(&hr).revision.as_deref(), Some(first.as_str()));
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &demo);
-    let data = config_maps.get("xposer-xposer").await.unwrap().data.unwrap();
-    assert_eq!(data["greeting"], "from-umbrella", "the umbrella's values reached the subchart");
+    let data = config_maps
+        .get("xposer-xposer")
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(
+        data["greeting"], "from-umbrella",
+        "the umbrella's values reached the subchart"
+    );
     assert_eq!(data["team"], "demo");
     Api::<Service>::namespaced(client.clone(), &demo)
         .get("xposer-umbrella")
         .await
         .unwrap();
     assert!(
-        run.helm_calls().iter().any(|c| c.starts_with("dependency update")),
+        run.helm_calls()
+            .iter()
+            .any(|c| c.starts_with("dependency update")),
         "{:?}",
         run.helm_calls()
     );
@@ -110,18 +123,33 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
         .find(|c| c.type_ == "ChartFetched")
         .and_then(|c| c.message.clone())
         .unwrap_or_default();
-    assert!(message.contains("charts/nope") && message.contains(&first), "{message}");
+    assert!(
+        message.contains("charts/nope") && message.contains(&first),
+        "{message}"
+    );
 
     // A commit that changes the subchart upgrades the release.
-    repo.write("charts/xposer/values.yaml", "data:\n  greeting: hello\n  extra: added\nfail: false\n")
-        .unwrap();
+    repo.write(
+        "charts/xposer/values.yaml",
+        "data:\n  greeting: hello\n  extra: added\nfail: false\n",
+    )
+    .unwrap();
     let second = repo.commit_and_push("xposer: one more key").unwrap();
-    wait_for(&releases, "xposer", "upgraded to the new commit", WAIT, |hr| {
-        status_of(hr).revision.as_deref() == Some(second.as_str())
-    })
+    wait_for(
+        &releases,
+        "xposer",
+        "upgraded to the new commit",
+        WAIT,
+        |hr| status_of(hr).revision.as_deref() == Some(second.as_str()),
+    )
     .await
     .unwrap();
-    let data = config_maps.get("xposer-xposer").await.unwrap().data.unwrap();
+    let data = config_maps
+        .get("xposer-xposer")
+        .await
+        .unwrap()
+        .data
+        .unwrap();
     assert_eq!(data["extra"], "added");
 
     // The legacy FluxHelmRelease takes its chart from the daemon's repository.
@@ -140,7 +168,15 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
     .await
     .unwrap();
     let release = format!("{demo}-legacy");
-    assert_eq!(status_of(&fhr).release_name.as_deref(), Some(release.as_str()));
-    let data = config_maps.get(&format!("{release}-xposer")).await.unwrap().data.unwrap();
+    assert_eq!(
+        status_of(&fhr).release_name.as_deref(),
+        Some(release.as_str())
+    );
+    let data = config_maps
+        .get(&format!("{release}-xposer"))
+        .await
+        .unwrap()
+        .data
+        .unwrap();
     assert_eq!(data["era"], "v1alpha2");
 }

@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod chartrepo;
+mod git;
 mod helm;
 mod operator;
