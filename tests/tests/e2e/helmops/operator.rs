@@ -404,6 +404,10 @@ async fn bad_releases_end_as_conditions_while_others_proceed() {
             serde_json::json!({"chart": {"repository": repo.url(), "name": "hello", "version": "1.0.0"}, "values": {}}),
         ),
         (
+            "forbidden-target",
+            serde_json::json!({"chart": chart("1.0.0"), "targetNamespace": run.rbac.kube_system.name(), "values": {}}),
+        ),
+        (
             "good",
             serde_json::json!({"chart": chart("1.0.0"), "values": {}}),
         ),
@@ -457,6 +461,21 @@ async fn bad_releases_end_as_conditions_while_others_proceed() {
     assert!(
         condition_message(&hr, "ChartFetched").contains("401"),
         "{hr:?}"
+    );
+    // The seed's RBAC keeps the operator out of kube-system: a clear condition.
+    let hr = wait_for(
+        &releases,
+        "forbidden-target",
+        "storage unreadable",
+        WAIT,
+        phase_is("Failed"),
+    )
+    .await
+    .unwrap();
+    let message = condition_message(&hr, "Released");
+    assert!(
+        message.contains(run.rbac.kube_system.name()) && message.contains("list Secrets there"),
+        "{message}"
     );
     // None of the bad ones ran helm.
     let calls = run.helm_calls();
