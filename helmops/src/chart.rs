@@ -52,6 +52,45 @@ pub trait DaemonRepository: Send + Sync {
     fn checkout(&self) -> BoxFuture<'_, Result<Checkout, Error>>;
 }
 
+/// A [`DaemonRepository`] the daemon updates after each sync: the handle
+/// fluxd keeps and hands to the operator for FluxHelmRelease charts.
+#[derive(Clone, Debug, Default)]
+pub struct SyncedCheckout {
+    current: Arc<std::sync::RwLock<Option<Checkout>>>,
+}
+
+impl SyncedCheckout {
+    /// A handle with no checkout yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes `checkout` the one FluxHelmRelease charts come from.
+    pub fn set(&self, checkout: Checkout) {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = Some(checkout);
+    }
+}
+
+impl DaemonRepository for SyncedCheckout {
+    fn checkout(&self) -> BoxFuture<'_, Result<Checkout, Error>> {
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        Box::pin(async move {
+            current.ok_or_else(|| Error::Chart {
+                chart: "the daemon's repository".to_owned(),
+                reason: "the daemon has not synced its repository yet; FluxHelmReleases wait for the first sync".to_owned(),
+            })
+        })
+    }
+}
+
 /// A chart ready to be checksummed and released.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedChart {
@@ -455,4 +494,35 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn synced_checkout_serves_the_latest_sync() {
+        let handle = SyncedCheckout::new();
+        let err = handle.checkout().await.unwrap_err().to_string();
+        assert!(err.contains("not synced"), "{err}");
+        let checkout = Checkout {
+            root: PathBuf::from("/var/lib/fluxd/checkouts/abc"),
+            revision: "abc".to_owned(),
+        };
+        handle.clone().set(checkout.clone());
+        assert_eq!(handle.checkout().await.unwrap(), checkout);
+    }
+
+    #[test]
+    fn copies_skip_git_metadata() {
+        let from = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(from.path().join(".git")).unwrap();
+        std::fs::write(from.path().join(".git/HEAD"), "ref").unwrap();
+        std::fs::create_dir_all(from.path().join("templates")).unwrap();
+        std::fs::write(from.path().join("templates/a.yaml"), "a").unwrap();
+        let to = tempfile::tempdir().unwrap();
+        copy_tree(from.path(), &to.path().join("chart")).unwrap();
+        assert!(to.path().join("chart/templates/a.yaml").is_file());
+        assert!(!to.path().join("chart/.git").exists());
+    }
 }

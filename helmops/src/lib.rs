@@ -59,6 +59,6 @@ pub mod reconcile;
 pub mod storage;
 pub mod values;
 
-pub use chart::{Checkout, DaemonRepository, GitCharts};
+pub use chart::{Checkout, DaemonRepository, GitCharts, SyncedCheckout};
 pub use error::Error;
 pub use operator::{FINALIZER, Operator, OperatorConfig, ServedKinds, discover, run};
