@@ -35,6 +35,9 @@ use crate::reconcile::{ERROR_REQUEUE, Outcome, Reconciler};
 use crate::storage::ReleaseStorage;
 use crate::values::ValuesResolver;
 
+/// How long [`Operator::run`] waits for the first list of Helm's storage.
+const STORAGE_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The finalizer that makes deleting a HelmRelease uninstall its release.
 pub const FINALIZER: &str = "helm.fluxcd.io/finalizer";
 
@@ -236,7 +239,17 @@ impl Operator {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        self.ready().await;
+        // Without the storage cache every decision reads Helm's storage from
+        // the API instead: slower, still correct.
+        if tokio::time::timeout(STORAGE_READY_TIMEOUT, self.ready())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                after = ?STORAGE_READY_TIMEOUT,
+                "Helm's storage is not listed yet (can the operator list Secrets in its namespaces?); going on without the cache"
+            );
+        }
         let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
         let scopes: Vec<Option<String>> = if self.config.allow_namespaces.is_empty() {
             vec![None]
