@@ -215,13 +215,47 @@ impl Reconciler {
                     .await;
             }
         };
-        let decision = decide(
+        let mut decision = decide(
             draft.before.as_ref(),
             &release.release_name,
             &checksum,
             stored.as_ref(),
             release.options.rollback.as_ref(),
         );
+        let mut stored = stored;
+        if !matches!(decision, Decision::Skip(_)) {
+            // The watch cache may lag behind this operator's own last status
+            // write (a reconcile queued by it can see the object before it):
+            // decide again on the object and Helm's storage as they are now.
+            // Only paid when helm is about to run.
+            let api: Api<K> = Api::namespaced(self.client.clone(), &release.namespace);
+            let fresh = api
+                .get_opt(&release.name)
+                .await
+                .map_err(|e| Error::kube(format!("reading {}", release.resource_id()), e))?;
+            let Some(fresh) = fresh else {
+                return Ok(Outcome::Skipped(SkipCause::UpToDate));
+            };
+            if fresh.meta().resource_version != obj.meta().resource_version {
+                let chart_condition = draft.status.condition(ConditionType::ChartFetched).cloned();
+                draft = StatusDraft::new(&fresh);
+                if let Some(condition) = chart_condition {
+                    draft.status.clear_condition(ConditionType::ChartFetched);
+                    draft.status.conditions.push(condition);
+                }
+                stored = self
+                    .storage
+                    .fetch(&release.target_namespace, &release.release_name)
+                    .await?;
+                decision = decide(
+                    draft.before.as_ref(),
+                    &release.release_name,
+                    &checksum,
+                    stored.as_ref(),
+                    release.options.rollback.as_ref(),
+                );
+            }
+        }
         tracing::debug!(resource = %release.resource_id(), ?decision, "decided");
         match decision {
             Decision::Skip(cause) => {
