@@ -1,9 +1,64 @@
 //! A Helm operator for Flux's HelmRelease resources.
 //!
-//! This crate will own the HelmRelease kinds of every Flux v1 era
-//! (`flux.weave.works/v1beta1`, `helm.fluxcd.io/v1` and the legacy
-//! `FluxHelmRelease` in `helm.integrations.flux.weave.works/v1alpha2`) behind one
-//! internal model, their CRDs, chart sources (git paths through `gitsync`, Helm
-//! chart repositories, OCI), values assembly (`valueFileSecrets`, `valuesFrom`,
-//! `values`), the `helm` subprocess, and the release reconciler with its status
-//! and events.
+//! This crate owns the HelmRelease kinds of every Flux v1 era and turns them
+//! into Helm releases with the real `helm` binary:
+//!
+//! - [`api`]: the custom resources (`flux.weave.works/v1beta1` HelmRelease,
+//!   `helm.fluxcd.io/v1` HelmRelease, legacy `helm.integrations.flux.weave.works/v1alpha2`
+//!   FluxHelmRelease) and their shared status; [`crd`] renders their CRDs (the
+//!   checked-in `deploy/crds/*.yaml` come from it).
+//! - [`model`]: the one internal model all three kinds convert to.
+//! - [`values`]: assembling values (`valueFileSecrets`, then `valuesFrom`, then
+//!   `values`, deep-merged).
+//! - [`gitcharts`]: git chart sources over `gitsync` mirrors.
+//! - [`chartrepo`]: a Helm chart repository client (index cache, digest check,
+//!   basic auth); [`chart`] resolves a chart source to a directory or archive
+//!   with a content checksum.
+//! - [`helm`]: the `helm` subprocess, Helm 3 and Helm 4, JSON output parsed.
+//! - [`checksum`]: what decides whether an upgrade is needed.
+//! - [`reconcile`] and [`operator`]: the reconciler, its status and events,
+//!   and the [`run`] entry point a daemon embeds.
+//!
+//! A daemon embeds it like this (the HelmRelease CRDs applied by a cluster
+//! admin, the operator restricted to the namespaces it may touch):
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), helmops::Error> {
+//! let client = kube::Client::try_default()
+//!     .await
+//!     .map_err(|e| helmops::Error::kube("connecting to the cluster", e))?;
+//! let config = helmops::OperatorConfig {
+//!     allow_namespaces: vec!["demo".to_owned()],
+//!     state_dir: "/var/lib/fluxd/helm".into(),
+//!     ..helmops::OperatorConfig::default()
+//! };
+//! // No git chart provider and no daemon repository here: releases from
+//! // Helm repositories only. fluxd passes both.
+//! helmops::run(client, config, None, None, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
+//! Nothing here panics on bad input: a HelmRelease that cannot be released
+//! ends with a status condition saying why, and the others go on.
+
+pub mod api;
+pub mod chart;
+pub mod chartrepo;
+pub mod checksum;
+pub mod crd;
+pub mod decision;
+mod error;
+pub mod gitcharts;
+pub mod helm;
+pub mod model;
+mod operator;
+pub mod reconcile;
+pub mod storage;
+pub mod values;
+
+pub use chart::{Checkout, DaemonRepository, GitCharts, SyncedCheckout};
+pub use error::Error;
+pub use operator::{FINALIZER, Operator, OperatorConfig, ServedKinds, discover, run};

@@ -13,6 +13,7 @@
 pub mod controlplane;
 mod error;
 pub mod git;
+pub mod helm;
 pub mod net;
 pub mod process;
 pub mod registry;

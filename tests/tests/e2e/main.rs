@@ -5,4 +5,5 @@
 
 mod controlplane;
 mod gitsync;
+mod helmops;
 mod registry;
