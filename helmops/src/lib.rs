@@ -15,7 +15,9 @@
 //!   basic auth); [`chart`] resolves a chart source to a directory or archive
 //!   with a content checksum.
 //! - [`helm`]: the `helm` subprocess, Helm 3 and Helm 4, JSON output parsed.
-//! - [`checksum`]: what decides whether an upgrade is needed.
+//! - [`checksum`] and [`decision`]: whether a release needs helm at all,
+//!   decided from its status and the [`storage`] watch of Helm's own release
+//!   records, so an unchanged release costs no helm call.
 //! - [`reconcile`] and [`operator`]: the reconciler, its status and events,
 //!   and the [`run`] entry point a daemon embeds.
 //!
