@@ -59,17 +59,22 @@ pub(crate) fn first_difference(desired: &Value, live: &Value) -> Option<String> 
     None
 }
 
-/// The object to compare for `desired`: a Secret's `stringData` folded into
-/// `data`, and `data` values re-encoded as the server stores them.
-pub(crate) fn normalised_for_compare(api_group: &str, kind: &str, desired: &Value) -> Value {
+/// The object to compare for `desired` when it is not `desired` itself: a
+/// Secret with its `stringData` folded into `data`, and `data` values
+/// re-encoded as the server stores them.
+pub(crate) fn normalised_for_compare(
+    api_group: &str,
+    kind: &str,
+    desired: &Value,
+) -> Option<Value> {
+    if !api_group.is_empty() || kind != "Secret" {
+        return None;
+    }
     let mut object = desired.clone();
-    if api_group.is_empty()
-        && kind == "Secret"
-        && let Value::Object(map) = &mut object
-    {
+    if let Value::Object(map) = &mut object {
         fold_string_data(map);
     }
-    object
+    Some(object)
 }
 
 fn fold_string_data(secret: &mut Map<String, Value>) {
@@ -408,7 +413,7 @@ mod tests {
             "type": "Opaque",
             "data": {"password": "aHVudGVyMg==", "token": "c2VjcmV0"}
         });
-        let compared = normalised_for_compare("", "Secret", &desired);
+        let compared = normalised_for_compare("", "Secret", &desired).unwrap();
         assert_eq!(first_difference(&compared, &live), None);
         assert!(
             first_difference(&desired, &live).is_some(),
@@ -423,7 +428,7 @@ mod tests {
         // Not a Secret of the core group: left alone.
         assert_eq!(
             normalised_for_compare("example.com", "Secret", &desired),
-            desired
+            None
         );
     }
 

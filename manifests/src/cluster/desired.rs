@@ -26,8 +26,9 @@ pub(crate) struct Desired<'a> {
     /// The object sent: the manifest with the namespace, the mark and the
     /// checksum.
     pub(crate) applied: Value,
-    /// [`Self::applied`] as the server would store it, for comparing.
-    pub(crate) compared: Value,
+    /// [`Self::applied`] as the server would store it, when that differs
+    /// (a Secret's `stringData`): see [`Self::compared`].
+    normalised: Option<Value>,
     /// The checksum of the manifest (the annotation's value).
     pub(crate) checksum: Checksum,
 }
@@ -66,7 +67,8 @@ impl<'a> Desired<'a> {
                 );
             }
         }
-        let compared = normalised_for_compare(&kind.resource.group, &kind.resource.kind, &applied);
+        let normalised =
+            normalised_for_compare(&kind.resource.group, &kind.resource.kind, &applied);
         Self {
             resource,
             rank: rank_of_kind(resource.kind()),
@@ -74,9 +76,15 @@ impl<'a> Desired<'a> {
             kind: kind.clone(),
             namespace,
             applied,
-            compared,
+            normalised,
             checksum,
         }
+    }
+
+    /// The object to compare with the live one: [`Self::applied`] as the
+    /// server would store it.
+    pub(crate) fn compared(&self) -> &Value {
+        self.normalised.as_ref().unwrap_or(&self.applied)
     }
 
     /// The object's name.

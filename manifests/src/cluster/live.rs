@@ -53,6 +53,14 @@ impl LiveObject {
     pub(crate) fn ignore(&self) -> Ignore {
         Ignore::of_object(&self.0)
     }
+
+    /// A copy with only the metadata: what garbage collection and the
+    /// apply's outcome need, at a fraction of the memory.
+    pub(crate) fn metadata_only(&self) -> Self {
+        let mut object = serde_json::Map::new();
+        object.insert("metadata".to_owned(), self.0["metadata"].clone());
+        Self(Value::Object(object))
+    }
 }
 
 impl<'de> Deserialize<'de> for LiveObject {

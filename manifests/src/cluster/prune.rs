@@ -10,7 +10,7 @@ use super::discovery::{Kind, Kinds};
 use super::live::LiveObject;
 use super::marks::{GC_MARK_LABEL, LEGACY_GC_MARK_LABEL, gc_mark_of};
 use super::order::rank_of_kind;
-use super::run::{MarkedLists, Target};
+use super::run::{MarkedLists, Target, list_marked};
 use super::{EngineConfig, NamespaceScope, Outcome, ResourceResult, bounded};
 use crate::ResourceId;
 use crate::policy::Ignore;
@@ -27,21 +27,23 @@ pub(crate) struct Orphan {
 }
 
 /// The list calls garbage collection makes: every collectable kind the
-/// scope can see, per allowed namespace when restricted.
-fn targets<'k>(kinds: &'k Kinds, config: &EngineConfig) -> Vec<(Target, &'k Kind)> {
+/// scope can see (per allowed namespace when restricted), under both mark
+/// labels.
+pub(crate) fn targets<'k>(kinds: &'k Kinds, config: &EngineConfig) -> Vec<(Target, &'k Kind)> {
     let mut targets = Vec::new();
     for kind in kinds.collectable() {
-        match (&config.scope, kind.namespaced) {
-            (NamespaceScope::All, _) => targets.push((Target::new(kind, None), kind)),
+        let namespaces: Vec<Option<&str>> = match (&config.scope, kind.namespaced) {
+            (NamespaceScope::All, _) => vec![None],
             (NamespaceScope::Only(namespaces), true) => {
-                for namespace in namespaces {
-                    targets.push((Target::new(kind, Some(namespace)), kind));
-                }
+                namespaces.iter().map(|ns| Some(ns.as_str())).collect()
             }
-            (NamespaceScope::Only(_), false) if config.allow_cluster_scoped => {
-                targets.push((Target::new(kind, None), kind));
+            (NamespaceScope::Only(_), false) if config.allow_cluster_scoped => vec![None],
+            (NamespaceScope::Only(_), false) => vec![],
+        };
+        for namespace in namespaces {
+            for label in [GC_MARK_LABEL, LEGACY_GC_MARK_LABEL] {
+                targets.push((Target::new(kind, namespace, label), kind));
             }
-            (NamespaceScope::Only(_), false) => {}
         }
     }
     targets
@@ -49,7 +51,8 @@ fn targets<'k>(kinds: &'k Kinds, config: &EngineConfig) -> Vec<(Target, &'k Kind
 
 /// Finds the objects to prune: those listed with either mark label whose
 /// mark is this set's for their id, whose id is not in `keep`, that have no
-/// owner and are not ignored. Lists already made (`marked`) are reused;
+/// owner and are not ignored. Lists already made (`marked`) are reused, the
+/// others made now;
 /// kinds the client may not list are skipped, and so are kinds no longer
 /// served (a CRD deleted since discovery ran). Returns the orphans in
 /// deletion order (reverse apply order), the list calls that failed, and
@@ -60,29 +63,10 @@ pub(crate) async fn find_orphans(
     kinds: &Kinds,
     set_name: &str,
     keep: &HashSet<ResourceId>,
-    marked: &MarkedLists,
+    marked: &mut MarkedLists,
 ) -> Orphans {
-    let mut calls = Vec::new();
-    let mut reused = Vec::new();
-    for (target, kind) in targets(kinds, config) {
-        match marked.get(&target) {
-            Some(Ok(objects)) => reused.push((kind, objects)),
-            _ => calls.push((target.clone(), kind, GC_MARK_LABEL)),
-        }
-        calls.push((target, kind, LEGACY_GC_MARK_LABEL));
-    }
-    let tasks = calls
-        .into_iter()
-        .map(|(target, kind, label)| {
-            async move {
-                let objects =
-                    api::list(client, kind, target.namespace.as_deref(), Some(label)).await;
-                (kind, target, objects)
-            }
-            .boxed()
-        })
-        .collect();
-    let listed = bounded(tasks, config.concurrency).await;
+    let wanted = targets(kinds, config);
+    list_marked(client, config, wanted.clone(), marked).await;
 
     let mut errors = Vec::new();
     let mut stale = false;
@@ -93,10 +77,10 @@ pub(crate) async fn find_orphans(
             orphans.entry(key).or_insert(orphan);
         }
     };
-    for (kind, objects) in reused {
-        objects.iter().for_each(|object| consider(kind, object));
-    }
-    for (kind, target, objects) in &listed {
+    for (target, kind) in &wanted {
+        let Some(objects) = marked.get(target) else {
+            continue;
+        };
         match objects {
             Ok(objects) => objects.iter().for_each(|object| consider(kind, object)),
             Err(error) if error.is_forbidden() => {
@@ -340,13 +324,23 @@ mod tests {
             scope: NamespaceScope::Only(vec!["a".into(), "b".into()]),
             ..EngineConfig::default()
         };
-        let listed: Vec<Option<String>> = targets(&kinds, &config)
+        let listed: Vec<(Option<String>, &str)> = targets(&kinds, &config)
             .into_iter()
-            .map(|(target, _)| target.namespace)
+            .map(|(target, _)| (target.namespace, target.label))
             .collect();
-        assert_eq!(listed, [Some("a".to_owned()), Some("b".to_owned())]);
+        let a = || Some("a".to_owned());
+        let b = || Some("b".to_owned());
+        assert_eq!(
+            listed,
+            [
+                (a(), GC_MARK_LABEL),
+                (a(), LEGACY_GC_MARK_LABEL),
+                (b(), GC_MARK_LABEL),
+                (b(), LEGACY_GC_MARK_LABEL)
+            ]
+        );
         config.allow_cluster_scoped = true;
-        assert_eq!(targets(&kinds, &config).len(), 3);
+        assert_eq!(targets(&kinds, &config).len(), 6);
         config.scope = NamespaceScope::All;
         assert!(
             targets(&kinds, &config)

@@ -127,27 +127,58 @@ pub(crate) enum Live {
     Unknown(String),
 }
 
-/// A list call: a kind, in one namespace or cluster-wide.
+/// A list call: the objects of a kind that carry a label, in one namespace
+/// or cluster-wide.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Target {
     pub(crate) group: String,
     pub(crate) plural: String,
     pub(crate) namespace: Option<String>,
+    pub(crate) label: &'static str,
 }
 
 impl Target {
-    pub(crate) fn new(kind: &Kind, namespace: Option<&str>) -> Self {
+    pub(crate) fn new(kind: &Kind, namespace: Option<&str>, label: &'static str) -> Self {
         Self {
             group: kind.resource.group.clone(),
             plural: kind.resource.plural.clone(),
             namespace: namespace.map(str::to_owned),
+            label,
         }
     }
 }
 
-/// The objects carrying the mark label, by list call: read for the
-/// comparison, reused by garbage collection.
+/// The objects carrying a mark label, by list call: read for the comparison
+/// and for garbage collection, each once per sync.
 pub(crate) type MarkedLists = HashMap<Target, Result<Vec<LiveObject>, ApiError>>;
+
+/// Makes the list calls of `wanted` that are not in `marked` yet,
+/// concurrently.
+pub(crate) async fn list_marked(
+    client: &kube::Client,
+    config: &EngineConfig,
+    wanted: Vec<(Target, &Kind)>,
+    marked: &mut MarkedLists,
+) {
+    let mut calls: HashMap<Target, &Kind> = HashMap::new();
+    for (target, kind) in wanted {
+        if !marked.contains_key(&target) {
+            calls.entry(target).or_insert(kind);
+        }
+    }
+    let tasks = calls
+        .into_iter()
+        .map(|(target, kind)| {
+            async move {
+                let namespace = target.namespace.as_deref();
+                let objects = api::list(client, kind, namespace, Some(target.label)).await;
+                (target, objects)
+            }
+            .boxed()
+        })
+        .collect();
+    marked.extend(bounded(tasks, config.concurrency).await);
+}
 
 /// The list call that reads `desired`'s marked live counterpart: per kind
 /// cluster-wide when the scope allows, else per kind and namespace.
@@ -156,62 +187,63 @@ fn marked_target(desired: &Desired<'_>, config: &EngineConfig) -> Target {
         (Some(namespace), true) => Some(namespace.as_str()),
         _ => None,
     };
-    Target::new(&desired.kind, namespace)
+    Target::new(&desired.kind, namespace, GC_MARK_LABEL)
 }
 
 /// Reads the live counterpart of every desired object: one list per kind
 /// (and namespace when restricted) of the objects that carry the mark
 /// label; then, for those not found, the unmarked objects of their kind and
-/// namespace (a sync adopts them, unless they are ignored).
+/// namespace (a sync adopts them, unless they are ignored). The list calls
+/// of `also` (garbage collection's) go out with the first ones.
 pub(crate) async fn read_live(
     client: &kube::Client,
     config: &EngineConfig,
     desired: &[Desired<'_>],
+    also: Vec<(Target, &Kind)>,
     marked: &mut MarkedLists,
 ) -> Vec<Live> {
-    let mut targets: HashMap<Target, &Kind> = HashMap::new();
-    for item in desired {
-        let target = marked_target(item, config);
-        if !marked.contains_key(&target) {
-            targets.entry(target).or_insert(&item.kind);
-        }
-    }
-    let selector = GC_MARK_LABEL;
-    let tasks = targets
-        .into_iter()
-        .map(|(target, kind)| {
-            async move {
-                let objects =
-                    api::list(client, kind, target.namespace.as_deref(), Some(selector)).await;
-                (target, objects)
-            }
-            .boxed()
-        })
+    let targets: Vec<Target> = desired
+        .iter()
+        .map(|item| marked_target(item, config))
         .collect();
-    let lists = bounded(tasks, config.concurrency).await;
-    marked.extend(lists);
+    let mut wanted = also;
+    wanted.extend(
+        targets
+            .iter()
+            .cloned()
+            .zip(desired.iter().map(|item| &item.kind)),
+    );
+    list_marked(client, config, wanted, marked).await;
 
-    let mut found: HashMap<(&Target, Option<&str>, &str), &LiveObject> = HashMap::new();
-    for (target, objects) in marked.iter() {
-        for object in objects.iter().flatten() {
-            if let Some(name) = object.name() {
-                found.insert((target, object.namespace(), name), object);
+    // Each marked object that is a desired one moves into `live`; the list
+    // keeps its metadata, all garbage collection reads.
+    let mut index_of: HashMap<(&Target, Option<&str>, &str), usize> = HashMap::new();
+    for (index, (item, target)) in desired.iter().zip(&targets).enumerate() {
+        index_of.insert((target, item.namespace.as_deref(), item.name()), index);
+    }
+    let mut live = vec![Live::Absent; desired.len()];
+    let used: HashSet<&Target> = targets.iter().collect();
+    for target in used {
+        let Some(Ok(objects)) = marked.get_mut(target) else {
+            continue;
+        };
+        for object in objects.iter_mut() {
+            let index = object
+                .name()
+                .and_then(|name| index_of.get(&(target, object.namespace(), name)))
+                .copied();
+            if let Some(index) = index {
+                let metadata = object.metadata_only();
+                live[index] = Live::Present(std::mem::replace(object, metadata));
             }
         }
     }
-    let mut live: Vec<Live> = Vec::with_capacity(desired.len());
     let mut missing = Vec::new();
-    for (index, item) in desired.iter().enumerate() {
-        let target = marked_target(item, config);
-        match marked.get(&target) {
-            Some(Err(error)) => live.push(Live::Unknown(error.to_string())),
-            _ => match found.get(&(&target, item.namespace.as_deref(), item.name())) {
-                Some(object) => live.push(Live::Present((*object).clone())),
-                None => {
-                    live.push(Live::Absent);
-                    missing.push(index);
-                }
-            },
+    for (index, target) in targets.iter().enumerate() {
+        match (marked.get(target), &live[index]) {
+            (Some(Err(error)), _) => live[index] = Live::Unknown(error.to_string()),
+            (_, Live::Absent) => missing.push(index),
+            _ => {}
         }
     }
     if !missing.is_empty() {
@@ -237,7 +269,7 @@ async fn read_unmarked(
         match &item.namespace {
             Some(namespace) => {
                 by_target
-                    .entry(Target::new(&item.kind, Some(namespace)))
+                    .entry(Target::new(&item.kind, Some(namespace), ""))
                     .or_insert_with(|| (&item.kind, Vec::new()))
                     .1
                     .push(index);
@@ -333,7 +365,7 @@ pub(crate) fn decide(set_name: &str, desired: &Desired<'_>, live: Live, memo: &m
     {
         return Action::Unchanged;
     }
-    match first_difference(&desired.compared, &object.0) {
+    match first_difference(desired.compared(), &object.0) {
         None => {
             memo.insert(key, (desired.checksum, version.to_owned()));
             Action::Unchanged
