@@ -8,20 +8,24 @@
 //!    namespaces of its own;
 //! 2. the engine's first sync of the same tree (loaded with
 //!    `manifests::load`) into ten other namespaces;
-//! 3. a no-op re-sync by the same engine, and one by a fresh engine (a
-//!    restarted daemon, nothing remembered);
+//! 3. a no-op re-sync by the same engine; then a restarted daemon, a child
+//!    process that loads the tree, runs discovery and syncs once, with and
+//!    without garbage collection;
 //!
 //! each timed, with the requests it caused counted by verb from the
 //! apiserver's `apiserver_request_total` (the controllers' included) and,
-//! for the engine, by method from its own client. Peak memory: the engine
-//! process's high-water mark (reset before each phase through
-//! `/proc/self/clear_refs`), kubectl's read from `/proc/<pid>/status` while
-//! it runs.
+//! for the engine, by method from its own client; CPU seconds of every
+//! process involved. Peak memory: kubectl's and the restarted daemon's
+//! high-water mark for the whole process; for phases 2 and 3 this process's
+//! high-water mark since the phase began (reset through
+//! `/proc/self/clear_refs`, so it includes heap kept from earlier phases).
 //!
 //! This is a bench-like binary (`harness = false`): one run of a size takes
 //! minutes (kubectl), and criterion's ten samples would multiply that for no
 //! better number. Sizes: `SYNC_BENCH_SIZES=1000,10000`; engine concurrency:
-//! `SYNC_BENCH_CONCURRENCY` (default the engine's). Run with
+//! `SYNC_BENCH_CONCURRENCY` (default the engine's); `SYNC_BENCH_HEADLESS=1`
+//! makes the Services headless (no ClusterIP to allocate, which the
+//! apiserver does one at a time). Run with
 //! `cargo bench -p tests --bench sync`.
 
 // A benchmark that cannot set up has nothing to measure.
@@ -54,7 +58,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run())
+    match std::env::var(CHILD_ENV) {
+        Ok(spec) => runtime.block_on(child(&spec)),
+        Err(_) => runtime.block_on(run()),
+    }
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -158,28 +165,145 @@ async fn bench_size(
     );
     settle(cluster).await?;
 
-    // 3. No-op re-syncs: the same engine, then a fresh one.
+    // 3. No-op re-syncs: the same engine, then a restarted daemon (a
+    // process of its own, so its peak memory is all a daemon needs: loading,
+    // discovery and the sync), with and without garbage collection.
     let again = phase(cluster, &engine, &set, &log, "engine: no-op re-sync").await?;
     assert_eq!(again.counts().unchanged, size);
-    let (restarted, log) = self::engine(cluster, &config)?;
-    let fresh = phase(cluster, &restarted, &set, &log, "engine: no-op, restarted").await?;
-    assert_eq!(fresh.counts().unchanged, size);
-    let (quiet, log) = self::engine(
-        cluster,
-        &EngineConfig {
-            gc: GarbageCollection::Off,
-            ..config
+    for gc in [true, false] {
+        let name = if gc {
+            "restarted daemon: no-op sync"
+        } else {
+            "restarted daemon: no-op, gc off"
+        };
+        let before = cluster.request_counts().await?;
+        let cpu_before = cpu_seconds(cluster);
+        let child = restarted_daemon(cluster, &engine_dir, concurrency, gc)?;
+        let mut cpu_after = cpu_seconds(cluster);
+        cpu_after.insert("daemon".to_owned(), child.cpu_seconds);
+        let requests = cluster.request_counts().await?.since(&before);
+        assert_eq!(child.unchanged, size, "{child:?}");
+        let methods = BTreeMap::from([("GET".to_owned(), child.gets)]);
+        report_phase(
+            name,
+            child.sync,
+            &requests,
+            Some((&methods, child.writes)),
+            child.peak_kib,
+        );
+        println!(
+            "    the daemon's whole run (load, discovery, sync): {}",
+            secs(child.total)
+        );
+        report_cpu(&cpu_before, &cpu_after);
+    }
+    Ok(())
+}
+
+/// What a restarted daemon (a child process) reported.
+#[derive(Debug)]
+struct ChildReport {
+    sync: Duration,
+    total: Duration,
+    unchanged: usize,
+    gets: usize,
+    writes: usize,
+    peak_kib: u64,
+    cpu_seconds: f64,
+}
+
+/// The environment variable that makes this binary a restarted daemon:
+/// `<kubeconfig>\t<tree>\t<concurrency>\t<gc: on|off>`.
+const CHILD_ENV: &str = "SYNC_BENCH_CHILD";
+
+/// Runs this binary as a restarted daemon over `tree` and reads its report.
+fn restarted_daemon(
+    cluster: &ControlPlane,
+    tree: &Path,
+    concurrency: usize,
+    gc: bool,
+) -> Result<ChildReport, Box<dyn std::error::Error>> {
+    let spec = format!(
+        "{}\t{}\t{concurrency}\t{}",
+        cluster.kubeconfig_path().display(),
+        tree.display(),
+        if gc { "on" } else { "off" }
+    );
+    let output = Command::new(std::env::current_exe()?)
+        .env(CHILD_ENV, spec)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("CHILD "))
+        .ok_or_else(|| {
+            format!(
+                "the restarted daemon reported nothing: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let [sync, total, unchanged, gets, writes, peak_kib, cpu_seconds] = fields[..] else {
+        return Err(format!("bad child report: {line}").into());
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(ChildReport {
+        sync: Duration::from_secs_f64(sync),
+        total: Duration::from_secs_f64(total),
+        unchanged: unchanged as usize,
+        gets: gets as usize,
+        writes: writes as usize,
+        peak_kib: peak_kib as u64,
+        cpu_seconds,
+    })
+}
+
+/// The restarted daemon: loads the tree, syncs it once, reports on stdout.
+async fn child(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let parts: Vec<&str> = spec.split('\t').collect();
+    let [kubeconfig, tree, concurrency, gc] = parts[..] else {
+        return Err(format!("bad {CHILD_ENV}: {spec}").into());
+    };
+    let file = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await?;
+    let loaded = load(Path::new(tree), &["."], &LoadOptions::default());
+    let set = SyncSet {
+        name: manifests::cluster::sync_set_name("ssh://git@example.com/bench", "main", &["."]),
+        complete: loaded.is_complete(),
+        resources: loaded.resources,
+    };
+    let (client, log) = recording_client(&config)?;
+    let engine = Engine::new(
+        client,
+        EngineConfig {
+            concurrency: concurrency.parse()?,
+            gc: if gc == "on" {
+                GarbageCollection::On
+            } else {
+                GarbageCollection::Off
+            },
+            ..EngineConfig::default()
         },
     )?;
-    let no_gc = phase(
-        cluster,
-        &quiet,
-        &set,
-        &log,
-        "engine: no-op, restarted, gc off",
-    )
-    .await?;
-    assert_eq!(no_gc.counts().unchanged, size);
+    let report = engine.sync(&set).await;
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| stat_cpu_seconds(&stat))
+        .unwrap_or(0.0);
+    println!(
+        "CHILD {} {} {} {} {} {} {own}",
+        report.duration.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        report.counts().unchanged,
+        log.count("GET"),
+        log.writes().len(),
+        peak_rss_kib(),
+    );
     Ok(())
 }
 
@@ -380,8 +504,13 @@ fn secret(ns: &str, index: usize) -> String {
 }
 
 fn service(ns: &str, index: usize) -> String {
+    let headless = if std::env::var_os("SYNC_BENCH_HEADLESS").is_some() {
+        "\n  clusterIP: None"
+    } else {
+        ""
+    };
     format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{index}\n  namespace: {ns}\n  labels:\n    app: app-{index}\nspec:\n  selector:\n    app: app-{index}\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n"
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{index}\n  namespace: {ns}\n  labels:\n    app: app-{index}\nspec:{headless}\n  selector:\n    app: app-{index}\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n"
     )
 }
 

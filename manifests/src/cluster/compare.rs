@@ -52,11 +52,29 @@ pub(crate) fn first_difference(desired: &Value, live: &Value) -> Option<String> 
         if UNCOMPARED.contains(&key.as_str()) {
             continue;
         }
-        if let Some(path) = difference(value, live.get(key)) {
+        let found = if key == "metadata" {
+            metadata_difference(value, live.get(key))
+        } else {
+            difference(value, live.get(key))
+        };
+        if let Some(path) = found {
             return Some(path.under(key).render());
         }
     }
     None
+}
+
+/// [`difference`] of `metadata` without its `namespace`: the object was
+/// looked up in its namespace already, and a cluster-scoped object whose
+/// manifest names one (ignored by the server) would otherwise always differ.
+fn metadata_difference(desired: &Value, live: Option<&Value>) -> Option<Path> {
+    let (Value::Object(desired), Some(Value::Object(live))) = (desired, live) else {
+        return difference(desired, live);
+    };
+    desired
+        .iter()
+        .filter(|(key, _)| key.as_str() != "namespace")
+        .find_map(|(key, value)| difference(value, live.get(key)).map(|path| path.under(key)))
 }
 
 /// The object to compare for `desired` when it is not `desired` itself: a
@@ -463,6 +481,20 @@ mod tests {
         let rules =
             json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]});
         assert_eq!(first_difference(&rules, &rules.clone()), None);
+    }
+
+    #[test]
+    fn the_namespace_is_not_compared() {
+        // A cluster-scoped object whose manifest names a namespace: the
+        // server drops it, the lookup found the object already.
+        let desired = json!({"metadata": {"name": "reader", "namespace": "stray"}, "rules": []});
+        let live = json!({"metadata": {"name": "reader", "uid": "u"}, "rules": []});
+        assert_eq!(first_difference(&desired, &live), None);
+        let renamed = json!({"metadata": {"name": "writer"}, "rules": []});
+        assert_eq!(
+            first_difference(&desired, &renamed).as_deref(),
+            Some("metadata.name")
+        );
     }
 
     #[test]

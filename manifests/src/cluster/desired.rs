@@ -23,14 +23,15 @@ pub(crate) struct Desired<'a> {
     pub(crate) namespace: Option<String>,
     /// Its rank in the apply order.
     pub(crate) rank: u8,
-    /// The object sent: the manifest with the namespace, the mark and the
-    /// checksum.
-    pub(crate) applied: Value,
-    /// [`Self::applied`] as the server would store it, when that differs
-    /// (a Secret's `stringData`): see [`Self::compared`].
-    normalised: Option<Value>,
-    /// The checksum of the manifest (the annotation's value).
+    /// Its garbage-collection mark.
+    pub(crate) mark: String,
+    /// The checksum of the manifest.
     pub(crate) checksum: Checksum,
+    /// [`Self::checksum`] as the annotation holds it.
+    pub(crate) checksum_hex: String,
+    /// The manifest as the server would store it, when that differs (a
+    /// Secret's `stringData`): see [`Self::compared`].
+    normalised: Option<Value>,
 }
 
 impl<'a> Desired<'a> {
@@ -42,15 +43,35 @@ impl<'a> Desired<'a> {
         config: &EngineConfig,
     ) -> Self {
         let id = scoped_id(resource, kind.namespaced, &config.default_namespace);
-        let namespace = id.namespace().map(str::to_owned);
         let checksum = Checksum::of_resource(resource);
-        let mut applied = resource.object().clone();
+        Self {
+            resource,
+            rank: rank_of_kind(resource.kind()),
+            namespace: id.namespace().map(str::to_owned),
+            mark: gc_mark(set_name, &id),
+            id,
+            kind: kind.clone(),
+            checksum_hex: checksum.to_hex(),
+            checksum,
+            normalised: normalised_for_compare(
+                &kind.resource.group,
+                &kind.resource.kind,
+                resource.object(),
+            ),
+        }
+    }
+
+    /// The object sent: the manifest with the namespace (none for a
+    /// cluster-scoped kind), the mark and the checksum. Made when sent, so a
+    /// sync that sends little copies little.
+    pub(crate) fn applied(&self) -> Value {
+        let mut applied = self.resource.object().clone();
         if let Value::Object(object) = &mut applied {
             let metadata = object
                 .entry("metadata")
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(metadata) = metadata {
-                match &namespace {
+                match &self.namespace {
                     Some(namespace) => {
                         metadata.insert("namespace".to_owned(), Value::String(namespace.clone()));
                     }
@@ -58,33 +79,22 @@ impl<'a> Desired<'a> {
                         metadata.remove("namespace");
                     }
                 }
-                insert_string(metadata, "labels", GC_MARK_LABEL, gc_mark(set_name, &id));
+                insert_string(metadata, "labels", GC_MARK_LABEL, self.mark.clone());
                 insert_string(
                     metadata,
                     "annotations",
                     CHECKSUM_ANNOTATION,
-                    checksum.to_hex(),
+                    self.checksum_hex.clone(),
                 );
             }
         }
-        let normalised =
-            normalised_for_compare(&kind.resource.group, &kind.resource.kind, &applied);
-        Self {
-            resource,
-            rank: rank_of_kind(resource.kind()),
-            id,
-            kind: kind.clone(),
-            namespace,
-            applied,
-            normalised,
-            checksum,
-        }
+        applied
     }
 
-    /// The object to compare with the live one: [`Self::applied`] as the
-    /// server would store it.
+    /// The manifest as the server would store it, to compare with the live
+    /// object (which must also carry [`Self::mark`] and the checksum).
     pub(crate) fn compared(&self) -> &Value {
-        self.normalised.as_ref().unwrap_or(&self.applied)
+        self.normalised.as_ref().unwrap_or(self.resource.object())
     }
 
     /// The object's name.
@@ -201,7 +211,8 @@ mod tests {
         assert_eq!(desired.id.to_string(), "apps:configmap/cfg");
         assert_eq!(desired.namespace.as_deref(), Some("apps"));
         assert_eq!(desired.rank, 2);
-        let metadata = &desired.applied["metadata"];
+        let applied = desired.applied();
+        let metadata = &applied["metadata"];
         assert_eq!(metadata["namespace"], "apps");
         assert_eq!(
             metadata["labels"][GC_MARK_LABEL],
@@ -211,7 +222,7 @@ mod tests {
             metadata["annotations"][CHECKSUM_ANNOTATION],
             Checksum::of_resource(&cm).to_hex()
         );
-        assert_eq!(desired.applied["data"], json!({"a": "1"}));
+        assert_eq!(applied["data"], json!({"a": "1"}));
     }
 
     #[test]
@@ -233,7 +244,7 @@ mod tests {
             desired.id.to_string(),
             "<cluster>:clusterissuer/letsencrypt"
         );
-        assert!(desired.applied["metadata"].get("namespace").is_none());
+        assert!(desired.applied()["metadata"].get("namespace").is_none());
         assert_eq!(desired.rank, 4);
     }
 

@@ -348,7 +348,7 @@ impl<'s> Run<'_, 's> {
             &item.kind,
             item.namespace.as_deref(),
             item.name(),
-            &item.applied,
+            &item.applied(),
             &self.config().field_manager,
             dry_run,
         )

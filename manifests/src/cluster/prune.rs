@@ -201,7 +201,9 @@ pub(crate) async fn delete_orphans(
                 .boxed()
             })
             .collect();
-        let deleted = bounded(tasks, config.concurrency).await;
+        let mut deleted = bounded(tasks, config.concurrency).await;
+        // Completion order varies: report a rank's deletions by id.
+        deleted.sort_by(|a, b| a.id.cmp(&b.id));
         results.extend(deleted);
     }
     results

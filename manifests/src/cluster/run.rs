@@ -10,7 +10,7 @@ use super::compare::first_difference;
 use super::desired::{CrdKind, Desired, scoped_id};
 use super::discovery::{Kind, Kinds};
 use super::live::LiveObject;
-use super::marks::GC_MARK_LABEL;
+use super::marks::{CHECKSUM_ANNOTATION, GC_MARK_LABEL};
 use super::{
     EngineConfig, IGNORED_IN_CLUSTER, IGNORED_IN_GIT, Outcome, ResourceResult, SyncSet, bounded,
 };
@@ -339,6 +339,19 @@ pub(crate) enum Action {
     Apply(Live),
 }
 
+/// Where `desired` first differs from `live`: its mark, its checksum, then
+/// the manifest's fields.
+fn difference(desired: &Desired<'_>, live: &LiveObject) -> Option<String> {
+    let metadata = &live.0["metadata"];
+    if metadata["labels"][GC_MARK_LABEL] != desired.mark.as_str() {
+        return Some(format!("metadata.labels.{GC_MARK_LABEL}"));
+    }
+    if metadata["annotations"][CHECKSUM_ANNOTATION] != desired.checksum_hex.as_str() {
+        return Some(format!("metadata.annotations.{CHECKSUM_ANNOTATION}"));
+    }
+    first_difference(desired.compared(), &live.0)
+}
+
 /// What earlier syncs learnt: this manifest checksum against this live
 /// resourceVersion needs no apply.
 pub(crate) type Memo = HashMap<(String, ResourceId), (Checksum, String)>;
@@ -365,7 +378,7 @@ pub(crate) fn decide(set_name: &str, desired: &Desired<'_>, live: Live, memo: &m
     {
         return Action::Unchanged;
     }
-    match first_difference(desired.compared(), &object.0) {
+    match difference(desired, &object) {
         None => {
             memo.insert(key, (desired.checksum, version.to_owned()));
             Action::Unchanged
