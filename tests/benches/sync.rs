@@ -192,8 +192,9 @@ async fn bench_size(
             child.peak_kib,
         );
         println!(
-            "    the daemon's whole run (load, discovery, sync): {}",
-            secs(child.total)
+            "    the daemon's whole run (load, discovery, sync): {}; resident after loading: {:.1} MiB",
+            secs(child.total),
+            child.loaded_kib as f64 / 1024.0
         );
         report_cpu(&cpu_before, &cpu_after);
     }
@@ -209,6 +210,8 @@ struct ChildReport {
     gets: usize,
     writes: usize,
     peak_kib: u64,
+    /// Resident memory once the tree is loaded, before the sync.
+    loaded_kib: u64,
     cpu_seconds: f64,
 }
 
@@ -247,7 +250,17 @@ fn restarted_daemon(
         .split_whitespace()
         .map(str::parse)
         .collect::<Result<_, _>>()?;
-    let [sync, total, unchanged, gets, writes, peak_kib, cpu_seconds] = fields[..] else {
+    let [
+        sync,
+        total,
+        unchanged,
+        gets,
+        writes,
+        peak_kib,
+        cpu_seconds,
+        loaded_kib,
+    ] = fields[..]
+    else {
         return Err(format!("bad child report: {line}").into());
     };
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -258,6 +271,7 @@ fn restarted_daemon(
         gets: gets as usize,
         writes: writes as usize,
         peak_kib: peak_kib as u64,
+        loaded_kib: loaded_kib as u64,
         cpu_seconds,
     })
 }
@@ -277,6 +291,10 @@ async fn child(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
         complete: loaded.is_complete(),
         resources: loaded.resources,
     };
+    let loaded_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| field_kib(&s, "VmRSS:"))
+        .unwrap_or(0);
     let (client, log) = recording_client(&config)?;
     let engine = Engine::new(
         client,
@@ -296,7 +314,7 @@ async fn child(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|stat| stat_cpu_seconds(&stat))
         .unwrap_or(0.0);
     println!(
-        "CHILD {} {} {} {} {} {} {own}",
+        "CHILD {} {} {} {} {} {} {own} {loaded_kib}",
         report.duration.as_secs_f64(),
         started.elapsed().as_secs_f64(),
         report.counts().unchanged,

@@ -102,27 +102,43 @@ async fn send<T: DeserializeOwned>(
 }
 
 /// Every object of `kind` in `namespace` (cluster-wide when `None`) that
-/// matches `selector`, page by page.
+/// matches `selector`.
 pub(crate) async fn list(
     client: &kube::Client,
     kind: &Kind,
     namespace: Option<&str>,
     selector: Option<&str>,
 ) -> Result<Vec<LiveObject>, ApiError> {
+    let mut objects = Vec::new();
+    list_each(client, kind, namespace, selector, |page| {
+        objects.extend(page);
+    })
+    .await?;
+    Ok(objects)
+}
+
+/// Lists like [`list`], handing each page to `each_page` as it arrives, so
+/// a caller can keep less than every object.
+pub(crate) async fn list_each(
+    client: &kube::Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+    mut each_page: impl FnMut(Vec<LiveObject>),
+) -> Result<(), ApiError> {
     let request = Request::new(collection_path(kind, namespace));
     let mut params = ListParams {
         label_selector: selector.map(str::to_owned),
         limit: Some(PAGE_SIZE),
         ..ListParams::default()
     };
-    let mut objects = Vec::new();
     loop {
         let http = request.list(&params).map_err(|e| ApiError::request(&e))?;
         let page: Page = send(client, http, "a list call").await?;
-        objects.extend(page.items);
+        each_page(page.items);
         match page.metadata.next {
             Some(token) if !token.is_empty() => params.continue_token = Some(token),
-            _ => return Ok(objects),
+            _ => return Ok(()),
         }
     }
 }

@@ -214,47 +214,60 @@ impl<'s> Run<'_, 's> {
         } else {
             Vec::new()
         };
-        let live = read_live(
+        let set_name = &self.set.name;
+        let judge = move |item: &Desired<'_>, live: Live| match decide(
+            set_name,
+            item,
+            live,
+            &engine.memo,
+        ) {
+            Action::Apply(Live::Present(object)) if slim => {
+                Action::Apply(Live::Present(object.metadata_only()))
+            }
+            action => action,
+        };
+        let actions = read_live(
             &engine.client,
             &engine.config,
             &desired,
             also,
+            &judge,
             &mut self.marked,
         )
         .await;
+        let kinds_read: HashSet<(&str, &str)> = desired
+            .iter()
+            .map(|item| {
+                (
+                    item.kind.resource.group.as_str(),
+                    item.kind.resource.plural.as_str(),
+                )
+            })
+            .collect();
         let mut stale = false;
         for (target, listed) in &self.marked {
             match listed {
                 // A kind discovery knew is gone (its CRD deleted): ask again
                 // next time.
                 Err(error) if error.is_not_found() => stale = true,
-                Err(error) => tracing::warn!(
-                    kind = %target.plural,
-                    namespace = target.namespace.as_deref().unwrap_or("(all)"),
-                    %error,
-                    "cannot read live objects: every one of them is applied on each sync \
-                     (restrict the engine to the namespaces it may list)"
-                ),
-                Ok(_) => {}
+                Err(error)
+                    if kinds_read.contains(&(target.group.as_str(), target.plural.as_str())) =>
+                {
+                    tracing::warn!(
+                        kind = %target.plural,
+                        namespace = target.namespace.as_deref().unwrap_or("(all)"),
+                        %error,
+                        "cannot read live objects: every one of them is applied on each sync \
+                         (restrict the engine to the namespaces it may list)"
+                    );
+                }
+                _ => {}
             }
         }
         if stale {
             *engine.kinds.lock().await = None;
         }
-        let mut memo = self.engine.memo();
-        let decided: Vec<(Desired<'s>, Action)> = desired
-            .into_iter()
-            .zip(live)
-            .map(|(item, live)| {
-                let action = match decide(&self.set.name, &item, live, &mut memo) {
-                    Action::Apply(Live::Present(object)) if slim => {
-                        Action::Apply(Live::Present(object.metadata_only()))
-                    }
-                    action => action,
-                };
-                (item, action)
-            })
-            .collect();
+        let decided: Vec<(Desired<'s>, Action)> = desired.into_iter().zip(actions).collect();
         let to_apply = decided
             .iter()
             .filter(|(_, action)| matches!(action, Action::Apply(_)))

@@ -2,6 +2,7 @@
 //! reading the live objects, deciding what to send.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
 
 use futures::FutureExt;
 
@@ -152,14 +153,37 @@ impl Target {
 /// and for garbage collection, each once per sync.
 pub(crate) type MarkedLists = HashMap<Target, Result<Vec<LiveObject>, ApiError>>;
 
+/// Decides what to do with a desired object given what is known of its
+/// live counterpart (see [`decide`]).
+pub(crate) type Judge<'j> = dyn Fn(&Desired<'_>, Live) -> Action + Sync + 'j;
+
 /// Makes the list calls of `wanted` that are not in `marked` yet,
-/// concurrently.
+/// concurrently, keeping only the metadata of the objects listed (all
+/// garbage collection reads).
 pub(crate) async fn list_marked(
     client: &kube::Client,
     config: &EngineConfig,
     wanted: Vec<(Target, &Kind)>,
     marked: &mut MarkedLists,
 ) {
+    list_and_judge(client, config, wanted, &[], &HashMap::new(), None, marked).await;
+}
+
+/// Desired objects by the list call that reads them, namespace and name.
+type IndexOf<'t> = HashMap<(&'t Target, Option<&'t str>, &'t str), usize>;
+
+/// The list calls of `wanted` not made yet; a listed object that is one of
+/// `desired` (by `index_of`) is judged as its page arrives and dropped, the
+/// others keep their metadata in `marked`. Returns the actions decided.
+async fn list_and_judge(
+    client: &kube::Client,
+    config: &EngineConfig,
+    wanted: Vec<(Target, &Kind)>,
+    desired: &[Desired<'_>],
+    index_of: &IndexOf<'_>,
+    judge: Option<&Judge<'_>>,
+    marked: &mut MarkedLists,
+) -> Vec<(usize, Action)> {
     let mut calls: HashMap<Target, &Kind> = HashMap::new();
     for (target, kind) in wanted {
         if !marked.contains_key(&target) {
@@ -170,14 +194,36 @@ pub(crate) async fn list_marked(
         .into_iter()
         .map(|(target, kind)| {
             async move {
+                let mut kept = Vec::new();
+                let mut decided = Vec::new();
                 let namespace = target.namespace.as_deref();
-                let objects = api::list(client, kind, namespace, Some(target.label)).await;
-                (target, objects)
+                let listed = api::list_each(client, kind, namespace, Some(target.label), |page| {
+                    for object in page {
+                        let index = object
+                            .name()
+                            .and_then(|name| index_of.get(&(&target, object.namespace(), name)))
+                            .copied();
+                        match (index, judge) {
+                            (Some(index), Some(judge)) => {
+                                decided
+                                    .push((index, judge(&desired[index], Live::Present(object))));
+                            }
+                            _ => kept.push(object.metadata_only()),
+                        }
+                    }
+                })
+                .await;
+                (target, listed.map(|()| kept), decided)
             }
             .boxed()
         })
         .collect();
-    marked.extend(bounded(tasks, config.concurrency).await);
+    let mut decided = Vec::new();
+    for (target, kept, judged) in bounded(tasks, config.concurrency).await {
+        marked.insert(target, kept);
+        decided.extend(judged);
+    }
+    decided
 }
 
 /// The list call that reads `desired`'s marked live counterpart: per kind
@@ -190,22 +236,29 @@ fn marked_target(desired: &Desired<'_>, config: &EngineConfig) -> Target {
     Target::new(&desired.kind, namespace, GC_MARK_LABEL)
 }
 
-/// Reads the live counterpart of every desired object: one list per kind
-/// (and namespace when restricted) of the objects that carry the mark
-/// label; then, for those not found, the unmarked objects of their kind and
-/// namespace (a sync adopts them, unless they are ignored). The list calls
-/// of `also` (garbage collection's) go out with the first ones.
+/// Reads the live counterpart of every desired object and `judge`s it: one
+/// list per kind (and namespace when restricted) of the objects that carry
+/// the mark label; then, for those not found, the unmarked objects of their
+/// kind and namespace (a sync adopts them, unless they are ignored). Objects
+/// are judged as their page arrives, so the live objects are never all in
+/// memory at once. The list calls of `also` (garbage collection's) go out
+/// with the first ones. Returns one action per desired object, in order.
 pub(crate) async fn read_live(
     client: &kube::Client,
     config: &EngineConfig,
     desired: &[Desired<'_>],
     also: Vec<(Target, &Kind)>,
+    judge: &Judge<'_>,
     marked: &mut MarkedLists,
-) -> Vec<Live> {
+) -> Vec<Action> {
     let targets: Vec<Target> = desired
         .iter()
         .map(|item| marked_target(item, config))
         .collect();
+    let mut index_of: IndexOf<'_> = HashMap::new();
+    for (index, (item, target)) in desired.iter().zip(&targets).enumerate() {
+        index_of.insert((target, item.namespace.as_deref(), item.name()), index);
+    }
     let mut wanted = also;
     wanted.extend(
         targets
@@ -213,43 +266,42 @@ pub(crate) async fn read_live(
             .cloned()
             .zip(desired.iter().map(|item| &item.kind)),
     );
-    list_marked(client, config, wanted, marked).await;
-
-    // Each marked object that is a desired one moves into `live`; the list
-    // keeps its metadata, all garbage collection reads.
-    let mut index_of: HashMap<(&Target, Option<&str>, &str), usize> = HashMap::new();
-    for (index, (item, target)) in desired.iter().zip(&targets).enumerate() {
-        index_of.insert((target, item.namespace.as_deref(), item.name()), index);
-    }
-    let mut live = vec![Live::Absent; desired.len()];
-    let used: HashSet<&Target> = targets.iter().collect();
-    for target in used {
-        let Some(Ok(objects)) = marked.get_mut(target) else {
-            continue;
-        };
-        for object in objects.iter_mut() {
-            let index = object
-                .name()
-                .and_then(|name| index_of.get(&(target, object.namespace(), name)))
-                .copied();
-            if let Some(index) = index {
-                let metadata = object.metadata_only();
-                live[index] = Live::Present(std::mem::replace(object, metadata));
-            }
-        }
+    let decided = list_and_judge(
+        client,
+        config,
+        wanted,
+        desired,
+        &index_of,
+        Some(judge),
+        marked,
+    )
+    .await;
+    let mut actions: Vec<Option<Action>> = vec![None; desired.len()];
+    for (index, action) in decided {
+        actions[index] = Some(action);
     }
     let mut missing = Vec::new();
     for (index, target) in targets.iter().enumerate() {
-        match (marked.get(target), &live[index]) {
-            (Some(Err(error)), _) => live[index] = Live::Unknown(error.to_string()),
-            (_, Live::Absent) => missing.push(index),
-            _ => {}
+        if actions[index].is_some() {
+            continue;
+        }
+        match marked.get(target) {
+            Some(Err(error)) => {
+                let live = Live::Unknown(error.to_string());
+                actions[index] = Some(judge(&desired[index], live));
+            }
+            _ => missing.push(index),
         }
     }
     if !missing.is_empty() {
-        read_unmarked(client, config, desired, &missing, &mut live).await;
+        for (index, live) in read_unmarked(client, config, desired, &missing).await {
+            actions[index] = Some(judge(&desired[index], live));
+        }
     }
-    live
+    actions
+        .into_iter()
+        .map(|action| action.unwrap_or(Action::Apply(Live::Absent)))
+        .collect()
 }
 
 /// Looks up objects the marked lists did not have: per kind and namespace
@@ -260,8 +312,7 @@ async fn read_unmarked(
     config: &EngineConfig,
     desired: &[Desired<'_>],
     missing: &[usize],
-    live: &mut [Live],
-) {
+) -> Vec<(usize, Live)> {
     let mut by_target: HashMap<Target, (&Kind, Vec<usize>)> = HashMap::new();
     let mut singles = Vec::new();
     for &index in missing {
@@ -287,23 +338,24 @@ async fn read_unmarked(
             .boxed()
         })
         .collect();
-    let listed = bounded(tasks, config.concurrency).await;
-    for (objects, indices) in listed {
+    let mut found = Vec::with_capacity(missing.len());
+    for (objects, indices) in bounded(tasks, config.concurrency).await {
         match objects {
             Ok(objects) => {
-                let by_name: HashMap<&str, &LiveObject> = objects
-                    .iter()
-                    .filter_map(|object| Some((object.name()?, object)))
+                let mut by_name: HashMap<String, LiveObject> = objects
+                    .into_iter()
+                    .filter_map(|object| Some((object.name()?.to_owned(), object)))
                     .collect();
                 for index in indices {
-                    if let Some(object) = by_name.get(desired[index].name()) {
-                        live[index] = Live::Present((*object).clone());
-                    }
+                    let live = by_name
+                        .remove(desired[index].name())
+                        .map_or(Live::Absent, Live::Present);
+                    found.push((index, live));
                 }
             }
             Err(error) => {
                 for index in indices {
-                    live[index] = Live::Unknown(error.to_string());
+                    found.push((index, Live::Unknown(error.to_string())));
                 }
             }
         }
@@ -318,14 +370,15 @@ async fn read_unmarked(
             .boxed()
         })
         .collect();
-    let fetched = bounded(tasks, config.concurrency).await;
-    for (index, object) in fetched {
-        live[index] = match object {
+    for (index, object) in bounded(tasks, config.concurrency).await {
+        let live = match object {
             Ok(Some(object)) => Live::Present(object),
             Ok(None) => Live::Absent,
             Err(error) => Live::Unknown(error.to_string()),
         };
+        found.push((index, live));
     }
+    found
 }
 
 /// What to do with one desired object.
@@ -358,7 +411,12 @@ pub(crate) type Memo = HashMap<(String, ResourceId), (Checksum, String)>;
 
 /// Decides what to do with `desired` given its live counterpart; records
 /// matches in `memo` so the next sync skips the comparison.
-pub(crate) fn decide(set_name: &str, desired: &Desired<'_>, live: Live, memo: &mut Memo) -> Action {
+pub(crate) fn decide(
+    set_name: &str,
+    desired: &Desired<'_>,
+    live: Live,
+    memo: &Mutex<Memo>,
+) -> Action {
     let object = match live {
         Live::Present(object) => object,
         Live::Unknown(why) => {
@@ -372,7 +430,8 @@ pub(crate) fn decide(set_name: &str, desired: &Desired<'_>, live: Live, memo: &m
     }
     let key = (set_name.to_owned(), desired.id.clone());
     let version = object.resource_version().unwrap_or_default();
-    if let Some((checksum, known_version)) = memo.get(&key)
+    let lock = || memo.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((checksum, known_version)) = lock().get(&key)
         && *checksum == desired.checksum
         && known_version == version
     {
@@ -380,7 +439,7 @@ pub(crate) fn decide(set_name: &str, desired: &Desired<'_>, live: Live, memo: &m
     }
     match difference(desired, &object) {
         None => {
-            memo.insert(key, (desired.checksum, version.to_owned()));
+            lock().insert(key, (desired.checksum, version.to_owned()));
             Action::Unchanged
         }
         Some(path) => {
