@@ -147,6 +147,18 @@ impl Kinds {
             .get(&(group.to_owned(), version.to_owned(), kind.to_owned()))
     }
 
+    /// The API versions (`apps/v1`) `kind` of `group` is served in, sorted.
+    pub(crate) fn api_versions_of(&self, group: &str, kind: &str) -> Vec<String> {
+        let mut versions: Vec<String> = self
+            .by_gvk
+            .values()
+            .filter(|found| found.resource.group == group && found.resource.kind == kind)
+            .map(|found| found.resource.api_version.clone())
+            .collect();
+        versions.sort_unstable();
+        versions
+    }
+
     /// The kinds garbage collection lists: each group's preferred version,
     /// listable and deletable, without the kinds no sync applies.
     pub(crate) fn collectable(&self) -> impl Iterator<Item = &Kind> {
@@ -240,6 +252,11 @@ mod tests {
         );
         assert!(kinds.get("apps/v1beta1", "Deployment").is_none());
         assert!(kinds.get("v1", "Deployment").is_none());
+        assert_eq!(
+            kinds.api_versions_of("autoscaling", "HorizontalPodAutoscaler"),
+            ["autoscaling/v1", "autoscaling/v2"]
+        );
+        assert!(kinds.api_versions_of("apps", "StatefulSet").is_empty());
         let collectable: Vec<String> = kinds
             .collectable()
             .map(|kind| kind.resource.api_version.clone() + "/" + &kind.resource.kind)

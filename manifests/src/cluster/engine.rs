@@ -299,15 +299,6 @@ impl<'s> Run<'_, 's> {
                 }
             }
         }
-        if !self.prepared.deferred.is_empty() {
-            // Only when no rank 1 ran, which cannot happen; kept for safety.
-            let deferred = std::mem::take(&mut self.prepared.deferred);
-            results.extend(deferred.into_iter().map(|resource| ResourceResult {
-                id: resource.id().clone(),
-                source: Some(resource.source().clone()),
-                outcome: unknown_kind(resource),
-            }));
-        }
         results.sort_by(|a, b| apply_order(&a.id, &b.id));
         results.extend(self.collect_garbage().await);
         self.forget_others();
@@ -468,7 +459,7 @@ impl<'s> Run<'_, 's> {
                 None => now_known.results.push(ResourceResult {
                     id: resource.id().clone(),
                     source: Some(resource.source().clone()),
-                    outcome: unknown_kind(resource),
+                    outcome: unknown_kind(resource, &kinds),
                 }),
             }
         }

@@ -60,7 +60,8 @@ impl<'s> Prepared<'s> {
                 }
                 None => {
                     prepared.unknown += 1;
-                    prepared.decided(resource, resource.id().clone(), unknown_kind(resource));
+                    let outcome = unknown_kind(resource, kinds);
+                    prepared.decided(resource, resource.id().clone(), outcome);
                 }
             }
         }
@@ -106,15 +107,20 @@ impl<'s> Prepared<'s> {
     }
 }
 
-/// The failure of a resource whose kind the cluster does not serve.
-pub(crate) fn unknown_kind(resource: &Resource) -> Outcome {
-    Outcome::Failed {
-        message: format!(
-            "the cluster does not serve kind {} in {}",
-            resource.kind(),
-            resource.api_version()
-        ),
+/// The failure of a resource whose kind the cluster does not serve, naming
+/// the versions it does serve the kind in (`rbac.authorization.k8s.io/v1beta1`
+/// manifests of old guides: the cluster serves `v1`).
+pub(crate) fn unknown_kind(resource: &Resource, kinds: &Kinds) -> Outcome {
+    let mut message = format!(
+        "the cluster does not serve kind {} in {}",
+        resource.kind(),
+        resource.api_version()
+    );
+    let served = kinds.api_versions_of(resource.api_group(), resource.kind());
+    if !served.is_empty() {
+        message.push_str(&format!(" (it serves it in {})", served.join(", ")));
     }
+    Outcome::Failed { message }
 }
 
 /// What is known of a desired object's live counterpart.

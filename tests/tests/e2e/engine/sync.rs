@@ -425,6 +425,13 @@ async fn one_failing_resource_never_stops_the_others() {
                 "missing-ns.yaml",
                 config_map("no-such-namespace-e2e", "orphan", "1"),
             ),
+            (
+                // The seed's RBAC as written: a version no longer served.
+                "seed-role.yaml",
+                format!(
+                    "apiVersion: rbac.authorization.k8s.io/v1beta1\nkind: Role\nmetadata:\n  name: flux-role\n  namespace: {n}\nrules: []\n"
+                ),
+            ),
             ("web.yaml", deployment(n, "web", "nginx:1.27", 1)),
         ],
         n,
@@ -456,7 +463,12 @@ async fn one_failing_resource_never_stops_the_others() {
     );
     let missing = failure(outcome(&report, "no-such-namespace-e2e:configmap/orphan"));
     assert!(missing.contains("not found"), "{missing}");
-    assert_eq!(report.counts().failed, 4);
+    let old = failure(outcome(&report, &format!("{n}:role/flux-role")));
+    assert!(
+        old.contains("v1beta1") && old.contains("it serves it in rbac.authorization.k8s.io/v1"),
+        "{old}"
+    );
+    assert_eq!(report.counts().failed, 5);
     assert!(!report.is_success());
 }
 
