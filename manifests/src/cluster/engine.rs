@@ -299,6 +299,9 @@ impl<'s> Run<'_, 's> {
                 }
             }
         }
+        // Deferred objects decided while resolving (their CRD failed, a
+        // refusal, still unknown).
+        results.append(&mut self.prepared.results);
         results.sort_by(|a, b| apply_order(&a.id, &b.id));
         results.extend(self.collect_garbage().await);
         self.forget_others();

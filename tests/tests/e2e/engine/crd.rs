@@ -121,6 +121,47 @@ async fn a_crd_and_its_objects_in_one_sync() {
 }
 
 #[tokio::test]
+async fn objects_of_a_crd_that_fails_are_reported_with_it() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let ns = cluster.namespace("engine-bad-crd").await.unwrap();
+    let n = ns.name();
+    let group = format!("{n}.e2e.example.com");
+    // `scope: Everywhere` is not a scope: the server refuses the CRD.
+    let broken = crd(&group, "Doohickey", "doohickeys", "Everywhere");
+    let set = sync_set(
+        "bad-crd",
+        &[
+            ("crd.yaml", broken),
+            (
+                "thing.yaml",
+                format!(
+                    "apiVersion: {group}/v1\nkind: Doohickey\nmetadata:\n  name: thing\n  namespace: {n}\n"
+                ),
+            ),
+            ("cm.yaml", super::config_map(n, "unrelated", "1")),
+        ],
+        n,
+    );
+    let (engine, _) = engine(cluster.admin().config(), with_gc(GarbageCollection::Off));
+    let report = engine.sync(&set).await;
+    let crd_failure = super::failure(outcome(
+        &report,
+        &format!("<cluster>:customresourcedefinition/doohickeys.{group}"),
+    ));
+    assert!(crd_failure.contains("Everywhere"), "{crd_failure}");
+    let thing = super::failure(outcome(&report, &format!("{n}:doohickey/thing")));
+    assert!(
+        thing.contains(&format!("doohickeys.{group}")) && thing.contains("not ready"),
+        "{thing}"
+    );
+    assert_eq!(
+        outcome(&report, &format!("{n}:configmap/unrelated")),
+        &Outcome::Created
+    );
+    assert_eq!(report.results.len(), 3);
+}
+
+#[tokio::test]
 async fn discovery_gives_custom_kinds_their_scope() {
     let cluster = ControlPlane::shared().await.unwrap();
     let ns = cluster.namespace("engine-scope-crd").await.unwrap();
