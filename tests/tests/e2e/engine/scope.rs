@@ -151,4 +151,29 @@ async fn a_restricted_service_account_syncs_its_namespaces_and_reports_the_rest(
         "requests outside the allowed namespaces: {:#?}",
         log.all()
     );
+
+    // Allowed into the seed's kube-system too, where RBAC only lets flux
+    // read Services: the ConfigMap there fails with the API's own message,
+    // and garbage collection skips the kinds it may not list, silently.
+    let config = EngineConfig {
+        scope: NamespaceScope::Only(vec![demo.to_owned(), flux.to_owned(), system.to_owned()]),
+        ..engine.config().clone()
+    };
+    let (wider, _) = super::engine(kubeconfig.config(), config);
+    let report = wider
+        .sync(&set_of("restricted", load(&files(false, false), flux)))
+        .await;
+    let denied = failure(outcome(
+        &report,
+        &format!("{system}:configmap/tiller-settings"),
+    ));
+    assert!(
+        denied.contains("forbidden") && denied.contains(kubeconfig.user()),
+        "{denied}"
+    );
+    assert_eq!(
+        outcome(&report, &format!("{demo}:deployment/web")),
+        &Outcome::Unchanged
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
 }
