@@ -176,4 +176,22 @@ pub enum Error {
         /// What blocked the edit.
         reason: String,
     },
+
+    // --- applying to a cluster ---
+    /// An apply engine's configuration is not usable.
+    #[cfg(feature = "cluster")]
+    #[error("invalid engine configuration: {reason}")]
+    InvalidEngineConfig {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A request to the Kubernetes API failed.
+    #[cfg(feature = "cluster")]
+    #[error("{context}: {source}")]
+    Kube {
+        /// What was being done (`listing apps/v1 deployments in demo`).
+        context: String,
+        /// What the client or the API said.
+        source: Box<kube::Error>,
+    },
 }

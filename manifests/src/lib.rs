@@ -4,10 +4,13 @@
 //! positions ([`Source`]), resource ids in Flux's `<namespace>:<kind>/<name>`
 //! form ([`ResourceId`]), policies and tag filters from annotations, the
 //! container images of workloads and HelmReleases, format-preserving edits and
-//! checksums; its `cluster` module will apply a set of resources to a cluster
-//! with server-side apply.
+//! checksums. Its [`cluster`] module (feature `cluster`) applies a set of
+//! resources to a cluster with server-side apply; it is the only part of the
+//! crate that talks to the Kubernetes API.
 
 mod checksum;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod edit;
 mod error;
 mod filter;

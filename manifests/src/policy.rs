@@ -122,6 +122,31 @@ pub enum Ignore {
 }
 
 impl Ignore {
+    /// Reads only the `ignore` policy of an object (either prefix). Never
+    /// fails: an absent, non-string or unknown value is [`Ignore::No`].
+    ///
+    /// ```
+    /// use manifests::Ignore;
+    ///
+    /// let object = serde_json::json!({"metadata": {"annotations": {"flux.weave.works/ignore": "sync_only"}}});
+    /// assert_eq!(Ignore::of_object(&object), Ignore::SyncOnly);
+    /// assert_eq!(Ignore::of_object(&serde_json::json!({})), Ignore::No);
+    /// ```
+    pub fn of_object(object: &Value) -> Self {
+        let Some(annotations) = annotations_object(object) else {
+            return Self::No;
+        };
+        let value = Policy::Ignore
+            .annotation_keys()
+            .iter()
+            .find_map(|key| annotations.get(key.as_str()));
+        match value.and_then(Value::as_str) {
+            Some("true") => Self::Yes,
+            Some(IGNORE_SYNC_ONLY) => Self::SyncOnly,
+            _ => Self::No,
+        }
+    }
+
     /// True when a sync applies the resource.
     pub fn is_applied(self) -> bool {
         self != Self::Yes

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 /// The place a resource came from: a file relative to the checkout root, the
 /// index of the YAML document in that file, and the line the document (or, for
 /// an item of a `List`, the item) starts on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Source {
     /// Path relative to the checkout root, with `/` separators.
     pub path: PathBuf,

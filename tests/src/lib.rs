@@ -5,7 +5,8 @@
 //! binaries the tests drive ([`tools`]), a real Kubernetes control plane
 //! (kube-apiserver, etcd and kube-controller-manager built from Go modules and
 //! cached; [`controlplane`]), git repositories built with the real git CLI and
-//! served over smart HTTP ([`git`]), and a real sshd ([`sshd`]).
+//! served over smart HTTP ([`git`]), a real sshd ([`sshd`]), and `kube`
+//! clients that record every request they send ([`recording`]).
 //!
 //! Tests that need a server fail, never skip, when it cannot start: the error
 //! says what is missing and how to install it.
@@ -16,6 +17,7 @@ pub mod git;
 pub mod helm;
 pub mod net;
 pub mod process;
+pub mod recording;
 pub mod registry;
 pub mod sshd;
 pub mod tools;

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod checksum;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod corpus;
 mod edit;
 mod filter;

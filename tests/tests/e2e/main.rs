@@ -4,6 +4,7 @@
 //! plane) start once for every area.
 
 mod controlplane;
+mod engine;
 mod gitsync;
 mod helmops;
 mod registry;

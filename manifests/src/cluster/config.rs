@@ -1,0 +1,225 @@
+//! How an [`Engine`](super::Engine) applies: who it is, where it may write,
+//! whether it prunes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, ResourceId};
+
+/// The namespaces an engine may touch.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NamespaceScope {
+    /// Every namespace; cluster-scoped kinds too. Lists are cluster-wide.
+    #[default]
+    All,
+    /// Only these namespaces (Flux's `--k8s-allow-namespace`). Nothing is
+    /// listed or watched cluster-wide; a resource aimed at another namespace,
+    /// or a cluster-scoped one (unless
+    /// [`EngineConfig::allow_cluster_scoped`]), fails.
+    Only(Vec<String>),
+}
+
+impl NamespaceScope {
+    /// True when `namespace` is in scope.
+    pub fn allows(&self, namespace: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(namespaces) => namespaces.iter().any(|allowed| allowed == namespace),
+        }
+    }
+
+    /// True when the scope is restricted to some namespaces.
+    pub fn is_restricted(&self) -> bool {
+        matches!(self, Self::Only(_))
+    }
+}
+
+/// What a sync does with objects it applied once that are no longer in git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GarbageCollection {
+    /// Leave them (Flux's default).
+    #[default]
+    Off,
+    /// Report them as [`Outcome::WouldPrune`](super::Outcome::WouldPrune),
+    /// delete nothing (`--sync-garbage-collection-dry`).
+    DryRun,
+    /// Delete them (`--sync-garbage-collection`).
+    On,
+}
+
+/// How an [`Engine`](super::Engine) applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// The server-side apply field manager. Default `fluxd`.
+    pub field_manager: String,
+    /// Where the engine may write. Default [`NamespaceScope::All`].
+    pub scope: NamespaceScope,
+    /// With [`NamespaceScope::Only`], still apply (and prune) cluster-scoped
+    /// kinds. Default false.
+    pub allow_cluster_scoped: bool,
+    /// The namespace of namespaced resources whose manifest names none
+    /// (Flux's `--k8s-default-namespace`). Default `default`.
+    pub default_namespace: String,
+    /// Garbage collection. Default [`GarbageCollection::Off`].
+    pub gc: GarbageCollection,
+    /// Most requests in flight at once (applies of one rank, lists, deletes).
+    /// Default 16.
+    pub concurrency: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            field_manager: "fluxd".to_owned(),
+            scope: NamespaceScope::All,
+            allow_cluster_scoped: false,
+            default_namespace: "default".to_owned(),
+            gc: GarbageCollection::Off,
+            concurrency: 16,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Checks the configuration: a field manager, a valid default namespace,
+    /// at least one allowed namespace when restricted, all of them valid, and
+    /// a concurrency of at least one.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |reason: String| Err(Error::InvalidEngineConfig { reason });
+        if self.field_manager.is_empty() || self.field_manager.len() > 128 {
+            return invalid(format!(
+                "field manager {:?} must be 1 to 128 characters",
+                self.field_manager
+            ));
+        }
+        if !is_dns_label(&self.default_namespace) {
+            return invalid(format!(
+                "default namespace {:?} is not a valid namespace name",
+                self.default_namespace
+            ));
+        }
+        if let NamespaceScope::Only(namespaces) = &self.scope {
+            if namespaces.is_empty() {
+                return invalid("the allowed namespaces are empty".to_owned());
+            }
+            if let Some(bad) = namespaces.iter().find(|ns| !is_dns_label(ns)) {
+                return invalid(format!(
+                    "allowed namespace {bad:?} is not a valid namespace name"
+                ));
+            }
+        }
+        if self.concurrency == 0 {
+            return invalid("concurrency must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Why the engine may not write `id`, if it may not: a namespace outside
+    /// [`NamespaceScope::Only`], or a cluster-scoped resource there without
+    /// [`Self::allow_cluster_scoped`].
+    pub fn refusal(&self, id: &ResourceId) -> Option<String> {
+        let NamespaceScope::Only(namespaces) = &self.scope else {
+            return None;
+        };
+        match id.namespace() {
+            Some(namespace) if self.scope.allows(namespace) => None,
+            Some(namespace) => Some(format!(
+                "namespace {namespace:?} is not one of the allowed namespaces ({})",
+                namespaces.join(", ")
+            )),
+            None if self.allow_cluster_scoped => None,
+            None => Some(format!(
+                "cluster-scoped resources are not allowed when restricted to namespaces ({})",
+                namespaces.join(", ")
+            )),
+        }
+    }
+}
+
+/// A namespace name: a DNS label (RFC 1123), at most 63 characters.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_unrestricted() {
+        let config = EngineConfig::default();
+        config.validate().unwrap();
+        assert_eq!(config.field_manager, "fluxd");
+        assert!(!config.scope.is_restricted());
+        let id = ResourceId::cluster_scoped("Namespace", "x");
+        assert_eq!(config.refusal(&id), None);
+    }
+
+    #[test]
+    fn rejects_bad_configurations() {
+        for (config, needle) in [
+            (
+                EngineConfig {
+                    scope: NamespaceScope::Only(vec![]),
+                    ..EngineConfig::default()
+                },
+                "empty",
+            ),
+            (
+                EngineConfig {
+                    scope: NamespaceScope::Only(vec!["demo".into(), "Bad_NS".into()]),
+                    ..EngineConfig::default()
+                },
+                "\"Bad_NS\"",
+            ),
+            (
+                EngineConfig {
+                    default_namespace: String::new(),
+                    ..EngineConfig::default()
+                },
+                "default namespace",
+            ),
+            (
+                EngineConfig {
+                    concurrency: 0,
+                    ..EngineConfig::default()
+                },
+                "concurrency",
+            ),
+            (
+                EngineConfig {
+                    field_manager: String::new(),
+                    ..EngineConfig::default()
+                },
+                "field manager",
+            ),
+        ] {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn refusals_when_restricted() {
+        let mut config = EngineConfig {
+            scope: NamespaceScope::Only(vec!["demo".into(), "flux".into()]),
+            ..EngineConfig::default()
+        };
+        let demo = ResourceId::namespaced("demo", "ConfigMap", "a");
+        let other = ResourceId::namespaced("other", "ConfigMap", "a");
+        let ns = ResourceId::cluster_scoped("Namespace", "demo");
+        assert_eq!(config.refusal(&demo), None);
+        let refused = config.refusal(&other).unwrap();
+        assert!(refused.contains("\"other\"") && refused.contains("demo, flux"));
+        assert!(config.refusal(&ns).unwrap().contains("cluster-scoped"));
+        config.allow_cluster_scoped = true;
+        assert_eq!(config.refusal(&ns), None);
+    }
+}

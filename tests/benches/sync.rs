@@ -1,0 +1,668 @@
+//! The apply engine at scale, beside `kubectl apply --server-side`.
+//!
+//! For each size (1,000 and 10,000 objects by default: a quarter each of
+//! ConfigMaps, Secrets, Services and Deployments, over ten namespaces), on a
+//! private control plane and in one run:
+//!
+//! 1. `kubectl apply --server-side -R -f` of the generated tree into ten
+//!    namespaces of its own;
+//! 2. the engine's first sync of the same tree (loaded with
+//!    `manifests::load`) into ten other namespaces;
+//! 3. a no-op re-sync by the same engine; then a restarted daemon, a child
+//!    process that loads the tree, runs discovery and syncs once, with and
+//!    without garbage collection;
+//!
+//! each timed, with the requests it caused counted by verb from the
+//! apiserver's `apiserver_request_total` (the controllers' included) and,
+//! for the engine, by method from its own client; CPU seconds of every
+//! process involved. Peak memory: kubectl's and the restarted daemon's
+//! high-water mark for the whole process; for phases 2 and 3 this process's
+//! high-water mark since the phase began (reset through
+//! `/proc/self/clear_refs`, so it includes heap kept from earlier phases).
+//!
+//! This is a bench-like binary (`harness = false`): one run of a size takes
+//! minutes (kubectl), and criterion's ten samples would multiply that for no
+//! better number. Sizes: `SYNC_BENCH_SIZES=1000,10000`; engine concurrency:
+//! `SYNC_BENCH_CONCURRENCY` (default the engine's); `SYNC_BENCH_HEADLESS=1`
+//! makes the Services headless (no ClusterIP to allocate, which the
+//! apiserver does one at a time); `SYNC_BENCH_ENGINE_FIRST=1` runs the
+//! engine's first sync before kubectl (whoever goes second meets a fuller
+//! cluster, where ClusterIPs take longer to allocate). Run with
+//! `cargo bench -p tests --bench sync`.
+
+// A benchmark that cannot set up has nothing to measure.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use manifests::cluster::{Engine, EngineConfig, GarbageCollection, Outcome, SyncSet};
+use manifests::{LoadOptions, load};
+use tests::controlplane::{ControlPlane, RequestCounts};
+use tests::recording::{RequestLog, recording_client};
+
+/// Namespaces the objects are spread over.
+const NAMESPACES: usize = 10;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The engine's phase timings: RUST_LOG=manifests=info (the default).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("manifests=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match std::env::var(CHILD_ENV) {
+        Ok(spec) => runtime.block_on(child(&spec)),
+        Err(_) => runtime.block_on(run()),
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let sizes: Vec<usize> = std::env::var("SYNC_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000".to_owned())
+        .split(',')
+        .filter_map(|size| size.trim().parse().ok())
+        .collect();
+    let concurrency = std::env::var("SYNC_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(EngineConfig::default().concurrency);
+    for size in sizes {
+        let cluster = ControlPlane::private().await?;
+        println!(
+            "\n== {size} objects ({NAMESPACES} namespaces), engine concurrency {concurrency} =="
+        );
+        bench_size(&cluster, size, concurrency).await?;
+    }
+    Ok(())
+}
+
+async fn bench_size(
+    cluster: &ControlPlane,
+    size: usize,
+    concurrency: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let kubectl_dir = dir.path().join("kubectl");
+    let engine_dir = dir.path().join("engine");
+    write_tree(&kubectl_dir, "kc", size)?;
+    write_tree(&engine_dir, "fx", size)?;
+    let mut namespaces = String::new();
+    for prefix in ["kc", "fx"] {
+        for index in 0..NAMESPACES {
+            let _ = write!(
+                namespaces,
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {prefix}-{index}\n---\n"
+            );
+        }
+    }
+    cluster
+        .admin()
+        .apply_yaml(&namespaces, "namespaces")
+        .await?;
+    settle(cluster).await?;
+
+    // 1. kubectl, unless the engine goes first (SYNC_BENCH_ENGINE_FIRST=1:
+    // whoever goes second meets a fuller cluster, where every new Service's
+    // ClusterIP takes longer to allocate).
+    let engine_first = std::env::var_os("SYNC_BENCH_ENGINE_FIRST").is_some();
+    let mut kubectl_time = None;
+    if !engine_first {
+        kubectl_time = Some(kubectl_phase(cluster, &kubectl_dir, dir.path()).await?);
+    }
+
+    // 2. The engine's first sync.
+    let started = Instant::now();
+    let loaded = load(&engine_dir, &["."], &LoadOptions::default());
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let set = SyncSet {
+        name: manifests::cluster::sync_set_name("ssh://git@example.com/bench", "main", &["."]),
+        complete: true,
+        resources: loaded.resources,
+    };
+    println!(
+        "loaded {} resources in {}",
+        set.resources.len(),
+        secs(started.elapsed())
+    );
+    let config = EngineConfig {
+        concurrency,
+        gc: GarbageCollection::On,
+        ..EngineConfig::default()
+    };
+    let (engine, log) = engine(cluster, &config)?;
+    let first = phase(cluster, &engine, &set, &log, "engine: first sync").await?;
+    assert_eq!(
+        first.counts().created,
+        size,
+        "{:?}",
+        first.failures().next()
+    );
+    settle(cluster).await?;
+    let kubectl_time = match kubectl_time {
+        Some(time) => time,
+        None => kubectl_phase(cluster, &kubectl_dir, dir.path()).await?,
+    };
+    println!(
+        "first sync: {:.1}x kubectl's time ({} first)",
+        kubectl_time.as_secs_f64() / first.duration.as_secs_f64(),
+        if engine_first { "engine" } else { "kubectl" }
+    );
+
+    // 3. No-op re-syncs: the same engine, then a restarted daemon (a
+    // process of its own, so its peak memory is all a daemon needs: loading,
+    // discovery and the sync), with and without garbage collection.
+    let again = phase(cluster, &engine, &set, &log, "engine: no-op re-sync").await?;
+    assert_eq!(again.counts().unchanged, size);
+    for gc in [true, false] {
+        let name = if gc {
+            "restarted daemon: no-op sync"
+        } else {
+            "restarted daemon: no-op, gc off"
+        };
+        let before = cluster.request_counts().await?;
+        let cpu_before = cpu_seconds(cluster);
+        let child = restarted_daemon(cluster, &engine_dir, concurrency, gc)?;
+        let mut cpu_after = cpu_seconds(cluster);
+        cpu_after.insert("daemon".to_owned(), child.cpu_seconds);
+        let requests = cluster.request_counts().await?.since(&before);
+        assert_eq!(child.unchanged, size, "{child:?}");
+        let methods = BTreeMap::from([("GET".to_owned(), child.gets)]);
+        report_phase(
+            name,
+            child.sync,
+            &requests,
+            Some((&methods, child.writes)),
+            child.peak_kib,
+        );
+        println!(
+            "    the daemon's whole run (load, discovery, sync): {}; resident after loading: {:.1} MiB",
+            secs(child.total),
+            child.loaded_kib as f64 / 1024.0
+        );
+        report_cpu(&cpu_before, &cpu_after);
+    }
+    Ok(())
+}
+
+/// `kubectl apply --server-side -R -f <tree>`, timed and reported.
+async fn kubectl_phase(
+    cluster: &ControlPlane,
+    tree: &Path,
+    scratch: &Path,
+) -> Result<Duration, Box<dyn std::error::Error>> {
+    let before = cluster.request_counts().await?;
+    let cpu_before = cpu_seconds(cluster);
+    let started = Instant::now();
+    let mut command = cluster.admin().kubectl()?;
+    command
+        .args(["apply", "--server-side", "-R", "-f"])
+        .arg(tree);
+    let kubectl_peak = run_measuring_peak(command, &scratch.join("kubectl.stderr"))?;
+    let kubectl_time = started.elapsed();
+    let kubectl_requests = cluster.request_counts().await?.since(&before);
+    report_phase(
+        "kubectl apply --server-side",
+        kubectl_time,
+        &kubectl_requests,
+        None,
+        kubectl_peak.0,
+    );
+    let mut cpu_after = cpu_seconds(cluster);
+    cpu_after.insert("kubectl".to_owned(), kubectl_peak.1);
+    report_cpu(&cpu_before, &cpu_after);
+    settle(cluster).await?;
+
+    Ok(kubectl_time)
+}
+
+/// What a restarted daemon (a child process) reported.
+#[derive(Debug)]
+struct ChildReport {
+    sync: Duration,
+    total: Duration,
+    unchanged: usize,
+    gets: usize,
+    writes: usize,
+    peak_kib: u64,
+    /// Resident memory once the tree is loaded, before the sync.
+    loaded_kib: u64,
+    cpu_seconds: f64,
+}
+
+/// The environment variable that makes this binary a restarted daemon:
+/// `<kubeconfig>\t<tree>\t<concurrency>\t<gc: on|off>`.
+const CHILD_ENV: &str = "SYNC_BENCH_CHILD";
+
+/// Runs this binary as a restarted daemon over `tree` and reads its report.
+fn restarted_daemon(
+    cluster: &ControlPlane,
+    tree: &Path,
+    concurrency: usize,
+    gc: bool,
+) -> Result<ChildReport, Box<dyn std::error::Error>> {
+    let spec = format!(
+        "{}\t{}\t{concurrency}\t{}",
+        cluster.kubeconfig_path().display(),
+        tree.display(),
+        if gc { "on" } else { "off" }
+    );
+    let output = Command::new(std::env::current_exe()?)
+        .env(CHILD_ENV, spec)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("CHILD "))
+        .ok_or_else(|| {
+            format!(
+                "the restarted daemon reported nothing: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let [
+        sync,
+        total,
+        unchanged,
+        gets,
+        writes,
+        peak_kib,
+        cpu_seconds,
+        loaded_kib,
+    ] = fields[..]
+    else {
+        return Err(format!("bad child report: {line}").into());
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(ChildReport {
+        sync: Duration::from_secs_f64(sync),
+        total: Duration::from_secs_f64(total),
+        unchanged: unchanged as usize,
+        gets: gets as usize,
+        writes: writes as usize,
+        peak_kib: peak_kib as u64,
+        loaded_kib: loaded_kib as u64,
+        cpu_seconds,
+    })
+}
+
+/// The restarted daemon: loads the tree, syncs it once, reports on stdout.
+async fn child(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let parts: Vec<&str> = spec.split('\t').collect();
+    let [kubeconfig, tree, concurrency, gc] = parts[..] else {
+        return Err(format!("bad {CHILD_ENV}: {spec}").into());
+    };
+    let file = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await?;
+    let loaded = load(Path::new(tree), &["."], &LoadOptions::default());
+    let set = SyncSet {
+        name: manifests::cluster::sync_set_name("ssh://git@example.com/bench", "main", &["."]),
+        complete: loaded.is_complete(),
+        resources: loaded.resources,
+    };
+    let loaded_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| field_kib(&s, "VmRSS:"))
+        .unwrap_or(0);
+    let (client, log) = recording_client(&config)?;
+    let engine = Engine::new(
+        client,
+        EngineConfig {
+            concurrency: concurrency.parse()?,
+            gc: if gc == "on" {
+                GarbageCollection::On
+            } else {
+                GarbageCollection::Off
+            },
+            ..EngineConfig::default()
+        },
+    )?;
+    let report = engine.sync(&set).await;
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| stat_cpu_seconds(&stat))
+        .unwrap_or(0.0);
+    println!(
+        "CHILD {} {} {} {} {} {} {own} {loaded_kib}",
+        report.duration.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        report.counts().unchanged,
+        log.count("GET"),
+        log.writes().len(),
+        peak_rss_kib(),
+    );
+    Ok(())
+}
+
+fn engine(
+    cluster: &ControlPlane,
+    config: &EngineConfig,
+) -> Result<(Engine, RequestLog), Box<dyn std::error::Error>> {
+    let (client, log) = recording_client(cluster.admin().config())?;
+    Ok((Engine::new(client, config.clone())?, log))
+}
+
+/// CPU seconds used so far by each process of the control plane and by this
+/// one, by program name.
+fn cpu_seconds(cluster: &ControlPlane) -> BTreeMap<String, f64> {
+    let dir = cluster.dir().to_string_lossy().into_owned();
+    let mut found = BTreeMap::new();
+    let own = std::process::id().to_string();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let path = entry.path();
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect();
+        let program = args
+            .first()
+            .and_then(|p| p.rsplit('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        let name = if pid == own {
+            "engine (this process)".to_owned()
+        } else if program != "bash" && program != "sh" && args.iter().any(|a| a.contains(&dir)) {
+            program
+        } else {
+            continue;
+        };
+        if let Some(seconds) = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|stat| stat_cpu_seconds(&stat))
+        {
+            *found.entry(name).or_insert(0.0) += seconds;
+        }
+    }
+    found
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line, in seconds (100 ticks a second).
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    // The command name may hold spaces: fields count from after its `)`.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn report_cpu(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) {
+    let used: Vec<String> = after
+        .iter()
+        .map(|(name, seconds)| {
+            format!(
+                "{name} {:.2}",
+                seconds - before.get(name).copied().unwrap_or(0.0)
+            )
+        })
+        .collect();
+    println!("    cpu seconds: {}", used.join(", "));
+}
+
+/// One timed sync, reported.
+async fn phase(
+    cluster: &ControlPlane,
+    engine: &Engine,
+    set: &SyncSet,
+    log: &RequestLog,
+    name: &str,
+) -> Result<manifests::cluster::SyncReport, Box<dyn std::error::Error>> {
+    log.clear();
+    reset_peak_rss();
+    let before = cluster.request_counts().await?;
+    let cpu_before = cpu_seconds(cluster);
+    let report = engine.sync(set).await;
+    let cpu_after = cpu_seconds(cluster);
+    let requests = cluster.request_counts().await?.since(&before);
+    let failures: Vec<_> = report.failures().take(3).collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let writes = log.writes().len();
+    let mut methods: BTreeMap<String, usize> = BTreeMap::new();
+    for request in log.all() {
+        *methods.entry(request.method).or_default() += 1;
+    }
+    report_phase(
+        name,
+        report.duration,
+        &requests,
+        Some((&methods, writes)),
+        peak_rss_kib(),
+    );
+    report_cpu(&cpu_before, &cpu_after);
+    if report.counts().created == 0 && report.counts().pruned == 0 {
+        assert!(
+            report
+                .results
+                .iter()
+                .all(|r| r.outcome == Outcome::Unchanged),
+            "a no-op sync changed something"
+        );
+    }
+    Ok(report)
+}
+
+fn report_phase(
+    name: &str,
+    time: Duration,
+    requests: &RequestCounts,
+    own: Option<(&BTreeMap<String, usize>, usize)>,
+    peak_kib: u64,
+) {
+    let mut verbs: BTreeMap<&str, u64> = BTreeMap::new();
+    for (key, count) in requests.iter() {
+        *verbs.entry(key.verb.as_str()).or_default() += count;
+    }
+    let verbs: Vec<String> = verbs
+        .iter()
+        .map(|(verb, n)| format!("{verb} {n}"))
+        .collect();
+    println!(
+        "{name:<36} {:>9}  peak {:>7.1} MiB",
+        secs(time),
+        peak_kib as f64 / 1024.0
+    );
+    println!("    apiserver: {}", verbs.join(", "));
+    if let Some((methods, writes)) = own {
+        let methods: Vec<String> = methods.iter().map(|(m, n)| format!("{m} {n}")).collect();
+        println!(
+            "    engine's client: {} (writes: {writes})",
+            methods.join(", ")
+        );
+    }
+}
+
+/// Waits until the controllers are quiet: under 50 requests in a second, or
+/// 60 s at most.
+async fn settle(cluster: &ControlPlane) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = cluster.request_counts().await?;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = cluster.request_counts().await?;
+        // The two /metrics reads count too.
+        if now.since(&last).total() < 50 {
+            return Ok(());
+        }
+        last = now;
+    }
+    Ok(())
+}
+
+/// Writes `size` objects into `dir/<prefix>-<n>/<kind>.yaml`, one file per
+/// namespace and kind.
+fn write_tree(dir: &Path, prefix: &str, size: usize) -> std::io::Result<()> {
+    let mut files: BTreeMap<(usize, &str), String> = BTreeMap::new();
+    for index in 0..size {
+        let namespace = index % NAMESPACES;
+        let ns = format!("{prefix}-{namespace}");
+        let (kind, yaml) = match (index / NAMESPACES) % 4 {
+            0 => ("configmap", config_map(&ns, index)),
+            1 => ("secret", secret(&ns, index)),
+            2 => ("service", service(&ns, index)),
+            _ => ("deployment", deployment(&ns, index)),
+        };
+        let file = files.entry((namespace, kind)).or_default();
+        file.push_str(&yaml);
+        file.push_str("---\n");
+    }
+    for ((namespace, kind), yaml) in files {
+        let path = dir.join(format!("{prefix}-{namespace}"));
+        std::fs::create_dir_all(&path)?;
+        std::fs::write(path.join(format!("{kind}.yaml")), yaml)?;
+    }
+    Ok(())
+}
+
+fn config_map(ns: &str, index: usize) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config-{index}\n  namespace: {ns}\n  labels:\n    app: app-{index}\ndata:\n  LOG_LEVEL: info\n  FEATURE_FLAGS: \"a,b,c\"\n  settings.yaml: |\n    server:\n      port: 8080\n      replicas: {index}\n"
+    )
+}
+
+fn secret(ns: &str, index: usize) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret-{index}\n  namespace: {ns}\ntype: Opaque\nstringData:\n  username: user-{index}\n  password: p4ssw0rd-{index}\ndata:\n  token: dG9rZW4tMTIzNDU2\n"
+    )
+}
+
+fn service(ns: &str, index: usize) -> String {
+    let headless = if std::env::var_os("SYNC_BENCH_HEADLESS").is_some() {
+        "\n  clusterIP: None"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{index}\n  namespace: {ns}\n  labels:\n    app: app-{index}\nspec:{headless}\n  selector:\n    app: app-{index}\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n"
+    )
+}
+
+fn deployment(ns: &str, index: usize) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app-{index}
+  namespace: {ns}
+  labels:
+    app: app-{index}
+  annotations:
+    fluxcd.io/automated: "true"
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: app-{index}
+  template:
+    metadata:
+      labels:
+        app: app-{index}
+    spec:
+      containers:
+      - name: app
+        image: ghcr.io/example/app:1.{index}.0
+        ports:
+        - containerPort: 8080
+          name: http
+        env:
+        - name: INDEX
+          value: "{index}"
+        resources:
+          requests:
+            cpu: 0.1
+            memory: 128Mi
+          limits:
+            memory: 256Mi
+        readinessProbe:
+          httpGet:
+            path: /healthz
+            port: http
+"#
+    )
+}
+
+/// Runs `command` to completion, failing on a non-zero exit; returns the
+/// process's peak resident memory in KiB, as last read from /proc while it
+/// ran, and its CPU seconds.
+fn run_measuring_peak(
+    mut command: Command,
+    stderr: &Path,
+) -> Result<(u64, f64), Box<dyn std::error::Error>> {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(stderr)?)
+        .spawn()?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let stat_path = format!("/proc/{}/stat", child.id());
+    let (mut peak, mut cpu) = (0, 0.0);
+    loop {
+        if let Some(seconds) = std::fs::read_to_string(&stat_path)
+            .ok()
+            .and_then(|s| stat_cpu_seconds(&s))
+        {
+            cpu = seconds;
+        }
+        if let Some(kib) = std::fs::read_to_string(&status_path)
+            .ok()
+            .and_then(|s| field_kib(&s, "VmHWM:"))
+        {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait()? {
+            let errors = std::fs::read_to_string(stderr).unwrap_or_default();
+            if !status.success() {
+                return Err(format!("kubectl failed: {errors}").into());
+            }
+            if !errors.is_empty() {
+                let lines = errors.lines().count();
+                let first = errors.lines().next().unwrap_or_default();
+                println!("kubectl wrote {lines} lines to stderr, the first: {first}");
+            }
+            return Ok((peak, cpu));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn field_kib(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+}
+
+/// Resets this process's peak RSS (Linux: `5` to `/proc/self/clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| field_kib(&s, "VmHWM:"))
+        .unwrap_or(0)
+}
+
+fn secs(duration: Duration) -> String {
+    format!("{:.2} s", duration.as_secs_f64())
+}
