@@ -1,9 +1,32 @@
 //! The engine: one per cluster connection, shared by every sync.
 
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use super::{EngineConfig, Outcome, Plan, ResourceResult, SyncReport};
-use crate::{Error, Resource};
+use futures::FutureExt;
+use serde_json::Value;
+use tracing::Instrument;
+
+use super::api::{self, ApiError};
+use super::desired::{CrdKind, Desired};
+use super::diff::diff;
+use super::discovery::Kinds;
+use super::live::LiveObject;
+use super::order::{LAST_RANK, apply_order};
+use super::prune::{Orphan, delete_orphans, find_orphans};
+use super::run::{Action, Live, MarkedLists, Memo, Prepared, decide, read_live, unknown_kind};
+use super::{
+    EngineConfig, GarbageCollection, Outcome, Plan, PlanAction, PlanEntry, ResourceResult,
+    SyncReport, bounded,
+};
+use crate::{Error, Resource, ResourceId};
+
+/// How long a sync waits for a CustomResourceDefinition it applied to be
+/// established before applying objects of its kind.
+const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often it asks meanwhile.
+const CRD_POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The resources of one git checkout to make the cluster match.
 #[derive(Debug, Clone)]
@@ -21,11 +44,13 @@ pub struct SyncSet {
 }
 
 /// Applies [`SyncSet`]s to one cluster. Keeps the API discovery and what it
-/// learnt of earlier syncs (which applies were no-ops) between syncs; share
-/// one engine (it is `Send + Sync`) rather than making one per sync.
+/// learnt of earlier syncs (which objects already matched) between syncs;
+/// share one engine (it is `Send + Sync`) rather than making one per sync.
 pub struct Engine {
     client: kube::Client,
     config: EngineConfig,
+    kinds: tokio::sync::Mutex<Option<Arc<Kinds>>>,
+    memo: Mutex<Memo>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -36,12 +61,27 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// The phases of one sync or plan, after discovery.
+struct Run<'e, 's> {
+    engine: &'e Engine,
+    set: &'s SyncSet,
+    kinds: Arc<Kinds>,
+    prepared: Prepared<'s>,
+    marked: MarkedLists,
+    errors: Vec<String>,
+}
+
 impl Engine {
     /// An engine over `client`; checks `config` ([`EngineConfig::validate`]).
     /// Sends nothing yet: discovery runs on the first sync or plan.
     pub fn new(client: kube::Client, config: EngineConfig) -> Result<Self, Error> {
         config.validate()?;
-        Ok(Self { client, config })
+        Ok(Self {
+            client,
+            config,
+            kinds: tokio::sync::Mutex::new(None),
+            memo: Mutex::new(Memo::new()),
+        })
     }
 
     /// The configuration.
@@ -52,30 +92,620 @@ impl Engine {
     /// Makes the cluster match `set` and reports what happened to each
     /// resource. Never fails as a whole: problems are in the report.
     pub async fn sync(&self, set: &SyncSet) -> SyncReport {
+        let span =
+            tracing::info_span!("sync", set = %short(&set.name), resources = set.resources.len());
+        async {
+            let started = Instant::now();
+            let mut report = match self.start(set).await {
+                Ok(run) => run.sync().await,
+                Err(error) => everything_failed(set, &error),
+            };
+            report.duration = started.elapsed();
+            let counts = report.counts();
+            tracing::info!(
+                created = counts.created,
+                configured = counts.configured,
+                unchanged = counts.unchanged,
+                skipped = counts.skipped,
+                failed = counts.failed,
+                pruned = counts.pruned,
+                would_prune = counts.would_prune,
+                errors = report.errors.len(),
+                duration_ms = report.duration.as_millis(),
+                "sync done"
+            );
+            report
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// What [`Engine::sync`] would do, computed with server-side dry-runs:
+    /// nothing changes. Fails only when discovery does.
+    pub async fn plan(&self, set: &SyncSet) -> Result<Plan, Error> {
+        let span =
+            tracing::info_span!("plan", set = %short(&set.name), resources = set.resources.len());
+        async {
+            let run = self.start(set).await?;
+            Ok(run.plan().await)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Discovery (cached), sorting the set out, and one refresh of
+    /// discovery if a kind is unknown (someone may have added a CRD).
+    async fn start<'s>(&self, set: &'s SyncSet) -> Result<Run<'_, 's>, Error> {
         let started = Instant::now();
-        let _ = &self.client;
-        let results = set
+        let (mut kinds, mut fresh) = self.kinds(false).await?;
+        let mut prepared = Prepared::new(set, &kinds, &self.config);
+        if !fresh && (prepared.unknown > 0 || !prepared.deferred.is_empty()) {
+            (kinds, fresh) = self.kinds(true).await?;
+            prepared = Prepared::new(set, &kinds, &self.config);
+        }
+        tracing::info!(
+            kinds = kinds.len(),
+            refreshed = fresh,
+            desired = prepared.desired.len(),
+            deferred = prepared.deferred.len(),
+            decided = prepared.results.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "discovery"
+        );
+        Ok(Run {
+            engine: self,
+            set,
+            kinds,
+            prepared,
+            marked: MarkedLists::new(),
+            errors: Vec::new(),
+        })
+    }
+
+    /// The cached discovery, or a fresh one (then true) when none is cached
+    /// or `refresh` is asked.
+    async fn kinds(&self, refresh: bool) -> Result<(Arc<Kinds>, bool), Error> {
+        let mut cached = self.kinds.lock().await;
+        if let Some(kinds) = cached.as_ref().filter(|_| !refresh) {
+            return Ok((Arc::clone(kinds), false));
+        }
+        let kinds = Arc::new(Kinds::discover(&self.client).await?);
+        *cached = Some(Arc::clone(&kinds));
+        Ok((kinds, true))
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.memo.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<'s> Run<'_, 's> {
+    fn client(&self) -> &kube::Client {
+        &self.engine.client
+    }
+
+    fn config(&self) -> &EngineConfig {
+        &self.engine.config
+    }
+
+    /// Reads the live objects of `desired` and decides what to do with each.
+    async fn decide_all(&mut self, desired: Vec<Desired<'s>>) -> Vec<(Desired<'s>, Action)> {
+        let started = Instant::now();
+        let engine = self.engine;
+        let live = read_live(&engine.client, &engine.config, &desired, &mut self.marked).await;
+        if self
+            .marked
+            .values()
+            .any(|listed| listed.as_ref().is_err_and(ApiError::is_not_found))
+        {
+            // A kind discovery knew is gone (its CRD deleted): ask again next time.
+            *engine.kinds.lock().await = None;
+        }
+        let mut memo = self.engine.memo();
+        let decided: Vec<(Desired<'s>, Action)> = desired
+            .into_iter()
+            .zip(live)
+            .map(|(item, live)| {
+                let action = decide(&self.set.name, &item, live, &mut memo);
+                (item, action)
+            })
+            .collect();
+        let to_apply = decided
+            .iter()
+            .filter(|(_, action)| matches!(action, Action::Apply(_)))
+            .count();
+        tracing::info!(
+            objects = decided.len(),
+            lists = self.marked.len(),
+            to_apply,
+            elapsed_ms = started.elapsed().as_millis(),
+            "live objects read and compared"
+        );
+        decided
+    }
+
+    async fn sync(mut self) -> SyncReport {
+        let desired = std::mem::take(&mut self.prepared.desired);
+        let mut by_rank: Vec<Vec<(Desired<'s>, Action)>> =
+            vec![Vec::new(); usize::from(LAST_RANK) + 1];
+        for (item, action) in self.decide_all(desired).await {
+            by_rank[usize::from(item.rank)].push((item, action));
+        }
+        let mut results = std::mem::take(&mut self.prepared.results);
+        for rank in 0..by_rank.len() {
+            let batch = std::mem::take(&mut by_rank[rank]);
+            results.extend(self.apply_batch(rank, batch).await);
+            if rank == 1 && !self.prepared.deferred.is_empty() {
+                for (item, action) in self.resolve_deferred(&results).await {
+                    by_rank[usize::from(item.rank).max(rank + 1)].push((item, action));
+                }
+            }
+        }
+        if !self.prepared.deferred.is_empty() {
+            // Only when no rank 1 ran, which cannot happen; kept for safety.
+            let deferred = std::mem::take(&mut self.prepared.deferred);
+            results.extend(deferred.into_iter().map(|resource| ResourceResult {
+                id: resource.id().clone(),
+                source: Some(resource.source().clone()),
+                outcome: unknown_kind(resource),
+            }));
+        }
+        results.sort_by(|a, b| apply_order(&a.id, &b.id));
+        results.extend(self.collect_garbage().await);
+        self.forget_others();
+        SyncReport {
+            results,
+            errors: self.errors,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// Applies one rank's objects concurrently.
+    async fn apply_batch(
+        &self,
+        rank: usize,
+        batch: Vec<(Desired<'s>, Action)>,
+    ) -> Vec<ResourceResult> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let started = Instant::now();
+        let total = batch.len();
+        let tasks = batch
+            .into_iter()
+            .map(|(item, action)| self.apply_one(item, action).boxed())
+            .collect();
+        let results = bounded(tasks, self.config().concurrency).await;
+        let written = results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Created | Outcome::Configured))
+            .count();
+        tracing::info!(
+            rank,
+            objects = total,
+            written,
+            elapsed_ms = started.elapsed().as_millis(),
+            "applied rank"
+        );
+        results
+    }
+
+    /// Server-side applies `item` (only a dry-run with `dry_run`).
+    async fn send(&self, item: &Desired<'s>, dry_run: bool) -> Result<LiveObject, ApiError> {
+        api::apply(
+            self.client(),
+            &item.kind,
+            item.namespace.as_deref(),
+            item.name(),
+            &item.applied,
+            &self.config().field_manager,
+            dry_run,
+        )
+        .await
+    }
+
+    async fn apply_one(&self, item: Desired<'s>, action: Action) -> ResourceResult {
+        let outcome = match action {
+            Action::Skip(reason) => Outcome::Skipped { reason },
+            Action::Unchanged => Outcome::Unchanged,
+            Action::Apply(live) => {
+                match self.send(&item, false).await {
+                    Ok(object) => {
+                        let version = object.resource_version().unwrap_or_default().to_owned();
+                        let outcome = match &live {
+                            Live::Absent => Outcome::Created,
+                            Live::Present(before)
+                                if before.resource_version() == Some(&version) =>
+                            {
+                                // The comparison saw a difference the server
+                                // normalises away; remembered below.
+                                Outcome::Unchanged
+                            }
+                            _ => Outcome::Configured,
+                        };
+                        self.engine.memo().insert(
+                            (self.set.name.clone(), item.id.clone()),
+                            (item.checksum, version),
+                        );
+                        outcome
+                    }
+                    Err(error) => {
+                        tracing::debug!(id = %item.id, %error, "apply failed");
+                        Outcome::Failed {
+                            message: error.to_string(),
+                        }
+                    }
+                }
+            }
+        };
+        ResourceResult {
+            id: item.id,
+            source: Some(item.resource.source().clone()),
+            outcome,
+        }
+    }
+
+    /// After the CRDs of the set are applied: waits until those defining
+    /// deferred kinds are established, refreshes discovery and prepares the
+    /// deferred objects. Those that still cannot be resolved are failed.
+    async fn resolve_deferred(&mut self, results: &[ResourceResult]) -> Vec<(Desired<'s>, Action)> {
+        let deferred = std::mem::take(&mut self.prepared.deferred);
+        let crds: Vec<CrdKind> = self.set.resources.iter().filter_map(CrdKind::of).collect();
+        let mut waiting: HashMap<&str, Result<(), String>> = HashMap::new();
+        for resource in &deferred {
+            for crd in crds.iter().filter(|crd| crd.defines(resource)) {
+                let id = ResourceId::cluster_scoped("CustomResourceDefinition", &crd.crd);
+                let state = match results.iter().find(|r| r.id == id).map(|r| &r.outcome) {
+                    Some(Outcome::Failed { message }) => Err(message.clone()),
+                    Some(Outcome::Skipped { reason }) => Err(reason.clone()),
+                    _ => Ok(()),
+                };
+                waiting.entry(crd.crd.as_str()).or_insert(state);
+            }
+        }
+        let started = Instant::now();
+        for (name, state) in &mut waiting {
+            if state.is_ok() {
+                *state = self.wait_established(name).await;
+            }
+        }
+        let mut ready = Vec::new();
+        for resource in deferred {
+            let blocked = crds
+                .iter()
+                .filter(|crd| crd.defines(resource))
+                .find_map(|crd| match waiting.get(crd.crd.as_str()) {
+                    Some(Err(why)) => Some(format!(
+                        "its CustomResourceDefinition {} is not ready: {why}",
+                        crd.crd
+                    )),
+                    _ => None,
+                });
+            match blocked {
+                Some(message) => self.prepared.results.push(ResourceResult {
+                    id: resource.id().clone(),
+                    source: Some(resource.source().clone()),
+                    outcome: Outcome::Failed { message },
+                }),
+                None => ready.push(resource),
+            }
+        }
+        if ready.is_empty() {
+            return Vec::new();
+        }
+        let kinds = self.refreshed_until_served(&ready).await;
+        let mut seen: HashMap<ResourceId, &'s Resource> = HashMap::new();
+        let mut now_known = Prepared::default();
+        for resource in ready {
+            match kinds.get(resource.api_version(), resource.kind()) {
+                Some(kind) => {
+                    now_known.add(resource, kind, &self.set.name, self.config(), &mut seen);
+                }
+                None => now_known.results.push(ResourceResult {
+                    id: resource.id().clone(),
+                    source: Some(resource.source().clone()),
+                    outcome: unknown_kind(resource),
+                }),
+            }
+        }
+        self.prepared.keep.extend(now_known.keep);
+        self.prepared.results.extend(now_known.results);
+        tracing::info!(
+            objects = now_known.desired.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "kinds of the set's CRDs resolved"
+        );
+        self.kinds = kinds;
+        self.decide_all(now_known.desired).await
+    }
+
+    /// Waits until CustomResourceDefinition `name` says Established.
+    async fn wait_established(&self, name: &str) -> Result<(), String> {
+        let Some(crds) = self
+            .kinds
+            .get("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            .cloned()
+        else {
+            return Err("the cluster does not serve apiextensions.k8s.io/v1".to_owned());
+        };
+        let deadline = Instant::now() + CRD_ESTABLISHED_TIMEOUT;
+        loop {
+            match api::get(self.client(), &crds, None, name).await {
+                Ok(Some(object)) if is_established(&object.0) => return Ok(()),
+                Ok(_) => {}
+                Err(error) => return Err(error.to_string()),
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "not established after {}s",
+                    CRD_ESTABLISHED_TIMEOUT.as_secs()
+                ));
+            }
+            tokio::time::sleep(CRD_POLL_INTERVAL).await;
+        }
+    }
+
+    /// Refreshes discovery until it serves every kind of `resources` (a new
+    /// CRD's kind can reach discovery a moment after it is established), a
+    /// few times at most.
+    async fn refreshed_until_served(&self, resources: &[&Resource]) -> Arc<Kinds> {
+        let mut kinds = Arc::clone(&self.kinds);
+        for attempt in 0..10 {
+            match self.engine.kinds(true).await {
+                Ok((fresh, _)) => kinds = fresh,
+                Err(error) => tracing::warn!(%error, "refreshing discovery failed"),
+            }
+            if resources
+                .iter()
+                .all(|r| kinds.get(r.api_version(), r.kind()).is_some())
+            {
+                break;
+            }
+            tracing::debug!(attempt, "new kinds not yet served; asking again");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        kinds
+    }
+
+    /// Garbage collection as configured; its results, in deletion order.
+    async fn collect_garbage(&mut self) -> Vec<ResourceResult> {
+        let mode = self.config().gc;
+        if mode == GarbageCollection::Off {
+            return Vec::new();
+        }
+        if !self.set.complete {
+            self.errors.push(
+                "garbage collection skipped: some files of the set failed to load, \
+                 so objects defined there would look removed from git"
+                    .to_owned(),
+            );
+            return Vec::new();
+        }
+        let started = Instant::now();
+        let orphans = self.find_orphans().await;
+        let found = orphans.len();
+        let results = if mode == GarbageCollection::DryRun {
+            orphans
+                .into_iter()
+                .map(|orphan| ResourceResult {
+                    id: orphan.id,
+                    source: None,
+                    outcome: Outcome::WouldPrune,
+                })
+                .collect()
+        } else {
+            delete_orphans(self.client(), self.config(), orphans).await
+        };
+        tracing::info!(
+            orphans = found,
+            dry_run = mode == GarbageCollection::DryRun,
+            elapsed_ms = started.elapsed().as_millis(),
+            "garbage collection"
+        );
+        results
+    }
+
+    /// The orphans of this set; forgets discovery if it proved stale.
+    async fn find_orphans(&mut self) -> Vec<Orphan> {
+        let found = find_orphans(
+            self.client(),
+            self.config(),
+            &self.kinds,
+            &self.set.name,
+            &self.prepared.keep,
+            &self.marked,
+        )
+        .await;
+        self.errors.extend(found.errors);
+        if found.stale {
+            *self.engine.kinds.lock().await = None;
+        }
+        found.orphans
+    }
+
+    /// Drops remembered matches of this set's objects that left it.
+    fn forget_others(&self) {
+        let ids: HashSet<&ResourceId> = self.prepared.keep.iter().collect();
+        self.engine
+            .memo()
+            .retain(|(set, id), _| set != &self.set.name || ids.contains(id));
+    }
+
+    async fn plan(mut self) -> Plan {
+        let desired = std::mem::take(&mut self.prepared.desired);
+        let decided = self.decide_all(desired).await;
+        // Namespaces the plan would create: their objects cannot be dry-run.
+        let new_namespaces: HashSet<&str> = decided
+            .iter()
+            .filter(|(item, action)| {
+                item.kind.resource.kind == "Namespace"
+                    && item.kind.resource.group.is_empty()
+                    && matches!(action, Action::Apply(Live::Absent))
+            })
+            .map(|(item, _)| item.name())
+            .collect();
+        let new_namespaces = &new_namespaces;
+        let this = &self;
+        let tasks = decided
+            .iter()
+            .map(|(item, action)| {
+                async move {
+                    let action = this.plan_one(item, action, new_namespaces).await;
+                    PlanEntry {
+                        id: item.id.clone(),
+                        source: Some(item.resource.source().clone()),
+                        action,
+                    }
+                }
+                .boxed()
+            })
+            .collect();
+        let mut entries = bounded(tasks, this.config().concurrency).await;
+        let results = std::mem::take(&mut self.prepared.results);
+        entries.extend(results.into_iter().map(plan_entry_of_result));
+        entries.extend(self.prepared.deferred.iter().map(|resource| PlanEntry {
+            id: resource.id().clone(),
+            source: Some(resource.source().clone()),
+            action: PlanAction::Create,
+        }));
+        entries.sort_by(|a, b| apply_order(&a.id, &b.id));
+        if self.config().gc != GarbageCollection::Off && self.set.complete {
+            let orphans = self.find_orphans().await;
+            entries.extend(orphans.into_iter().map(|orphan| PlanEntry {
+                id: orphan.id,
+                source: None,
+                action: PlanAction::Prune,
+            }));
+        }
+        Plan {
+            entries,
+            errors: self.errors,
+        }
+    }
+
+    async fn plan_one(
+        &self,
+        item: &Desired<'s>,
+        action: &Action,
+        new_namespaces: &HashSet<&str>,
+    ) -> PlanAction {
+        let live = match action {
+            Action::Skip(reason) => {
+                return PlanAction::Skip {
+                    reason: reason.clone(),
+                };
+            }
+            Action::Unchanged => return PlanAction::Unchanged,
+            Action::Apply(live) => live,
+        };
+        if let (Live::Absent, Some(namespace)) = (live, &item.namespace)
+            && new_namespaces.contains(namespace.as_str())
+        {
+            return PlanAction::Create;
+        }
+        match (self.send(item, true).await, live) {
+            (Err(error), _) => PlanAction::Fail {
+                message: error.to_string(),
+            },
+            (Ok(_), Live::Absent) => PlanAction::Create,
+            (Ok(after), Live::Present(before)) => {
+                let diff = diff(&before.0, &after.0);
+                if diff.is_empty() {
+                    PlanAction::Unchanged
+                } else {
+                    PlanAction::Change { diff }
+                }
+            }
+            // The live object could not be read: no diff to show.
+            (Ok(_), Live::Unknown(_)) => PlanAction::Change { diff: Vec::new() },
+        }
+    }
+}
+
+/// A decided result as a plan entry.
+fn plan_entry_of_result(result: ResourceResult) -> PlanEntry {
+    let action = match result.outcome {
+        Outcome::Skipped { reason } => PlanAction::Skip { reason },
+        Outcome::Failed { message } => PlanAction::Fail { message },
+        Outcome::Unchanged => PlanAction::Unchanged,
+        Outcome::Created => PlanAction::Create,
+        Outcome::Configured => PlanAction::Change { diff: Vec::new() },
+        Outcome::Pruned | Outcome::WouldPrune => PlanAction::Prune,
+    };
+    PlanEntry {
+        id: result.id,
+        source: result.source,
+        action,
+    }
+}
+
+/// True when a CRD's `status.conditions` say `Established: True`.
+fn is_established(crd: &Value) -> bool {
+    crd["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|condition| condition["type"] == "Established" && condition["status"] == "True")
+}
+
+/// The report when discovery itself failed: every resource failed with it.
+fn everything_failed(set: &SyncSet, error: &Error) -> SyncReport {
+    let message = format!("not applied: {error}");
+    SyncReport {
+        results: set
             .resources
             .iter()
             .map(|resource| ResourceResult {
                 id: resource.id().clone(),
                 source: Some(resource.source().clone()),
                 outcome: Outcome::Failed {
-                    message: "not implemented yet".to_owned(),
+                    message: message.clone(),
                 },
             })
-            .collect();
-        SyncReport {
-            results,
-            errors: Vec::new(),
-            duration: started.elapsed(),
-        }
+            .collect(),
+        errors: vec![error.to_string()],
+        duration: Duration::ZERO,
+    }
+}
+
+/// The first characters of a sync set name, enough to tell sets apart in logs.
+fn short(name: &str) -> &str {
+    name.get(..8).unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Compiles only if the engine can be shared across tasks and its
+    /// futures spawned.
+    #[allow(dead_code)]
+    fn futures_are_send<'a>(
+        engine: &'a Engine,
+        set: &'a SyncSet,
+    ) -> (impl Send + 'a, impl Send + 'a) {
+        fn shared<T: Send + Sync>() {}
+        shared::<Engine>();
+        (engine.sync(set), engine.plan(set))
     }
 
-    /// What [`Engine::sync`] would do, computed with server-side dry-runs:
-    /// nothing changes. Fails only when discovery does.
-    pub async fn plan(&self, set: &SyncSet) -> Result<Plan, Error> {
-        let _ = set;
-        Ok(Plan::default())
+    #[test]
+    fn established_condition() {
+        let crd = json!({"status": {"conditions": [
+            {"type": "NamesAccepted", "status": "True"},
+            {"type": "Established", "status": "True"}
+        ]}});
+        assert!(is_established(&crd));
+        let pending =
+            json!({"status": {"conditions": [{"type": "Established", "status": "False"}]}});
+        assert!(!is_established(&pending));
+        assert!(!is_established(&json!({})));
+    }
+
+    #[test]
+    fn short_names() {
+        assert_eq!(short("47DEQpj8HBSa-_TImW"), "47DEQpj8");
+        assert_eq!(short("abc"), "abc");
     }
 }

@@ -56,12 +56,21 @@
 //! # Ok(()) }
 //! ```
 
+mod api;
+mod compare;
 mod config;
+mod desired;
+mod diff;
+mod discovery;
 mod engine;
+mod live;
 mod marks;
 mod order;
 mod plan;
+mod prune;
+mod quantity;
 mod report;
+mod run;
 
 pub use config::{EngineConfig, GarbageCollection, NamespaceScope};
 pub use engine::{Engine, SyncSet};
@@ -74,6 +83,25 @@ use crate::policy::Ignore;
 
 /// The reason given for a resource skipped by its manifest's `ignore` policy.
 pub(crate) const IGNORED_IN_GIT: &str = "ignore policy in git";
+/// The reason given for a resource skipped by the live object's `ignore` policy.
+pub(crate) const IGNORED_IN_CLUSTER: &str = "ignore policy on the cluster object";
+
+/// Runs `tasks` with at most `limit` in flight; results in completion order.
+///
+/// The tasks are boxed and collected before the first await: a stream that
+/// maps items through a closure, held across an await, makes the caller's
+/// future impossible for the compiler to prove `Send`, and a daemon spawns
+/// syncs on a multi-threaded runtime.
+pub(crate) async fn bounded<T>(
+    tasks: Vec<futures::future::BoxFuture<'_, T>>,
+    limit: usize,
+) -> Vec<T> {
+    use futures::StreamExt as _;
+    futures::stream::iter(tasks)
+        .buffer_unordered(limit)
+        .collect()
+        .await
+}
 
 /// The `ignore` policy of an object.
 pub(crate) fn ignore_of(object: &serde_json::Value) -> Ignore {

@@ -4,5 +4,6 @@
 //! plane) start once for every area.
 
 mod controlplane;
+mod engine;
 mod gitsync;
 mod registry;

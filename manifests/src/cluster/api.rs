@@ -1,0 +1,251 @@
+//! The requests the engine sends: paginated lists, gets, server-side applies
+//! and deletes of untyped objects.
+//!
+//! Responses are parsed here rather than by `kube`'s typed helpers, which
+//! log the whole body when it does not parse: a Secret's data must never
+//! reach a log.
+
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::core::Request;
+use kube::core::params::ValidationDirective;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::discovery::Kind;
+use super::live::{LiveObject, Page};
+
+/// Items per page of a list call.
+const PAGE_SIZE: u32 = 500;
+
+/// A failed request: the client's error, reduced to what a user needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    /// HTTP status from the API, if it answered.
+    pub(crate) code: Option<u16>,
+    /// The API's message (`configmaps "x" is forbidden: ...`), or the
+    /// client's.
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn is_not_found(&self) -> bool {
+        self.code == Some(404)
+    }
+
+    pub(crate) fn is_forbidden(&self) -> bool {
+        self.code == Some(403)
+    }
+
+    fn from_kube(error: kube::Error) -> Self {
+        match error {
+            kube::Error::Api(status) => Self {
+                code: Some(status.code),
+                message: if status.message.is_empty() {
+                    format!("{} ({})", status.reason, status.code)
+                } else {
+                    status.message
+                },
+            },
+            other => Self {
+                code: None,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn unreadable(what: &str, error: &serde_json::Error) -> Self {
+        // The parser's message names a position, never the content.
+        Self {
+            code: None,
+            message: format!("unreadable answer to {what}: {error}"),
+        }
+    }
+
+    fn request(error: &kube::core::request::Error) -> Self {
+        Self {
+            code: None,
+            message: format!("cannot build the request: {error}"),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The path of `kind`'s collection, in `namespace` or cluster-wide.
+pub(crate) fn collection_path(kind: &Kind, namespace: Option<&str>) -> String {
+    let resource = &kind.resource;
+    let base = if resource.group.is_empty() {
+        format!("/api/{}", resource.version)
+    } else {
+        format!("/apis/{}/{}", resource.group, resource.version)
+    };
+    match namespace {
+        Some(namespace) => format!("{base}/namespaces/{namespace}/{}", resource.plural),
+        None => format!("{base}/{}", resource.plural),
+    }
+}
+
+async fn send<T: DeserializeOwned>(
+    client: &kube::Client,
+    request: http::Request<Vec<u8>>,
+    what: &str,
+) -> Result<T, ApiError> {
+    let text = client
+        .request_text(request)
+        .await
+        .map_err(ApiError::from_kube)?;
+    serde_json::from_str(&text).map_err(|e| ApiError::unreadable(what, &e))
+}
+
+/// Every object of `kind` in `namespace` (cluster-wide when `None`) that
+/// matches `selector`, page by page.
+pub(crate) async fn list(
+    client: &kube::Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+) -> Result<Vec<LiveObject>, ApiError> {
+    let request = Request::new(collection_path(kind, namespace));
+    let mut params = ListParams {
+        label_selector: selector.map(str::to_owned),
+        limit: Some(PAGE_SIZE),
+        ..ListParams::default()
+    };
+    let mut objects = Vec::new();
+    loop {
+        let http = request.list(&params).map_err(|e| ApiError::request(&e))?;
+        let page: Page = send(client, http, "a list call").await?;
+        objects.extend(page.items);
+        match page.metadata.next {
+            Some(token) if !token.is_empty() => params.continue_token = Some(token),
+            _ => return Ok(objects),
+        }
+    }
+}
+
+/// The object `name` of `kind`, or `None` when it does not exist.
+pub(crate) async fn get(
+    client: &kube::Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<LiveObject>, ApiError> {
+    let request = Request::new(collection_path(kind, namespace));
+    let http = request
+        .get(name, &Default::default())
+        .map_err(|e| ApiError::request(&e))?;
+    match send(client, http, "a get").await {
+        Ok(object) => Ok(Some(object)),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Server-side applies `object` as `field_manager`, forcing conflicts and
+/// refusing unknown or duplicate fields (as `kubectl apply --server-side`
+/// does); with `dry_run` the server only says what would result.
+pub(crate) async fn apply(
+    client: &kube::Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+    object: &Value,
+    field_manager: &str,
+    dry_run: bool,
+) -> Result<LiveObject, ApiError> {
+    let request = Request::new(collection_path(kind, namespace));
+    let params = PatchParams {
+        dry_run,
+        force: true,
+        field_manager: Some(field_manager.to_owned()),
+        field_validation: Some(ValidationDirective::Strict),
+    };
+    let http = request
+        .patch(name, &params, &Patch::Apply(object))
+        .map_err(|e| ApiError::request(&e))?;
+    send(client, http, "an apply").await
+}
+
+/// Deletes `name` if it is still the object with `uid` (in the background:
+/// dependents go after it). An object already gone is not an error.
+pub(crate) async fn delete(
+    client: &kube::Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+    uid: Option<&str>,
+) -> Result<(), ApiError> {
+    let request = Request::new(collection_path(kind, namespace));
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: uid.map(|uid| Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let http = request
+        .delete(name, &params)
+        .map_err(|e| ApiError::request(&e))?;
+    match send::<Value>(client, http, "a delete").await {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_not_found() => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::discovery::ApiResource;
+
+    fn kind(group: &str, version: &str, plural: &str) -> Kind {
+        Kind {
+            resource: ApiResource {
+                group: group.into(),
+                version: version.into(),
+                api_version: String::new(),
+                kind: String::new(),
+                plural: plural.into(),
+            },
+            namespaced: true,
+            verbs: vec![],
+        }
+    }
+
+    #[test]
+    fn collection_paths() {
+        assert_eq!(
+            collection_path(&kind("", "v1", "configmaps"), Some("demo")),
+            "/api/v1/namespaces/demo/configmaps"
+        );
+        assert_eq!(
+            collection_path(&kind("apps", "v1", "deployments"), None),
+            "/apis/apps/v1/deployments"
+        );
+        assert_eq!(
+            collection_path(&kind("helm.fluxcd.io", "v1", "helmreleases"), Some("flux")),
+            "/apis/helm.fluxcd.io/v1/namespaces/flux/helmreleases"
+        );
+    }
+
+    #[test]
+    fn api_errors_keep_the_message() {
+        let status = kube::core::Status::failure("configmaps \"x\" is forbidden", "Forbidden")
+            .with_code(403);
+        let error = ApiError::from_kube(kube::Error::Api(status.boxed()));
+        assert!(error.is_forbidden());
+        assert_eq!(error.to_string(), "configmaps \"x\" is forbidden");
+        let bare = ApiError::from_kube(kube::Error::Api(
+            kube::core::Status::failure("", "NotFound")
+                .with_code(404)
+                .boxed(),
+        ));
+        assert!(bare.is_not_found());
+        assert_eq!(bare.to_string(), "NotFound (404)");
+    }
+}

@@ -1,0 +1,154 @@
+//! The seed's setup: fluxd as ServiceAccount `flux`, allowed into `demo` and
+//! `flux` only, with no cluster-wide permission at all.
+
+use manifests::cluster::{EngineConfig, GarbageCollection, NamespaceScope, Outcome};
+use tests::controlplane::ControlPlane;
+
+use super::{config_map, deployment, engine, failure, get, load, outcome, service, set_of};
+
+#[tokio::test]
+async fn a_restricted_service_account_syncs_its_namespaces_and_reports_the_rest() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let seed = cluster.seed_rbac().await.unwrap();
+    let elsewhere = cluster.namespace("elsewhere").await.unwrap();
+    let (demo, flux, system) = (seed.demo.name(), seed.flux.name(), seed.kube_system.name());
+    let files = |with_extra: bool, broken: bool| {
+        let mut files = vec![
+            ("demo/web.yaml", deployment(demo, "web", "nginx:1.27", 1)),
+            ("demo/svc.yaml", service(demo, "web")),
+            ("demo/cm.yaml", config_map(demo, "settings", "a=1")),
+            ("flux/cm.yaml", config_map(flux, "flux-settings", "b=2")),
+            // Refused: other namespaces, and cluster-scoped kinds.
+            ("system/cm.yaml", config_map(system, "tiller-settings", "c=3")),
+            ("elsewhere/cm.yaml", config_map(elsewhere.name(), "stray", "d=4")),
+            (
+                "cluster/ns.yaml",
+                format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {demo}\n"),
+            ),
+            (
+                "cluster/role.yaml",
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: e2e-engine-reader\nrules: []\n"
+                    .to_owned(),
+            ),
+        ];
+        if with_extra {
+            files.push(("demo/extra.yaml", config_map(demo, "extra", "e=5")));
+        }
+        if broken {
+            files.push((
+                "demo/broken.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: [oops\n".to_owned(),
+            ));
+        }
+        files
+    };
+    let kubeconfig = seed.flux_kubeconfig().await.unwrap();
+    let config = EngineConfig {
+        scope: NamespaceScope::Only(vec![demo.to_owned(), flux.to_owned()]),
+        default_namespace: flux.to_owned(),
+        gc: GarbageCollection::On,
+        ..EngineConfig::default()
+    };
+    let (engine, log) = engine(kubeconfig.config(), config);
+
+    // A YAML error in one file: the loader reports it, the rest syncs, and
+    // garbage collection stays off for this incomplete set.
+    let loaded = load(&files(true, true), flux);
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    assert!(loaded.errors[0].to_string().contains("demo/broken.yaml"));
+    let report = engine.sync(&set_of("restricted", loaded)).await;
+    for created in [
+        format!("{demo}:deployment/web"),
+        format!("{demo}:service/web"),
+        format!("{demo}:configmap/settings"),
+        format!("{demo}:configmap/extra"),
+        format!("{flux}:configmap/flux-settings"),
+    ] {
+        assert_eq!(outcome(&report, &created), &Outcome::Created, "{created}");
+    }
+    for (refused, why) in [
+        (
+            format!("{system}:configmap/tiller-settings"),
+            "not one of the allowed namespaces",
+        ),
+        (
+            format!("{}:configmap/stray", elsewhere.name()),
+            "not one of the allowed namespaces",
+        ),
+        (format!("<cluster>:namespace/{demo}"), "cluster-scoped"),
+        (
+            "<cluster>:clusterrole/e2e-engine-reader".to_owned(),
+            "cluster-scoped",
+        ),
+    ] {
+        let message = failure(outcome(&report, &refused));
+        assert!(message.contains(why), "{refused}: {message}");
+    }
+    assert_eq!(report.counts().failed, 4);
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.contains("garbage collection skipped"))
+    );
+    let admin = cluster.client().unwrap();
+    assert!(
+        get(&admin, "v1", "ConfigMap", Some(system), "tiller-settings")
+            .await
+            .is_none()
+    );
+    assert!(
+        get(
+            &admin,
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRole",
+            None,
+            "e2e-engine-reader"
+        )
+        .await
+        .is_none()
+    );
+
+    // Nothing changed: no write. The set is complete now and `extra` left
+    // git: it is pruned, without any cluster-wide request either.
+    log.clear();
+    let loaded = load(&files(false, false), flux);
+    let report = engine.sync(&set_of("restricted", loaded)).await;
+    assert_eq!(
+        outcome(&report, &format!("{demo}:configmap/extra")),
+        &Outcome::Pruned
+    );
+    assert_eq!(
+        outcome(&report, &format!("{demo}:deployment/web")),
+        &Outcome::Unchanged
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let writes = log.writes();
+    assert_eq!(writes.len(), 1, "only the prune: {writes:#?}");
+    assert_eq!(writes[0].method, "DELETE");
+    assert!(
+        get(&admin, "v1", "ConfigMap", Some(demo), "extra")
+            .await
+            .is_none()
+    );
+
+    let wide = log.cluster_wide_lists();
+    assert_eq!(wide, [], "cluster-wide lists while restricted");
+    // Nor before: the log of the first sync was cleared, so check a fresh
+    // engine's whole life.
+    let (fresh, log) = super::engine(kubeconfig.config(), engine.config().clone());
+    let report = fresh
+        .sync(&set_of("restricted", load(&files(false, false), flux)))
+        .await;
+    assert_eq!(report.counts().failed, 4);
+    assert_eq!(log.writes(), []);
+    assert_eq!(log.cluster_wide_lists(), []);
+    assert!(
+        log.all().iter().all(|r| r.path == "/api"
+            || r.path == "/apis"
+            || r.path.contains(&format!("/namespaces/{demo}/"))
+            || r.path.contains(&format!("/namespaces/{flux}/"))),
+        "requests outside the allowed namespaces: {:#?}",
+        log.all()
+    );
+}
