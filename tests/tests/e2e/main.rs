@@ -5,5 +5,6 @@
 
 mod controlplane;
 mod engine;
+mod fluxd;
 mod gitsync;
 mod registry;
