@@ -104,7 +104,7 @@ pub async fn run(
     syncer.resume().await;
 
     if config.mode == Mode::Once {
-        let head = mirror.fetch().await?;
+        let head = syncer.source().fetch().await?;
         let run = syncer.sync(&head).await?;
         return Ok(outcome(&run));
     }

@@ -48,12 +48,17 @@ pub struct Flags {
     pub git_url: String,
 
     /// Branch to sync (default: the remote's default branch).
-    #[arg(long, value_name = "BRANCH")]
+    #[arg(long, env = "FLUXD_GIT_BRANCH", value_name = "BRANCH")]
     pub git_branch: Option<String>,
 
     /// Path in the repository to read manifests from; repeat the flag or separate
     /// paths with commas (default: the whole repository).
-    #[arg(long = "git-path", value_name = "PATH", value_delimiter = ',')]
+    #[arg(
+        long = "git-path",
+        env = "FLUXD_GIT_PATH",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
     pub git_paths: Vec<String>,
 
     /// How often to fetch the branch.

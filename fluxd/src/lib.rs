@@ -106,7 +106,11 @@ where
             return ExitCode::from(EXIT_ERRORS);
         }
     };
-    match runtime.block_on(run(config, shutdown_signal())) {
+    let result = runtime.block_on(run(config, shutdown_signal()));
+    // A git operation abandoned on shutdown may still block a thread in
+    // libgit2 until its own timeout: do not wait for it.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    match result {
         Ok(RunOutcome::Clean) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(EXIT_ERRORS),
         Err(error) => fail(&error),

@@ -22,7 +22,7 @@ pub(crate) async fn dry_run(
     cluster: Option<&ClusterConfig>,
     engine_config: EngineConfig,
 ) -> Result<RunOutcome, Error> {
-    let head = source.mirror.fetch().await?;
+    let head = source.fetch().await?;
     let loaded = source.load(&head).await?;
     let heading = heading(source, &loaded);
     let (text, clean) = match cluster {

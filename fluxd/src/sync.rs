@@ -64,6 +64,20 @@ pub struct LoadedRevision {
 }
 
 impl Source {
+    /// Fetches the branch and returns its head, logging how long it took.
+    pub async fn fetch(&self) -> Result<Head, Error> {
+        let began = Instant::now();
+        let head = self.mirror.fetch().await?;
+        tracing::info!(
+            url = %self.mirror.remote().url(),
+            branch = %head.branch,
+            revision = %head.revision,
+            duration_ms = millis(began.elapsed()),
+            "fetched"
+        );
+        Ok(head)
+    }
+
     /// Checks `head` out and loads its manifests (off the async threads).
     pub async fn load(&self, head: &Head) -> Result<LoadedRevision, Error> {
         let began = Instant::now();

@@ -27,6 +27,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "KUBERNETES_SERVICE_PORT",
     "RUST_LOG",
     "FLUXD_GIT_URL",
+    "FLUXD_GIT_BRANCH",
+    "FLUXD_GIT_PATH",
 ];
 
 /// A fluxd command line with a clean environment: `HOME` is a private empty
