@@ -147,3 +147,59 @@ pub fn daemon_namespace(cluster: Option<&ClusterConfig>, flag: Option<&str>) -> 
     }
     flag.unwrap_or("default").to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KUBECONFIG: &str = r#"{
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u", "namespace": "team"}}],
+        "current-context": "x"
+    }"#;
+
+    #[tokio::test]
+    async fn the_kubeconfig_flag_is_read_and_its_errors_name_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, KUBECONFIG).unwrap();
+        let found = ClusterConfig::locate(Some(&path)).await.unwrap().unwrap();
+        assert_eq!(found.source, ClusterSource::Flag(path.clone()));
+        assert_eq!(found.default_namespace(), "team");
+        assert_eq!(
+            found.config.cluster_url.to_string(),
+            "https://127.0.0.1:6443/"
+        );
+
+        std::fs::write(&path, "current-context: [").unwrap();
+        match ClusterConfig::locate(Some(&path)).await {
+            Err(Error::Flag { flag, .. }) => assert_eq!(flag, "--kubeconfig"),
+            other => panic!("{other:?}"),
+        }
+        let missing = dir.path().join("missing");
+        match ClusterConfig::locate(Some(&missing)).await {
+            Err(Error::Flag { flag, .. }) => assert_eq!(flag, "--kubeconfig"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_daemon_namespace_is_the_pods_in_a_cluster_else_the_flag() {
+        let mut config = kube::Config::new("https://10.0.0.1".parse().unwrap());
+        config.default_namespace = "flux".to_owned();
+        let in_cluster = ClusterConfig {
+            config: config.clone(),
+            source: ClusterSource::InCluster,
+        };
+        let from_file = ClusterConfig {
+            config,
+            source: ClusterSource::Env,
+        };
+        assert_eq!(daemon_namespace(Some(&in_cluster), Some("other")), "flux");
+        assert_eq!(daemon_namespace(Some(&from_file), Some("other")), "other");
+        assert_eq!(daemon_namespace(Some(&from_file), None), "default");
+        assert_eq!(daemon_namespace(None, None), "default");
+    }
+}

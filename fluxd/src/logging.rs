@@ -28,7 +28,7 @@ pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), Error> {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
             .with_span_list(false)
             .try_init(),
     };

@@ -1,6 +1,7 @@
 //! The sync marker: Flux's git tag, or (`--git-readonly`) an annotation on the
-//! deploy-key Secret whose data fluxd never touches; either one moved by
-//! someone else while fluxd runs is reported.
+//! deploy-key Secret whose data fluxd never touches (a value there that is not
+//! a revision counts as no marker); either one moved by someone else while
+//! fluxd runs is reported.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +50,11 @@ async fn the_secret_marker_moves_keeps_the_deploy_key_and_reports_moves_by_other
             &Secret {
                 metadata: ObjectMeta {
                     name: Some("flux-git-deploy".into()),
+                    // Not a revision: read as no marker, and overwritten.
+                    annotations: Some(BTreeMap::from([(
+                        ANNOTATION.to_owned(),
+                        "not-a-revision".to_owned(),
+                    )])),
                     ..ObjectMeta::default()
                 },
                 data: Some(BTreeMap::from([("identity".to_owned(), key.clone())])),
@@ -75,6 +81,11 @@ async fn the_secret_marker_moves_keeps_the_deploy_key_and_reports_moves_by_other
             |line| line.is("moved the sync marker") && line.str("to") == Some(first.as_str()),
         )
         .unwrap();
+    assert!(
+        daemon.count_logs(|line| line.message().contains("not a commit id")) > 0,
+        "{}",
+        daemon.log_text()
+    );
     let secret = secrets.get("flux-git-deploy").await.unwrap();
     assert_eq!(
         secret
