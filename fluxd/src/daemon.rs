@@ -175,7 +175,7 @@ impl SyncLoop {
             None,
         );
         let mut head: Option<Head> = None;
-        let mut next_sync = Instant::now() + self.sync_interval;
+        let mut next_sync = after(self.sync_interval);
         tokio::pin!(shutdown);
         loop {
             let trigger = tokio::select! {
@@ -218,10 +218,17 @@ impl SyncLoop {
             if let Some(result) = result {
                 log_failed(result);
             }
-            next_sync = Instant::now() + self.sync_interval;
+            next_sync = after(self.sync_interval);
         }
         tracing::info!("stopped");
     }
+}
+
+/// `interval` from now; a year from now if that is later than the clock can say.
+fn after(interval: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(interval)
+        .unwrap_or_else(|| now + crate::MAX_FLAG_DURATION)
 }
 
 fn log_failed(result: Result<SyncRun, Error>) {

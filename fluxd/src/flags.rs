@@ -178,11 +178,19 @@ pub struct Flags {
     pub log_level: String,
 }
 
-/// Parses a Go duration for a flag; zero is refused (an interval of zero would spin).
+/// The longest interval or timeout a flag takes: a year (8760h). Longer ones
+/// are surely typing errors, and clocks overflow somewhere past them.
+pub const MAX_FLAG_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses a Go duration for a flag: positive (an interval of zero would
+/// spin) and at most [`MAX_FLAG_DURATION`].
 fn positive_duration(text: &str) -> Result<Duration, String> {
     let duration = parse_go_duration(text)?;
     if duration.is_zero() {
         return Err(format!("{text:?} is zero; give a positive duration"));
+    }
+    if duration > MAX_FLAG_DURATION {
+        return Err(format!("{text:?} is longer than a year (8760h)"));
     }
     Ok(duration)
 }
@@ -247,6 +255,7 @@ mod tests {
             (&["--git-poll-interval=5"][..], "--git-poll-interval"),
             (&["--sync-interval=0"][..], "--sync-interval"),
             (&["--git-timeout=-1s"][..], "--git-timeout"),
+            (&["--sync-interval=8761h"][..], "--sync-interval"),
             (&["--sync-state=etcd"][..], "--sync-state"),
             (&["--log-format=xml"][..], "--log-format"),
         ] {

@@ -59,7 +59,7 @@ pub use config::{Config, GcMode, MarkerConfig, Mode};
 pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};
 pub use duration::{GoDuration, parse_go_duration};
 pub use error::Error;
-pub use flags::{Flags, LogFormat, SyncState};
+pub use flags::{Flags, LogFormat, MAX_FLAG_DURATION, SyncState};
 pub use logging::init_logging;
 pub use marker::{FIELD_MANAGER, SYNC_MARKER_ANNOTATION, SecretMarker};
 pub use sync::{LoadedRevision, Source, SyncRun, Syncer};
