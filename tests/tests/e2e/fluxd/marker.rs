@@ -16,6 +16,17 @@ use super::{LOG_TIMEOUT, config_map, fluxd_on, repository};
 
 const ANNOTATION: &str = "flux.weave.works/sync-hwm";
 
+/// Checks the deploy-key Secret: the marker at `revision`, the key untouched.
+async fn assert_marker_and_key(secrets: &Api<Secret>, revision: &str, key: &ByteString) {
+    let secret = secrets.get("flux-git-deploy").await.unwrap();
+    let annotations = secret.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations.get(ANNOTATION).map(String::as_str),
+        Some(revision)
+    );
+    assert_eq!(secret.data.unwrap_or_default().get("identity"), Some(key));
+}
+
 /// Commits a change and waits for the daemon's warning that the marker was
 /// moved by someone else; returns the new revision and the warning.
 fn commit_and_wait_for_the_warning(
@@ -86,16 +97,7 @@ async fn the_secret_marker_moves_keeps_the_deploy_key_and_reports_moves_by_other
         "{}",
         daemon.log_text()
     );
-    let secret = secrets.get("flux-git-deploy").await.unwrap();
-    assert_eq!(
-        secret
-            .metadata
-            .annotations
-            .unwrap_or_default()
-            .get(ANNOTATION),
-        Some(&first)
-    );
-    assert_eq!(secret.data.unwrap_or_default().get("identity"), Some(&key));
+    assert_marker_and_key(&secrets, &first, &key).await;
 
     // Someone else moves the marker; the next sync reports it and moves it on.
     secrets
@@ -116,16 +118,7 @@ async fn the_secret_marker_moves_keeps_the_deploy_key_and_reports_moves_by_other
         "{warning}"
     );
     assert_eq!(warning.str("to"), Some(second.as_str()), "{warning}");
-    let secret = secrets.get("flux-git-deploy").await.unwrap();
-    assert_eq!(
-        secret
-            .metadata
-            .annotations
-            .unwrap_or_default()
-            .get(ANNOTATION),
-        Some(&second)
-    );
-    assert_eq!(secret.data.unwrap_or_default().get("identity"), Some(&key));
+    assert_marker_and_key(&secrets, &second, &key).await;
     // --git-readonly: nothing was pushed.
     assert_eq!(repo.origin_ref("refs/tags/flux-sync").unwrap(), None);
     daemon.stop();
