@@ -1,7 +1,156 @@
 //! The GitOps daemon as a library.
 //!
-//! This crate will own the daemon: its configuration and flags (Flux v1's names),
-//! the loops that compose the library crates (sync from git to the cluster, image
-//! automation, the Helm operator), the job queue, the HTTP API and the types it
-//! shares with `fluxctl`, metrics, leader election and the deploy-key Secret. The
-//! `fluxd` binary only parses flags and calls into it.
+//! `fluxd` keeps a cluster in step with a git repository, as Weave Flux v1's
+//! daemon did, by composing the project's library crates: [`gitsync`] polls
+//! the branch and checks revisions out, [`manifests`] loads them and its
+//! `cluster` engine applies them with server-side apply, and the sync marker
+//! records how far it got. The `fluxd` binary is one line over [`run_cli`].
+//!
+//! # The pieces
+//! - [`Flags`]: the command line (Flux v1's flag names; Go durations such as
+//!   `5m`), checked and resolved into a [`Config`] by [`Config::from_flags`];
+//!   every bad value is an error naming its flag.
+//! - [`ClusterConfig::locate`]: the cluster from `--kubeconfig`, `KUBECONFIG`,
+//!   `~/.kube/config` or the in-cluster ServiceAccount, telling "none
+//!   configured" apart from "configured badly".
+//! - [`Source`] and [`Syncer`]: one sync pass (checkout, load, apply, report,
+//!   sync marker), and [`SyncLoop`]: poll, sync each new head and again every
+//!   sync interval, never stopping on a failed fetch, load or apply.
+//! - [`SecretMarker`]: the sync marker as an annotation on the deploy-key
+//!   Secret (`--sync-state secret`), next to gitsync's git tag.
+//! - [`run`]: all of it as the binary runs it, including `--once` and
+//!   `--dry-run` (offline when no cluster is configured).
+//!
+//! # Logs
+//! One line per event on stderr, text or JSON (`--log-format`). Each sync logs
+//! one summary line (revision, counts per outcome, duration) after one line
+//! per failure (resource id, file and line, message). Credentials never
+//! appear: URLs are logged without them.
+//!
+//! ```no_run
+//! use clap::Parser;
+//!
+//! # async fn example() -> Result<(), fluxd::Error> {
+//! let flags = fluxd::Flags::parse_from(["fluxd", "--git-url", "file:///srv/config", "--once"]);
+//! let config = fluxd::Config::from_flags(&flags)?;
+//! let outcome = fluxd::run(config, std::future::pending()).await?;
+//! println!("{outcome:?}");
+//! # Ok(()) }
+//! ```
+
+mod cluster;
+mod config;
+mod daemon;
+mod duration;
+mod error;
+mod flags;
+mod logging;
+mod marker;
+mod plan;
+mod report;
+mod sync;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use cluster::{ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace};
+pub use config::{Config, GcMode, MarkerConfig, Mode};
+pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};
+pub use duration::{GoDuration, parse_go_duration};
+pub use error::Error;
+pub use flags::{Flags, LogFormat, MAX_FLAG_DURATION, SyncState};
+pub use logging::init_logging;
+pub use marker::{FIELD_MANAGER, SYNC_MARKER_ANNOTATION, SecretMarker};
+pub use sync::{LoadedRevision, Source, SyncRun, Syncer};
+
+/// Exit code of a run whose sync or plan found errors, or that could not run.
+pub const EXIT_ERRORS: u8 = 1;
+/// Exit code of a bad command line or configuration.
+pub const EXIT_USAGE: u8 = 2;
+
+/// The `fluxd` program: parses the process's arguments, runs, and maps the
+/// result to an exit code (0 clean, [`EXIT_ERRORS`], [`EXIT_USAGE`]).
+pub fn run_cli() -> ExitCode {
+    run_cli_from(std::env::args_os())
+}
+
+/// [`run_cli`] over the given arguments (the first is the program name).
+pub fn run_cli_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let flags = match Flags::try_parse_from(args) {
+        Ok(flags) => flags,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE));
+        }
+    };
+    if let Err(error) = init_logging(flags.log_format, &flags.log_level) {
+        eprintln!("fluxd: {error}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let config = match Config::from_flags(&flags) {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("fluxd: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_ERRORS);
+        }
+    };
+    let result = runtime.block_on(run(config, shutdown_signal()));
+    // A git operation abandoned on shutdown may still block a thread in
+    // libgit2 until its own timeout: do not wait for it.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    match result {
+        Ok(RunOutcome::Clean) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(EXIT_ERRORS),
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &Error) -> ExitCode {
+    eprintln!("fluxd: {error}");
+    match error {
+        Error::Flag { .. } | Error::NoCluster | Error::ClusterConfig { .. } => {
+            ExitCode::from(EXIT_USAGE)
+        }
+        _ => ExitCode::from(EXIT_ERRORS),
+    }
+}
+
+/// Completes at the first SIGTERM or Ctrl-C (SIGINT).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "stopping"),
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops fluxd");
+            }
+        }
+    }
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => tracing::info!(signal = "SIGINT", "stopping"),
+        // No way to be told to stop: run until killed.
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for Ctrl-C either");
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -5,14 +5,16 @@
 //! binaries the tests drive ([`tools`]), a real Kubernetes control plane
 //! (kube-apiserver, etcd and kube-controller-manager built from Go modules and
 //! cached; [`controlplane`]), git repositories built with the real git CLI and
-//! served over smart HTTP ([`git`]), a real sshd ([`sshd`]), and `kube`
-//! clients that record every request they send ([`recording`]).
+//! served over smart HTTP ([`git`]), a real sshd ([`sshd`]), `kube` clients
+//! that record every request they send ([`recording`]), and fluxd itself run
+//! as a process ([`fluxd`]).
 //!
 //! Tests that need a server fail, never skip, when it cannot start: the error
 //! says what is missing and how to install it.
 
 pub mod controlplane;
 mod error;
+pub mod fluxd;
 pub mod git;
 pub mod helm;
 pub mod net;

@@ -5,6 +5,7 @@
 
 mod controlplane;
 mod engine;
+mod fluxd;
 mod gitsync;
 mod helmops;
 mod registry;

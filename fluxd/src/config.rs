@@ -1,0 +1,414 @@
+//! The daemon's configuration: the flags checked and resolved.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use gitsync::{GitUrl, Identity, KnownHosts, Remote, SshKey};
+
+use crate::{Error, Flags, SyncState};
+
+/// Where known_hosts is looked for when `--git-known-hosts` is not given.
+const DEFAULT_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
+
+/// What the process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Poll and sync until stopped.
+    Daemon,
+    /// One sync, then exit (`--once`).
+    Once,
+    /// One plan, changing nothing, then exit (`--dry-run`).
+    DryRun,
+}
+
+/// What garbage collection does with objects that left git.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GcMode {
+    /// Leave them (the default).
+    Off,
+    /// Only log them (`--sync-garbage-collection-dry`).
+    DryRun,
+    /// Delete them (`--sync-garbage-collection`).
+    On,
+}
+
+/// Where the sync marker lives, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MarkerConfig {
+    /// An annotated tag in the repository.
+    GitTag {
+        /// The tag's name.
+        tag: String,
+        /// Who tags.
+        tagger: Identity,
+    },
+    /// An annotation on Secret `secret_name` in the daemon's namespace.
+    Secret {
+        /// The Secret's name.
+        secret_name: String,
+    },
+}
+
+/// The daemon's configuration, checked. Build it with [`Config::from_flags`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// The repository, with its credentials, keys, known hosts and timeout.
+    pub remote: Remote,
+    /// The branch; `None` follows the remote's default branch.
+    pub branch: Option<String>,
+    /// Paths in the repository to load, as given (empty: the whole tree).
+    pub paths: Vec<String>,
+    /// How often to fetch.
+    pub poll_interval: Duration,
+    /// How often to re-apply without a new commit.
+    pub sync_interval: Duration,
+    /// Where the sync marker lives.
+    pub marker: MarkerConfig,
+    /// `--k8s-namespace`: the daemon's namespace outside a cluster.
+    pub namespace: Option<String>,
+    /// Namespaces the daemon is restricted to (empty: all).
+    pub allowed_namespaces: Vec<String>,
+    /// Whether cluster-scoped kinds are applied when restricted to namespaces.
+    pub allow_cluster_scoped: bool,
+    /// `--k8s-default-namespace`.
+    pub default_namespace: Option<String>,
+    /// Garbage collection.
+    pub gc: GcMode,
+    /// Daemon, once or dry run.
+    pub mode: Mode,
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Where the mirror and checkouts live; `None`: a temporary directory.
+    pub mirror_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Checks the flags and resolves their defaults. Errors name the flag.
+    pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
+        let url =
+            GitUrl::parse(&flags.git_url).map_err(|e| Error::flag("--git-url", e.to_string()))?;
+        let mut remote = Remote::new(url).with_timeout(flags.git_timeout);
+        if let Some(key) = ssh_key(flags)? {
+            remote = remote.with_ssh_key(key);
+        }
+        if let Some(known_hosts) = known_hosts(flags.git_known_hosts.as_deref())? {
+            remote = remote.with_known_hosts(known_hosts);
+        }
+
+        if let Some(branch) = &flags.git_branch
+            && (branch.is_empty() || branch.starts_with('-'))
+        {
+            return Err(Error::flag(
+                "--git-branch",
+                format!("invalid branch name {branch:?}"),
+            ));
+        }
+        let paths = git_paths(&flags.git_paths)?;
+
+        for namespace in &flags.k8s_allow_namespaces {
+            check_namespace("--k8s-allow-namespace", namespace)?;
+        }
+        if let Some(namespace) = &flags.k8s_namespace {
+            check_namespace("--k8s-namespace", namespace)?;
+        }
+        if let Some(namespace) = &flags.k8s_default_namespace {
+            check_namespace("--k8s-default-namespace", namespace)?;
+        }
+        check_object_name("--k8s-secret-name", &flags.k8s_secret_name)?;
+
+        let state = match (flags.sync_state, flags.git_readonly) {
+            (Some(SyncState::Git), true) => {
+                tracing::warn!(
+                    "--git-readonly prevents --sync-state git: keeping the sync marker in the Secret"
+                );
+                SyncState::Secret
+            }
+            (Some(state), _) => state,
+            (None, true) => SyncState::Secret,
+            (None, false) => SyncState::Git,
+        };
+        let marker = match state {
+            SyncState::Secret => MarkerConfig::Secret {
+                secret_name: flags.k8s_secret_name.clone(),
+            },
+            _ => {
+                let (flag, tag) = match &flags.git_label {
+                    Some(label) => ("--git-label", label),
+                    None => ("--git-sync-tag", &flags.git_sync_tag),
+                };
+                if tag.is_empty() || tag.starts_with('-') {
+                    return Err(Error::flag(flag, format!("invalid tag name {tag:?}")));
+                }
+                MarkerConfig::GitTag {
+                    tag: tag.clone(),
+                    tagger: Identity::new(flags.git_user.clone(), flags.git_email.clone()),
+                }
+            }
+        };
+
+        let gc = if flags.sync_garbage_collection_dry {
+            GcMode::DryRun
+        } else if flags.sync_garbage_collection {
+            GcMode::On
+        } else {
+            GcMode::Off
+        };
+        let mode = if flags.dry_run {
+            Mode::DryRun
+        } else if flags.once {
+            Mode::Once
+        } else {
+            Mode::Daemon
+        };
+        Ok(Self {
+            remote,
+            branch: flags.git_branch.clone(),
+            paths,
+            poll_interval: flags.git_poll_interval,
+            sync_interval: flags.sync_interval,
+            marker,
+            namespace: flags.k8s_namespace.clone(),
+            allowed_namespaces: dedup(&flags.k8s_allow_namespaces),
+            allow_cluster_scoped: flags.k8s_allow_cluster_scoped,
+            default_namespace: flags.k8s_default_namespace.clone(),
+            gc,
+            mode,
+            kubeconfig: flags.kubeconfig.clone(),
+            mirror_dir: flags.git_mirror_dir.clone(),
+        })
+    }
+
+    /// The paths to load: those given, or `.` (the whole tree).
+    pub fn load_paths(&self) -> Vec<String> {
+        if self.paths.is_empty() {
+            vec![".".to_owned()]
+        } else {
+            self.paths.clone()
+        }
+    }
+}
+
+/// `--git-ssh-key` (which must exist), else the mounted deploy key if there is one.
+fn ssh_key(flags: &Flags) -> Result<Option<SshKey>, Error> {
+    if let Some(path) = &flags.git_ssh_key {
+        return if path.is_file() {
+            Ok(Some(SshKey::file(path)))
+        } else {
+            Err(Error::flag(
+                "--git-ssh-key",
+                format!("{} is not a readable file", path.display()),
+            ))
+        };
+    }
+    let key = &flags.k8s_secret_data_key;
+    if key.is_empty() || key.contains('/') || key == "." || key == ".." {
+        return Err(Error::flag(
+            "--k8s-secret-data-key",
+            format!("{key:?} is not a file name"),
+        ));
+    }
+    let mounted = flags.k8s_secret_volume_mount_path.join(key);
+    Ok(mounted.is_file().then(|| SshKey::file(mounted)))
+}
+
+/// `--git-known-hosts` (which must parse), else the system file if it exists.
+fn known_hosts(flag: Option<&Path>) -> Result<Option<KnownHosts>, Error> {
+    if let Some(path) = flag {
+        return KnownHosts::from_file(path)
+            .map(Some)
+            .map_err(|e| Error::flag("--git-known-hosts", e.to_string()));
+    }
+    let default = Path::new(DEFAULT_KNOWN_HOSTS);
+    if !default.is_file() {
+        return Ok(None);
+    }
+    match KnownHosts::from_file(default) {
+        Ok(known_hosts) => Ok(Some(known_hosts)),
+        Err(error) => {
+            tracing::warn!(%error, "ignoring the system known_hosts");
+            Ok(None)
+        }
+    }
+}
+
+/// Checks that each path is relative and stays inside the repository. The
+/// list is kept as given: Flux hashed it, as written, into the sync set's name.
+fn git_paths(given: &[String]) -> Result<Vec<String>, Error> {
+    for path in given {
+        if path.trim().is_empty() {
+            return Err(Error::flag("--git-path", "empty path"));
+        }
+        let as_path = Path::new(path);
+        if as_path.is_absolute()
+            || as_path
+                .components()
+                .any(|component| matches!(component, Component::ParentDir))
+        {
+            return Err(Error::flag(
+                "--git-path",
+                format!("{path:?} is not a path inside the repository"),
+            ));
+        }
+    }
+    Ok(given.to_vec())
+}
+
+fn dedup(values: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for value in values {
+        if !out.contains(value) {
+            out.push(value.clone());
+        }
+    }
+    out
+}
+
+/// A namespace name is a DNS-1123 label.
+fn check_namespace(flag: &'static str, name: &str) -> Result<(), Error> {
+    if is_dns_label(name) {
+        Ok(())
+    } else {
+        Err(Error::flag(
+            flag,
+            format!(
+                "{name:?} is not a namespace name (lower-case letters, digits and '-', at most 63)"
+            ),
+        ))
+    }
+}
+
+/// An object name is a DNS-1123 subdomain.
+fn check_object_name(flag: &'static str, name: &str) -> Result<(), Error> {
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(is_dns_label) {
+        Ok(())
+    } else {
+        Err(Error::flag(
+            flag,
+            format!("{name:?} is not a valid object name"),
+        ))
+    }
+}
+
+fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config, Error> {
+        let flags = Flags::try_parse_from(
+            ["fluxd", "--git-url=/srv/repo"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .unwrap();
+        Config::from_flags(&flags)
+    }
+
+    fn flag_of(error: Error) -> &'static str {
+        match error {
+            Error::Flag { flag, .. } => flag,
+            other => panic!("not a flag error: {other}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let config = config(&[]).unwrap();
+        assert!(config.paths.is_empty());
+        assert_eq!(config.load_paths(), ["."]);
+        assert_eq!(config.mode, Mode::Daemon);
+        assert_eq!(config.gc, GcMode::Off);
+        assert_eq!(
+            config.marker,
+            MarkerConfig::GitTag {
+                tag: "flux-sync".into(),
+                tagger: Identity::new("Weave Flux", "support@weave.works"),
+            }
+        );
+    }
+
+    #[test]
+    fn readonly_implies_secret_state_and_label_overrides_the_tag() {
+        let secret = MarkerConfig::Secret {
+            secret_name: "flux-git-deploy".into(),
+        };
+        assert_eq!(config(&["--git-readonly"]).unwrap().marker, secret);
+        assert_eq!(
+            config(&["--git-readonly", "--sync-state=git"])
+                .unwrap()
+                .marker,
+            secret
+        );
+        assert_eq!(config(&["--sync-state=secret"]).unwrap().marker, secret);
+        match config(&["--git-label=cluster-a", "--git-sync-tag=x"])
+            .unwrap()
+            .marker
+        {
+            MarkerConfig::GitTag { tag, .. } => assert_eq!(tag, "cluster-a"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn modes_and_garbage_collection() {
+        assert_eq!(config(&["--once"]).unwrap().mode, Mode::Once);
+        assert_eq!(config(&["--dry-run"]).unwrap().mode, Mode::DryRun);
+        assert_eq!(config(&["--dry-run", "--once"]).unwrap().mode, Mode::DryRun);
+        assert_eq!(
+            config(&["--sync-garbage-collection"]).unwrap().gc,
+            GcMode::On
+        );
+        assert_eq!(
+            config(&["--sync-garbage-collection", "--sync-garbage-collection-dry"])
+                .unwrap()
+                .gc,
+            GcMode::DryRun
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let cases: [(&[&str], &str); 9] = [
+            (&["--git-path=../elsewhere"], "--git-path"),
+            (&["--git-path=/etc"], "--git-path"),
+            (&["--k8s-allow-namespace=Demo"], "--k8s-allow-namespace"),
+            (&["--k8s-namespace-whitelist=a_b"], "--k8s-allow-namespace"),
+            (&["--k8s-namespace=-x"], "--k8s-namespace"),
+            (&["--k8s-default-namespace="], "--k8s-default-namespace"),
+            (&["--k8s-secret-name=Not Valid"], "--k8s-secret-name"),
+            (&["--git-ssh-key=/nonexistent/key"], "--git-ssh-key"),
+            (&["--git-known-hosts=/nonexistent/kh"], "--git-known-hosts"),
+        ];
+        for (args, flag) in cases {
+            assert_eq!(flag_of(config(args).unwrap_err()), flag, "{args:?}");
+        }
+        let flags = Flags::try_parse_from(["fluxd", "--git-url=ftp://x/y"]).unwrap();
+        assert_eq!(
+            flag_of(Config::from_flags(&flags).unwrap_err()),
+            "--git-url"
+        );
+    }
+
+    #[test]
+    fn paths_are_kept_as_given() {
+        let config = config(&["--git-path=a,b", "--git-path=a"]).unwrap();
+        assert_eq!(config.paths, ["a", "b", "a"]);
+        assert_eq!(config.load_paths(), ["a", "b", "a"]);
+    }
+}

@@ -1,0 +1,283 @@
+//! The daemon: the sync loop, `--once`, `--dry-run`, and shutdown.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gitsync::{GitTagMarker, Head, Mirror, PollEvent, Poller, SyncMarker};
+use manifests::LoadOptions;
+use manifests::cluster;
+use tokio::time::Instant;
+
+use crate::cluster::{ClusterConfig, daemon_namespace};
+use crate::marker::{FIELD_MANAGER, SecretMarker};
+use crate::sync::{Source, SyncRun, Syncer};
+use crate::{Config, Error, GcMode, MarkerConfig, Mode, plan};
+
+/// How long a sync in progress may go on after a shutdown signal before it
+/// is abandoned.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How a run of the daemon ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunOutcome {
+    /// Everything synced (or planned) without errors, or the daemon was stopped.
+    Clean,
+    /// A `--once` sync or a `--dry-run` found errors (failed resources,
+    /// manifests that did not load, a marker that did not move).
+    Errors,
+}
+
+/// Runs fluxd as configured until `shutdown` completes (daemon mode) or the
+/// one sync or plan is done (`--once`, `--dry-run`).
+///
+/// Errors are what keeps the daemon from starting: a cluster configuration
+/// that cannot be used, a mirror directory that cannot be made, and for
+/// `--once` and `--dry-run` a repository that cannot be fetched. Once the
+/// daemon runs, failures are logged and retried.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<RunOutcome, Error> {
+    let cluster = ClusterConfig::locate(config.kubeconfig.as_deref()).await?;
+    match &cluster {
+        Some(found) => tracing::info!(
+            source = %found.source,
+            server = %found.config.cluster_url,
+            "cluster configuration"
+        ),
+        None => tracing::info!("no cluster configured"),
+    }
+    let workdir = WorkDir::new(config.mirror_dir.as_deref())?;
+    let mirror = Mirror::open(
+        config.remote.clone(),
+        workdir.mirror(),
+        config.branch.clone(),
+    )
+    .await
+    .map_err(|error| match error {
+        gitsync::Error::InvalidRefName { kind: "branch", .. } => {
+            Error::flag("--git-branch", error.to_string())
+        }
+        other => Error::Git(other),
+    })?;
+    tracing::info!(
+        url = %config.remote.url(),
+        branch = config.branch.as_deref().unwrap_or("(the remote's default)"),
+        paths = ?config.paths,
+        mode = ?config.mode,
+        "starting"
+    );
+    let default_namespace = config
+        .default_namespace
+        .clone()
+        .or_else(|| cluster.as_ref().map(|c| c.default_namespace().to_owned()))
+        .unwrap_or_else(|| "default".to_owned());
+    let source = Source {
+        mirror: mirror.clone(),
+        checkouts: workdir.checkouts(),
+        paths: config.paths.clone(),
+        load_options: load_options(&default_namespace),
+    };
+    let engine_config = engine_config(&config, default_namespace);
+
+    if config.mode == Mode::DryRun {
+        return plan::dry_run(&source, cluster.as_ref(), engine_config).await;
+    }
+    let Some(cluster) = cluster else {
+        return Err(Error::NoCluster);
+    };
+    let client = cluster.client()?;
+    let engine = cluster::Engine::new(client.clone(), engine_config)?;
+    let marker: Box<dyn SyncMarker> = match &config.marker {
+        MarkerConfig::GitTag { tag, tagger } => Box::new(
+            GitTagMarker::new(mirror.clone(), tag, tagger.clone())
+                .map_err(|e| Error::flag("--git-sync-tag", e.to_string()))?,
+        ),
+        MarkerConfig::Secret { secret_name } => {
+            let namespace = daemon_namespace(Some(&cluster), config.namespace.as_deref());
+            Box::new(SecretMarker::new(client, &namespace, secret_name))
+        }
+    };
+    let mut syncer = Syncer::new(source, engine, marker);
+    syncer.resume().await;
+
+    if config.mode == Mode::Once {
+        let head = syncer.source().fetch().await?;
+        let run = syncer.sync(&head).await?;
+        return Ok(outcome(&run));
+    }
+    SyncLoop {
+        syncer,
+        poll_interval: config.poll_interval,
+        sync_interval: config.sync_interval,
+    }
+    .run(shutdown)
+    .await;
+    Ok(RunOutcome::Clean)
+}
+
+fn outcome(run: &SyncRun) -> RunOutcome {
+    if run.has_errors() {
+        RunOutcome::Errors
+    } else {
+        RunOutcome::Clean
+    }
+}
+
+/// Load options for `default_namespace`.
+fn load_options(default_namespace: &str) -> LoadOptions {
+    let mut options = LoadOptions::default();
+    options.default_namespace = default_namespace.to_owned();
+    options
+}
+
+/// The engine's configuration from the daemon's.
+fn engine_config(config: &Config, default_namespace: String) -> cluster::EngineConfig {
+    cluster::EngineConfig {
+        field_manager: FIELD_MANAGER.to_owned(),
+        scope: if config.allowed_namespaces.is_empty() {
+            cluster::NamespaceScope::All
+        } else {
+            cluster::NamespaceScope::Only(config.allowed_namespaces.clone())
+        },
+        allow_cluster_scoped: config.allow_cluster_scoped,
+        default_namespace,
+        gc: match config.gc {
+            GcMode::On => cluster::GarbageCollection::On,
+            GcMode::DryRun => cluster::GarbageCollection::DryRun,
+            _ => cluster::GarbageCollection::Off,
+        },
+        ..cluster::EngineConfig::default()
+    }
+}
+
+/// The poll-and-sync loop of a running daemon.
+#[derive(Debug)]
+pub struct SyncLoop {
+    /// What syncs.
+    pub syncer: Syncer,
+    /// How often to fetch.
+    pub poll_interval: Duration,
+    /// How often to sync without a new commit.
+    pub sync_interval: Duration,
+}
+
+impl SyncLoop {
+    /// Polls the branch and syncs each new head, and the current head again
+    /// every sync interval, until `shutdown` completes. A failing fetch,
+    /// checkout or apply is logged and the loop goes on.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) {
+        let mut poller = Poller::start(
+            self.syncer.source().mirror.clone(),
+            self.poll_interval,
+            None,
+        );
+        let mut head: Option<Head> = None;
+        let mut next_sync = after(self.sync_interval);
+        tokio::pin!(shutdown);
+        loop {
+            let trigger = tokio::select! {
+                () = &mut shutdown => break,
+                event = poller.next() => match event {
+                    Some(PollEvent::NewHead(new)) => {
+                        tracing::info!(branch = %new.branch, revision = %new.revision, "new head");
+                        head = Some(new);
+                        "new head"
+                    }
+                    Some(PollEvent::FetchFailed(error)) => {
+                        tracing::warn!(url = %self.syncer.source().mirror.remote().url(), %error, "fetch failed");
+                        continue;
+                    }
+                    Some(_) => continue,
+                    None => {
+                        tracing::error!("the poller stopped; stopping");
+                        break;
+                    }
+                },
+                () = tokio::time::sleep_until(next_sync), if head.is_some() => "sync interval",
+            };
+            let Some(current) = head.clone() else {
+                continue;
+            };
+            tracing::debug!(trigger, revision = %current.revision, "syncing");
+            let sync = self.syncer.sync(&current);
+            tokio::pin!(sync);
+            let result = tokio::select! {
+                result = &mut sync => Some(result),
+                () = &mut shutdown => {
+                    tracing::info!(grace_ms = crate::sync::millis(SHUTDOWN_GRACE), "stopping: letting the sync in progress finish");
+                    match tokio::time::timeout(SHUTDOWN_GRACE, &mut sync).await {
+                        Ok(result) => { log_failed(result); }
+                        Err(_) => tracing::warn!("stopping: abandoned the sync in progress; the next start syncs again"),
+                    }
+                    break;
+                }
+            };
+            if let Some(result) = result {
+                log_failed(result);
+            }
+            next_sync = after(self.sync_interval);
+        }
+        tracing::info!("stopped");
+    }
+}
+
+/// `interval` from now; a year from now if that is later than the clock can say.
+fn after(interval: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(interval)
+        .unwrap_or_else(|| now + crate::MAX_FLAG_DURATION)
+}
+
+fn log_failed(result: Result<SyncRun, Error>) {
+    if let Err(error) = result {
+        tracing::warn!(%error, "sync failed");
+    }
+}
+
+/// Where the mirror and the checkouts live.
+struct WorkDir {
+    root: PathBuf,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl WorkDir {
+    fn new(given: Option<&Path>) -> Result<Self, Error> {
+        match given {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Flag {
+                    flag: "--git-mirror-dir",
+                    reason: format!("cannot create {}: {source}", dir.display()),
+                })?;
+                Ok(Self {
+                    root: dir.to_owned(),
+                    _temporary: None,
+                })
+            }
+            None => {
+                let temporary = tempfile::Builder::new()
+                    .prefix("fluxd-")
+                    .tempdir()
+                    .map_err(|source| Error::Io {
+                        context: "creating a working directory in",
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                Ok(Self {
+                    root: temporary.path().to_owned(),
+                    _temporary: Some(temporary),
+                })
+            }
+        }
+    }
+
+    fn mirror(&self) -> PathBuf {
+        self.root.join("mirror")
+    }
+
+    fn checkouts(&self) -> PathBuf {
+        self.root.join("checkouts")
+    }
+}

@@ -1,0 +1,5 @@
+//! The `fluxd` binary: parses the command line and runs the library.
+
+fn main() -> std::process::ExitCode {
+    fluxd::run_cli()
+}

@@ -1,0 +1,273 @@
+//! One sync pass: checkout of a revision -> load -> apply -> report -> marker.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use gitsync::{Head, MarkerTracker, MarkerUpdate, Mirror, Revision, SyncMarker};
+use manifests::cluster;
+use manifests::{LoadOptions, Resource};
+
+use crate::Error;
+use crate::report;
+
+/// What one sync pass did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SyncRun {
+    /// The revision synced.
+    pub revision: Revision,
+    /// The branch it is the head of.
+    pub branch: String,
+    /// How many resources loaded.
+    pub resources: usize,
+    /// Files, documents and resources that did not load.
+    pub load_errors: Vec<manifests::Error>,
+    /// The engine's per-resource results.
+    pub report: cluster::SyncReport,
+    /// Why the sync marker could not be moved, if it could not.
+    pub marker_error: Option<String>,
+    /// How long the whole pass took.
+    pub duration: Duration,
+}
+
+impl SyncRun {
+    /// True when something failed: a manifest, a resource, or the marker.
+    pub fn has_errors(&self) -> bool {
+        !self.load_errors.is_empty() || self.marker_error.is_some() || !self.report.is_success()
+    }
+}
+
+/// The repository side of a sync: where checkouts go and what to load.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// The mirror of the remote.
+    pub mirror: Mirror,
+    /// Directory the checkouts are made in.
+    pub checkouts: PathBuf,
+    /// `--git-path` as given (the sync set's name hashes it).
+    pub paths: Vec<String>,
+    /// How manifests load.
+    pub load_options: LoadOptions,
+}
+
+/// What a checkout of one revision loaded, ready to apply or plan.
+#[derive(Debug)]
+pub struct LoadedRevision {
+    /// The revision.
+    pub revision: Revision,
+    /// The branch.
+    pub branch: String,
+    /// The sync set (its name derived as Flux derived it).
+    pub set: cluster::SyncSet,
+    /// What did not load.
+    pub errors: Vec<manifests::Error>,
+}
+
+impl Source {
+    /// Fetches the branch and returns its head, logging how long it took.
+    pub async fn fetch(&self) -> Result<Head, Error> {
+        let began = Instant::now();
+        let head = self.mirror.fetch().await?;
+        tracing::info!(
+            url = %self.mirror.remote().url(),
+            branch = %head.branch,
+            revision = %head.revision,
+            duration_ms = millis(began.elapsed()),
+            "fetched"
+        );
+        Ok(head)
+    }
+
+    /// Checks `head` out and loads its manifests (off the async threads).
+    pub async fn load(&self, head: &Head) -> Result<LoadedRevision, Error> {
+        let began = Instant::now();
+        let checkout = self.mirror.checkout(head.revision, &self.checkouts).await?;
+        tracing::debug!(
+            revision = %head.revision,
+            path = %checkout.path().display(),
+            duration_ms = millis(began.elapsed()),
+            "checked out"
+        );
+        let began = Instant::now();
+        let root = checkout.path().to_owned();
+        let load_paths = if self.paths.is_empty() {
+            vec![".".to_owned()]
+        } else {
+            self.paths.clone()
+        };
+        let options = self.load_options.clone();
+        let loaded =
+            tokio::task::spawn_blocking(move || manifests::load(&root, &load_paths, &options))
+                .await
+                .map_err(|e| Error::Io {
+                    context: "loading manifests from",
+                    path: checkout.path().to_owned(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        tracing::info!(
+            revision = %head.revision,
+            resources = loaded.resources.len(),
+            errors = loaded.errors.len(),
+            duration_ms = millis(began.elapsed()),
+            "loaded manifests"
+        );
+        let name = cluster::sync_set_name(
+            &self.mirror.remote().url().flux_safe_url(),
+            &head.branch,
+            &self.paths,
+        );
+        // Keep this checkout, remove older ones.
+        if let Err(error) = self
+            .mirror
+            .prune_checkouts(&self.checkouts, &[head.revision])
+            .await
+        {
+            tracing::warn!(%error, "could not remove old checkouts");
+        }
+        let resources: Vec<Resource> = loaded.resources;
+        Ok(LoadedRevision {
+            revision: head.revision,
+            branch: head.branch.clone(),
+            set: cluster::SyncSet {
+                name,
+                resources,
+                complete: loaded.errors.is_empty(),
+            },
+            errors: loaded.errors,
+        })
+    }
+}
+
+/// The pieces of a sync: the repository, the engine, the marker.
+pub struct Syncer {
+    source: Source,
+    engine: cluster::Engine,
+    tracker: MarkerTracker<Box<dyn SyncMarker>>,
+    resumed: bool,
+}
+
+impl std::fmt::Debug for Syncer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Syncer")
+            .field("source", &self.source)
+            .field("marker", &self.tracker.marker().describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Syncer {
+    /// A syncer of `source` through `engine`, recording progress in `marker`.
+    pub fn new(source: Source, engine: cluster::Engine, marker: Box<dyn SyncMarker>) -> Self {
+        Self {
+            source,
+            engine,
+            tracker: MarkerTracker::new(marker),
+            resumed: false,
+        }
+    }
+
+    /// The repository side.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Reads the sync marker: the revision the last sync (of any run) reached.
+    /// A failure is logged and tried again before the marker is next moved.
+    pub async fn resume(&mut self) -> Option<Revision> {
+        let began = Instant::now();
+        match self.tracker.resume().await {
+            Ok(revision) => {
+                self.resumed = true;
+                tracing::info!(
+                    marker = %self.tracker.marker().describe(),
+                    revision = revision.map(|r| r.to_string()),
+                    duration_ms = millis(began.elapsed()),
+                    "resuming from the sync marker"
+                );
+                revision
+            }
+            Err(error) => {
+                tracing::warn!(
+                    marker = %self.tracker.marker().describe(),
+                    %error,
+                    "cannot read the sync marker"
+                );
+                None
+            }
+        }
+    }
+
+    /// Syncs `head`: checkout, load, apply, log, move the marker. An error
+    /// means nothing was applied (the checkout failed); failures of single
+    /// files or resources are in the returned run.
+    pub async fn sync(&mut self, head: &Head) -> Result<SyncRun, Error> {
+        let began = Instant::now();
+        let loaded = self.source.load(head).await?;
+        let resources = loaded.set.resources.len();
+        let report = self.engine.sync(&loaded.set).await;
+        report::log_results(&report, &loaded.errors);
+        let marker_error = self.advance(head.revision).await;
+        let run = SyncRun {
+            revision: head.revision,
+            branch: loaded.branch,
+            resources,
+            load_errors: loaded.errors,
+            report,
+            marker_error,
+            duration: began.elapsed(),
+        };
+        report::log_summary(&run);
+        Ok(run)
+    }
+
+    /// Moves the marker to `revision`; the error, if it could not.
+    async fn advance(&mut self, revision: Revision) -> Option<String> {
+        if !self.resumed {
+            self.resume().await;
+        }
+        let began = Instant::now();
+        let describe = self.tracker.marker().describe();
+        match self.tracker.advance(revision).await {
+            Ok(MarkerUpdate::Moved { from, to }) => {
+                tracing::info!(
+                    marker = %describe,
+                    from = from.map(|r| r.to_string()),
+                    to = %to,
+                    duration_ms = millis(began.elapsed()),
+                    "moved the sync marker"
+                );
+                None
+            }
+            Ok(MarkerUpdate::Unchanged { at }) => {
+                tracing::debug!(marker = %describe, at = %at, "the sync marker is already there");
+                None
+            }
+            Ok(MarkerUpdate::MovedByOther {
+                expected,
+                found,
+                to,
+            }) => {
+                tracing::warn!(
+                    marker = %describe,
+                    expected = expected.map(|r| r.to_string()),
+                    found = found.map(|r| r.to_string()),
+                    to = %to,
+                    "the sync marker was moved by someone else; moved it to the revision synced"
+                );
+                None
+            }
+            Ok(other) => {
+                tracing::debug!(marker = %describe, update = ?other, "sync marker");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(marker = %describe, %error, "cannot move the sync marker");
+                Some(error.to_string())
+            }
+        }
+    }
+}
+
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,267 @@
+//! fluxd as a real process: a command builder with a clean environment,
+//! one-shot runs (`--once`, `--dry-run`) with a deadline, daemons under the
+//! [`crate::process::Server`] watchdog, and their JSON log lines.
+//!
+//! The tests crate cannot name another package's binaries, so it has its own
+//! thin `fluxd-e2e` binary over the same library entry point as `fluxd`;
+//! integration tests pass `env!("CARGO_BIN_EXE_fluxd-e2e")` to
+//! [`FluxdCommand::new`].
+
+mod logs;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub use logs::{LogLine, parse_logs};
+
+use crate::Error;
+use crate::process::Server;
+
+/// Environment variables that would let fluxd find a cluster or change its
+/// logging behind a test's back; removed from every run.
+const SCRUBBED_ENV: &[&str] = &[
+    "KUBECONFIG",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+    "RUST_LOG",
+    "FLUXD_GIT_URL",
+    "FLUXD_GIT_BRANCH",
+    "FLUXD_GIT_PATH",
+];
+
+/// A fluxd command line with a clean environment: `HOME` is a private empty
+/// directory (no `~/.kube/config`), no `KUBECONFIG`, not in a cluster, and
+/// logs are JSON (`--log-format json`) unless the arguments say otherwise.
+#[derive(Debug)]
+pub struct FluxdCommand {
+    binary: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    home: tempfile::TempDir,
+    log_format_given: bool,
+    current_dir: Option<PathBuf>,
+}
+
+/// What a finished run printed and how it exited.
+#[derive(Debug)]
+pub struct Finished {
+    /// The exit status.
+    pub status: ExitStatus,
+    /// Everything on stdout (the plan of a dry run).
+    pub stdout: String,
+    /// Everything on stderr (log lines, and the message of a fatal error).
+    pub stderr: String,
+}
+
+impl Finished {
+    /// The JSON log lines on stderr (other lines skipped).
+    pub fn logs(&self) -> Vec<LogLine> {
+        parse_logs(&self.stderr)
+    }
+
+    /// The exit code (`None` when killed by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Everything printed, for assertion messages.
+    pub fn output(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+impl FluxdCommand {
+    /// fluxd at `binary` (the tests' `fluxd-e2e`).
+    pub fn new(binary: impl Into<PathBuf>) -> Result<Self, Error> {
+        let home = tempfile::Builder::new()
+            .prefix("fluxd-home-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a HOME for fluxd", e))?;
+        Ok(Self {
+            binary: binary.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            home,
+            log_format_given: false,
+            current_dir: None,
+        })
+    }
+
+    /// Adds arguments.
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        for arg in args {
+            let arg = arg.into();
+            if arg.to_string_lossy().starts_with("--log-format") {
+                self.log_format_given = true;
+            }
+            self.args.push(arg);
+        }
+        self
+    }
+
+    /// Adds an argument.
+    #[must_use]
+    pub fn arg(self, arg: impl Into<OsString>) -> Self {
+        self.args([arg])
+    }
+
+    /// Sets an environment variable.
+    #[must_use]
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs fluxd in `dir`.
+    #[must_use]
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.current_dir = Some(dir.into());
+        self
+    }
+
+    /// The private `HOME`.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command.args(&self.args);
+        if !self.log_format_given {
+            command.args(["--log-format", "json"]);
+        }
+        for key in SCRUBBED_ENV {
+            command.env_remove(key);
+        }
+        command.env("HOME", self.home.path());
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
+        command
+    }
+
+    /// Runs to the end (at most `timeout`, then it is killed and this fails).
+    pub fn run(&self, timeout: Duration) -> Result<Finished, Error> {
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::io(format!("starting {}", self.binary.display()), e))?;
+        // Read both pipes on threads so a chatty child never blocks on a full pipe.
+        let stdout = child.stdout.take().map(read_on_thread);
+        let stderr = child.stderr.take().map(read_on_thread);
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+                    return Err(Error::Timeout {
+                        what: format!("fluxd {:?} to finish", self.args),
+                        after: timeout,
+                        log_tail: tail(&stderr, 4096),
+                    });
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(Error::io("waiting for fluxd", e)),
+            }
+        };
+        Ok(Finished {
+            status,
+            stdout: stdout.and_then(|t| t.join().ok()).unwrap_or_default(),
+            stderr: stderr.and_then(|t| t.join().ok()).unwrap_or_default(),
+        })
+    }
+
+    /// Starts fluxd as a daemon, logging into `<dir>/fluxd.log`.
+    pub fn start(&self, dir: &Path) -> Result<Daemon, Error> {
+        let log = dir.join("fluxd.log");
+        let server = Server::spawn("fluxd", &self.command(), &log)?;
+        Ok(Daemon { server, log })
+    }
+}
+
+fn read_on_thread(
+    mut pipe: impl std::io::Read + Send + 'static,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn tail(text: &str, max: usize) -> String {
+    let start = text.len().saturating_sub(max);
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    text[start..].to_owned()
+}
+
+/// A running fluxd daemon; stopped (SIGTERM) when dropped.
+#[derive(Debug)]
+pub struct Daemon {
+    server: Server,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Its JSON log lines so far.
+    pub fn logs(&self) -> Vec<LogLine> {
+        parse_logs(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    /// Everything it logged so far, for assertion messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until a log line satisfies `found` (checking every 20 ms) and
+    /// returns it; fails if fluxd exits or after `timeout`.
+    pub fn wait_for_log(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut found: impl FnMut(&LogLine) -> bool,
+    ) -> Result<LogLine, Error> {
+        let mut hit = None;
+        let log = self.log.clone();
+        self.server.wait_until(timeout, what, || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            hit = parse_logs(&text).into_iter().find(|line| found(line));
+            hit.is_some()
+        })?;
+        hit.ok_or_else(|| Error::invalid(what, "found, then lost"))
+    }
+
+    /// How many log lines satisfy `matches` so far.
+    pub fn count_logs(&self, matches: impl Fn(&LogLine) -> bool) -> usize {
+        self.logs().iter().filter(|line| matches(line)).count()
+    }
+
+    /// Fails with the log tail if fluxd has exited.
+    pub fn check_running(&mut self) -> Result<(), Error> {
+        self.server.check_running()
+    }
+
+    /// Sends SIGTERM and waits for fluxd (and its watchdog) to exit.
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+}

@@ -1,0 +1,138 @@
+//! fluxd as a real process (the tests' `fluxd-e2e` binary, the same library
+//! entry point as `fluxd`) against the real control plane, real git
+//! repositories (file:// and ssh with a deploy key) and the seed's RBAC.
+
+// Test helpers may unwrap, like `#[test]` functions: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod dry_run;
+mod marker;
+mod readme;
+mod restart;
+mod scope;
+mod ssh;
+mod sync;
+
+use std::path::Path;
+use std::time::Duration;
+
+use kube::api::{Api, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use tests::controlplane::ControlPlane;
+use tests::fluxd::{Finished, FluxdCommand, LogLine};
+use tests::git::GitFixture;
+
+/// Longest a `--once` or `--dry-run` run may take.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest a daemon may take to log what a test waits for.
+const LOG_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// fluxd with a clean environment and JSON logs.
+fn fluxd() -> FluxdCommand {
+    FluxdCommand::new(env!("CARGO_BIN_EXE_fluxd-e2e")).unwrap()
+}
+
+/// fluxd syncing `repo` (by its `file://` URL) into `cluster` as its admin,
+/// restricted to `namespace`.
+fn fluxd_on(repo: &GitFixture, cluster: &ControlPlane, namespace: &str) -> FluxdCommand {
+    fluxd()
+        .args([
+            "--git-url",
+            &file_url(repo),
+            "--k8s-allow-namespace",
+            namespace,
+        ])
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig_path())
+}
+
+/// A fixture repository on `main` in `dir`.
+fn repository(dir: &Path) -> GitFixture {
+    GitFixture::new(dir, "main").unwrap()
+}
+
+/// The `file://` URL of a fixture's origin.
+fn file_url(repo: &GitFixture) -> String {
+    format!("file://{}", repo.bare_path().display())
+}
+
+/// Runs `command` to the end.
+fn run(command: &FluxdCommand) -> Finished {
+    command.run(RUN_TIMEOUT).unwrap()
+}
+
+/// The one `sync finished` line of a `--once` run.
+fn summary(finished: &Finished) -> LogLine {
+    let summaries: Vec<LogLine> = finished
+        .logs()
+        .into_iter()
+        .filter(|line| line.is("sync finished"))
+        .collect();
+    assert_eq!(summaries.len(), 1, "{}", finished.output());
+    summaries.into_iter().next().unwrap()
+}
+
+/// The log lines with `message`.
+fn lines_with(finished: &Finished, message: &str) -> Vec<LogLine> {
+    finished
+        .logs()
+        .into_iter()
+        .filter(|line| line.is(message))
+        .collect()
+}
+
+/// A ConfigMap manifest.
+fn config_map(namespace: &str, name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  value: \"{value}\"\n"
+    )
+}
+
+/// A Deployment and its Service.
+fn web_app(namespace: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {namespace}
+  annotations:
+    fluxcd.io/automated: \"true\"
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27.0
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: {namespace}
+spec:
+  selector: {{app: web}}
+  ports:
+    - port: 80
+"
+    )
+}
+
+/// An API for any kind, to check objects without typed structs.
+fn dynamic_api(
+    client: kube::Client,
+    gvk: (&str, &str, &str, &str),
+    namespace: &str,
+) -> Api<DynamicObject> {
+    let (group, version, kind, plural) = gvk;
+    let resource =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    Api::namespaced_with(client, namespace, &resource)
+}

@@ -1,0 +1,89 @@
+//! The command line's failures: bad flags are errors naming the flag; a git
+//! URL that cannot be reached fails a `--once` run with a clear message (and
+//! never its credentials) but only gets logged, again and again, by a daemon
+//! that keeps running.
+
+use std::time::Duration;
+
+use tests::controlplane::ControlPlane;
+use tests::net::free_port;
+
+use super::{LOG_TIMEOUT, fluxd, run};
+
+#[test]
+fn bad_flags_are_usage_errors_naming_the_flag() {
+    let cases: [(&[&str], &str); 8] = [
+        (&["--git-poll-interval=5"], "--git-poll-interval"),
+        (&["--sync-interval=5 minutes"], "--sync-interval"),
+        (&["--git-timeout=0"], "--git-timeout"),
+        (&["--sync-state=etcd"], "--sync-state"),
+        (
+            &["--k8s-allow-namespace=Not_A_Namespace"],
+            "--k8s-allow-namespace",
+        ),
+        (&["--git-path=../outside"], "--git-path"),
+        (&["--git-ssh-key=/nonexistent/identity"], "--git-ssh-key"),
+        (&["--kubeconfig=/nonexistent/kubeconfig"], "--kubeconfig"),
+    ];
+    for (args, flag) in cases {
+        let finished = run(&fluxd()
+            .args(["--git-url", "file:///nonexistent/repo", "--once"])
+            .args(args.iter().copied()));
+        assert_eq!(finished.code(), Some(2), "{args:?}: {}", finished.output());
+        assert!(
+            finished.stderr.contains(flag),
+            "{args:?}: {}",
+            finished.output()
+        );
+    }
+    let missing = run(&fluxd().arg("--once"));
+    assert_eq!(missing.code(), Some(2), "{}", missing.output());
+    assert!(missing.stderr.contains("--git-url"), "{}", missing.output());
+    let bad_url = run(&fluxd().args(["--git-url", "ftp://example.com/repo", "--once"]));
+    assert_eq!(bad_url.code(), Some(2), "{}", bad_url.output());
+    assert!(bad_url.stderr.contains("--git-url"), "{}", bad_url.output());
+}
+
+#[tokio::test]
+async fn an_unreachable_repository_fails_once_and_keeps_a_daemon_running() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let ns = cluster.namespace("fluxd-unreachable").await.unwrap();
+    // Nothing listens on this port; the URL carries a password that must never show.
+    let url = format!(
+        "http://bot:hunter2@127.0.0.1:{}/team/config.git",
+        free_port().unwrap()
+    );
+    let command = || {
+        fluxd()
+            .args(["--git-url", &url, "--git-timeout", "5s"])
+            .args(["--k8s-allow-namespace", ns.name()])
+            .arg("--kubeconfig")
+            .arg(cluster.kubeconfig_path())
+    };
+
+    let once = run(&command().arg("--once"));
+    assert_eq!(once.code(), Some(1), "{}", once.output());
+    assert!(once.stderr.contains("127.0.0.1"), "{}", once.output());
+    assert!(!once.output().contains("hunter2"), "{}", once.output());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = command()
+        .args(["--git-poll-interval", "1s"])
+        .start(dir.path())
+        .unwrap();
+    let failures =
+        |daemon: &tests::fluxd::Daemon| daemon.count_logs(|line| line.is("fetch failed"));
+    let deadline = std::time::Instant::now() + LOG_TIMEOUT;
+    while failures(&daemon) < 2 && std::time::Instant::now() < deadline {
+        daemon.check_running().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(failures(&daemon) >= 2, "{}", daemon.log_text());
+    daemon.check_running().unwrap();
+    assert!(
+        !daemon.log_text().contains("hunter2"),
+        "{}",
+        daemon.log_text()
+    );
+    daemon.stop();
+}
