@@ -110,7 +110,9 @@ impl Engine {
             };
             report.duration = started.elapsed();
             let counts = report.counts();
-            tracing::info!(
+            // Debug: an embedder logs the report as its own summary (fluxd
+            // writes one `sync finished` line per sync).
+            tracing::debug!(
                 created = counts.created,
                 configured = counts.configured,
                 unchanged = counts.unchanged,
