@@ -113,7 +113,7 @@ pub fn file_dependencies(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
-        let doc: Value = serde_saphyr::from_str(&text).map_err(|e| Error::Chart {
+        let doc: Value = crate::yaml::from_str(&text).map_err(|e| Error::Chart {
             chart: path.display().to_string(),
             reason: format!("not valid YAML: {e}"),
         })?;
@@ -138,7 +138,7 @@ pub fn has_dependencies(dir: &Path) -> bool {
     ["Chart.yaml", "requirements.yaml"].iter().any(|file| {
         std::fs::read_to_string(dir.join(file))
             .ok()
-            .and_then(|text| serde_saphyr::from_str::<Value>(&text).ok())
+            .and_then(|text| crate::yaml::from_str::<Value>(&text).ok())
             .and_then(|doc| {
                 doc.get("dependencies")
                     .and_then(Value::as_array)

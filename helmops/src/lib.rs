@@ -60,6 +60,7 @@ mod operator;
 pub mod reconcile;
 pub mod storage;
 pub mod values;
+mod yaml;
 
 pub use chart::{Checkout, DaemonRepository, GitCharts, SyncedCheckout};
 pub use error::Error;

@@ -37,7 +37,7 @@ pub fn parse_values(text: &str, origin: &str) -> Result<Map<String, Value>, Erro
     if text.trim().is_empty() {
         return Ok(Map::new());
     }
-    let value: Value = serde_saphyr::from_str(text).map_err(|e| Error::ValuesSource {
+    let value: Value = crate::yaml::from_str(text).map_err(|e| Error::ValuesSource {
         source_ref: origin.to_owned(),
         reason: format!("not valid YAML: {e}"),
     })?;
@@ -326,6 +326,34 @@ mod tests {
         );
         let err = parse_values("a: [1,\n", "x").unwrap_err().to_string();
         assert!(err.contains("not valid YAML"), "{err}");
+    }
+
+    /// Deep values parse on a thread with little stack; values nested past
+    /// the parser's budget are an error, not a stack overflow.
+    #[test]
+    fn deep_values_are_parsed_or_refused_on_a_small_stack() {
+        let nested = |depth: usize| {
+            (0..depth)
+                .map(|level| format!("{}x:\n", " ".repeat(level)))
+                .collect::<String>()
+        };
+        let (shallow, deep) = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                (
+                    parse_values(&nested(60), "shallow"),
+                    parse_values(&nested(500), "deep"),
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(shallow.is_ok(), "{shallow:?}");
+        let err = deep.unwrap_err().to_string();
+        assert!(
+            err.contains("deep") && err.contains("not valid YAML"),
+            "{err}"
+        );
     }
 
     #[test]

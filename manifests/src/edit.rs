@@ -41,6 +41,7 @@ use serde_json::Value;
 
 use crate::images::{self, PathSegment, ValuePath, display_path};
 use crate::policy::{self, Policy};
+use crate::stack::{DEFAULT_DEPTH, with_stack_for};
 use crate::{Error, ResourceId, Source, TagFilter};
 
 use render::Quote;
@@ -242,8 +243,10 @@ impl<'a> Target<'a> {
             ));
         }
         let region = (document.start, document.end);
-        let mut values: Vec<Value> = serde_saphyr::from_multiple(&text[region.0..region.1])
-            .map_err(|err| refuse(document.root.line, format!("not valid YAML: {err}")))?;
+        let mut values: Vec<Value> = with_stack_for(DEFAULT_DEPTH, || {
+            serde_saphyr::from_multiple(&text[region.0..region.1])
+        })
+        .map_err(|err| refuse(document.root.line, format!("not valid YAML: {err}")))?;
         let (Some(value), true) = (values.pop(), values.is_empty()) else {
             return Err(refuse(
                 document.root.line,
@@ -690,7 +693,8 @@ impl<'a> Target<'a> {
         }
         // The other documents' bytes are untouched; the edited bytes must
         // still be one document, equal to the expectation.
-        let reread: Result<Vec<Value>, _> = serde_saphyr::from_multiple(&region);
+        let reread: Result<Vec<Value>, _> =
+            with_stack_for(DEFAULT_DEPTH, || serde_saphyr::from_multiple(&region));
         match reread {
             Ok(values) if values.len() == 1 && values[0] == expected => {
                 let mut out = String::with_capacity(self.text.len() + region.len() - (end - start));

@@ -21,6 +21,7 @@ pub mod policy;
 mod resource;
 mod scope;
 mod source;
+mod stack;
 
 pub use checksum::Checksum;
 pub use error::Error;

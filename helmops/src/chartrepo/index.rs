@@ -33,7 +33,7 @@ pub struct ChartVersion {
 impl RepoIndex {
     /// Parses `index.yaml`.
     pub fn parse(text: &str, url: &str) -> Result<Self, Error> {
-        serde_saphyr::from_str(text).map_err(|e| Error::ChartRepository {
+        crate::yaml::from_str(text).map_err(|e| Error::ChartRepository {
             url: url.to_owned(),
             reason: format!("index.yaml is not a Helm repository index: {e}"),
         })

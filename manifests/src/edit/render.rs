@@ -105,7 +105,9 @@ pub(crate) fn plain_ok(value: &str, in_flow: bool) -> bool {
     // The last word goes to the parser itself.
     let probe = format!("k: {value}\n");
     matches!(
-        serde_saphyr::from_str::<Value>(&probe),
+        crate::stack::with_stack_for(crate::stack::DEFAULT_DEPTH, || {
+            serde_saphyr::from_str::<Value>(&probe)
+        }),
         Ok(Value::Object(map)) if map.get("k").and_then(Value::as_str) == Some(value)
     )
 }

@@ -36,7 +36,8 @@ pub struct LoadOptions {
     pub default_namespace: String,
     /// Files larger than this are not read. Default 16 MiB.
     pub max_file_bytes: u64,
-    /// Deepest nesting of mappings and sequences in a document. Default 100.
+    /// Deepest nesting of mappings and sequences in a document. Default 100,
+    /// at most 1,000 (a larger value counts as 1,000).
     pub max_depth: usize,
     /// Kinds known to be cluster-scoped, before the CustomResourceDefinitions
     /// of the loaded tree add theirs. Default [`ClusterScopedKinds::builtin`];

@@ -8,11 +8,13 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::{MessageFormatter, Spanned};
 
+use crate::stack::with_stack_for;
+
 /// The YAML options of the loader: limits against hostile input, YAML 1.1
 /// octals as Kubernetes reads them (`0644`), no comment events.
 fn yaml_options(max_depth: usize) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_depth = max_depth;
+    budget.max_depth = max_depth.min(crate::stack::MAX_DEPTH);
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     // An alias expands to a copy of what it names; a "billion laughs" file
@@ -56,9 +58,11 @@ pub(crate) fn parse_document(
     text: &str,
     max_depth: usize,
 ) -> Result<Option<ParsedDocument>, ParseError> {
-    serde_saphyr::from_str_with_options::<Document>(text, yaml_options(max_depth))
-        .map(|document| document.0)
-        .map_err(|err| ParseError::from_yaml(&err))
+    with_stack_for(max_depth, || {
+        serde_saphyr::from_str_with_options::<Document>(text, yaml_options(max_depth))
+    })
+    .map(|document| document.0)
+    .map_err(|err| ParseError::from_yaml(&err))
 }
 
 /// Parses every document of `text` in one pass: the fast way for a file
@@ -68,10 +72,12 @@ pub(crate) fn parse_stream(
     text: &str,
     max_depth: usize,
 ) -> Result<Vec<ParsedDocument>, ParseError> {
-    serde_saphyr::from_str_multiple_with_options::<Document, Vec<Document>>(
-        text,
-        yaml_options(max_depth),
-    )
+    with_stack_for(max_depth, || {
+        serde_saphyr::from_str_multiple_with_options::<Document, Vec<Document>>(
+            text,
+            yaml_options(max_depth),
+        )
+    })
     .map(|documents| {
         documents
             .into_iter()

@@ -455,6 +455,54 @@ fn deeply_nested_documents() {
     assert_eq!(places, ["flow.yaml:5", "nested.yaml:105"]);
 }
 
+/// A document nested just inside the depth budget loads on any thread: the
+/// parser recurses per level, and a thread with little stack (a tokio
+/// blocking thread has 2 MiB) must neither overflow nor refuse it.
+#[test]
+fn deep_documents_load_on_a_small_stack() {
+    let dir = checkout();
+    let mut block =
+        String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata:\n");
+    // Levels: the root mapping, `data`'s mapping, then one per line.
+    for level in 1..=97 {
+        block.push_str(&" ".repeat(level));
+        block.push_str("x:\n");
+    }
+    fs::create_dir(dir.path().join("deep")).unwrap();
+    fs::write(dir.path().join("deep/deep.yaml"), &block).unwrap();
+    let root = dir.path().to_owned();
+    let loaded = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || load(&root, &["deep"], &LoadOptions::default()))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert_eq!(loaded.resources.len(), 1);
+
+    // A budget above the cap counts as the cap: 1,000 levels.
+    let mut options = LoadOptions::default();
+    options.max_depth = usize::MAX;
+    let mut deeper =
+        String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata:\n");
+    for level in 1..=1_100 {
+        deeper.push_str(&" ".repeat(level));
+        deeper.push_str("x:\n");
+    }
+    fs::write(dir.path().join("deep/deep.yaml"), &deeper).unwrap();
+    let root = dir.path().to_owned();
+    let loaded = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || load(&root, &["deep"], &options))
+        .unwrap()
+        .join()
+        .unwrap();
+    match loaded.errors.as_slice() {
+        [Error::YamlLimit { at, .. }] => assert_eq!(at.to_string(), "deep/deep.yaml:1005"),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn path_arguments_that_escape_or_do_not_exist() {
     let dir = checkout();
