@@ -1,14 +1,16 @@
 //! The apply engine at scale, beside `kubectl apply --server-side`.
 //!
 //! For each size (1,000 and 10,000 objects by default: a quarter each of
-//! ConfigMaps, Secrets, Services and Deployments, over ten namespaces), on a
-//! private control plane and in one run:
+//! ConfigMaps, Secrets, Services and Deployments, over ten namespaces), in
+//! one run, on a private control plane for each of two orders (kubectl
+//! first, then the engine first: whoever applies second meets a fuller
+//! cluster and is slower for it):
 //!
 //! 1. `kubectl apply --server-side -R -f` of the generated tree into ten
 //!    namespaces of its own;
 //! 2. the engine's first sync of the same tree (loaded with
 //!    `manifests::load`) into ten other namespaces;
-//! 3. a no-op re-sync by the same engine; then a restarted daemon, a child
+//! 3. after the second order only, a no-op re-sync by the same engine; then a restarted daemon, a child
 //!    process that loads the tree, runs discovery and syncs once, with and
 //!    without garbage collection;
 //!
@@ -24,10 +26,10 @@
 //! minutes (kubectl), and criterion's ten samples would multiply that for no
 //! better number. Sizes: `SYNC_BENCH_SIZES=1000,10000`; engine concurrency:
 //! `SYNC_BENCH_CONCURRENCY` (default the engine's); `SYNC_BENCH_HEADLESS=1`
-//! makes the Services headless (no ClusterIP to allocate, which the
-//! apiserver does one at a time); `SYNC_BENCH_ENGINE_FIRST=1` runs the
-//! engine's first sync before kubectl (whoever goes second meets a fuller
-//! cluster, where ClusterIPs take longer to allocate). Run with
+//! makes the Services headless (no ClusterIP, and no IPAddress object, to
+//! allocate); `SYNC_BENCH_ENGINE_FIRST=1` (or `0`) runs only the order with
+//! the engine (or kubectl) first. The ratio quoted is the geometric mean of
+//! the orders'. Run with
 //! `cargo bench -p tests --bench sync`.
 
 // A benchmark that cannot set up has nothing to measure.
@@ -76,21 +78,44 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(EngineConfig::default().concurrency);
+    // Whoever applies second meets a fuller cluster and is slower for it
+    // (measured: kubectl 21.8 s first, 28 to 31 s second, at 10,000): both
+    // orders run, each on a fresh control plane, unless one is asked for.
+    let orders: &[bool] = match std::env::var("SYNC_BENCH_ENGINE_FIRST").as_deref() {
+        Ok("1") => &[true],
+        Ok("0") => &[false],
+        _ => &[false, true],
+    };
     for size in sizes {
-        let cluster = ControlPlane::private().await?;
+        let mut ratios = Vec::new();
+        for (index, &engine_first) in orders.iter().enumerate() {
+            let cluster = ControlPlane::private().await?;
+            println!(
+                "\n== {size} objects ({NAMESPACES} namespaces), engine concurrency {concurrency}, {} first ==",
+                if engine_first { "engine" } else { "kubectl" }
+            );
+            let last = index + 1 == orders.len();
+            ratios.push(bench_size(&cluster, size, concurrency, engine_first, last).await?);
+        }
+        let mean = ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64;
         println!(
-            "\n== {size} objects ({NAMESPACES} namespaces), engine concurrency {concurrency} =="
+            "\n{size} objects: first sync {:.2}x kubectl's time (geometric mean of {} orders)",
+            mean.exp(),
+            ratios.len()
         );
-        bench_size(&cluster, size, concurrency).await?;
     }
     Ok(())
 }
 
+/// One size in one order; the no-op phases only with `no_ops`. Returns
+/// kubectl's time over the engine's for the first sync.
 async fn bench_size(
     cluster: &ControlPlane,
     size: usize,
     concurrency: usize,
-) -> Result<(), Box<dyn std::error::Error>> {
+    engine_first: bool,
+    no_ops: bool,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let kubectl_dir = dir.path().join("kubectl");
     let engine_dir = dir.path().join("engine");
@@ -111,10 +136,7 @@ async fn bench_size(
         .await?;
     settle(cluster).await?;
 
-    // 1. kubectl, unless the engine goes first (SYNC_BENCH_ENGINE_FIRST=1:
-    // whoever goes second meets a fuller cluster, where every new Service's
-    // ClusterIP takes longer to allocate).
-    let engine_first = std::env::var_os("SYNC_BENCH_ENGINE_FIRST").is_some();
+    // 1. kubectl, unless the engine goes first.
     let mut kubectl_time = None;
     if !engine_first {
         kubectl_time = Some(kubectl_phase(cluster, &kubectl_dir, dir.path()).await?);
@@ -152,11 +174,14 @@ async fn bench_size(
         Some(time) => time,
         None => kubectl_phase(cluster, &kubectl_dir, dir.path()).await?,
     };
+    let ratio = kubectl_time.as_secs_f64() / first.duration.as_secs_f64();
     println!(
-        "first sync: {:.1}x kubectl's time ({} first)",
-        kubectl_time.as_secs_f64() / first.duration.as_secs_f64(),
+        "first sync: {ratio:.2}x kubectl's time ({} first)",
         if engine_first { "engine" } else { "kubectl" }
     );
+    if !no_ops {
+        return Ok(ratio);
+    }
 
     // 3. No-op re-syncs: the same engine, then a restarted daemon (a
     // process of its own, so its peak memory is all a daemon needs: loading,
@@ -191,7 +216,7 @@ async fn bench_size(
         );
         report_cpu(&cpu_before, &cpu_after);
     }
-    Ok(())
+    Ok(ratio)
 }
 
 /// `kubectl apply --server-side -R -f <tree>`, timed and reported.

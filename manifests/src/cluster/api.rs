@@ -17,6 +17,12 @@ use super::live::{LiveObject, Page};
 /// Items per page of a list call.
 const PAGE_SIZE: u32 = 500;
 
+/// The `Accept` header that asks for an object's metadata only (a
+/// `meta.k8s.io/v1` `PartialObjectMetadata`), with the whole object as the
+/// fallback for an API server that cannot transform (an aggregated API).
+const METADATA_ONLY: &str =
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+
 /// A failed request: the client's error, reduced to what a user needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiError {
@@ -163,7 +169,10 @@ pub(crate) async fn get(
 
 /// Server-side applies `object` as `field_manager`, forcing conflicts and
 /// refusing unknown or duplicate fields (as `kubectl apply --server-side`
-/// does); with `dry_run` the server only says what would result.
+/// does); with `dry_run` the server only says what would result, as the
+/// whole object. A real apply is answered with the object's metadata only
+/// ([`METADATA_ONLY`]): the engine reads nothing else of it, and the server
+/// then encodes (and the engine decodes) a fraction of the object.
 pub(crate) async fn apply(
     client: &kube::Client,
     kind: &Kind,
@@ -180,9 +189,15 @@ pub(crate) async fn apply(
         field_manager: Some(field_manager.to_owned()),
         field_validation: Some(ValidationDirective::Strict),
     };
-    let http = request
+    let mut http = request
         .patch(name, &params, &Patch::Apply(object))
         .map_err(|e| ApiError::request(&e))?;
+    if !dry_run {
+        http.headers_mut().insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static(METADATA_ONLY),
+        );
+    }
     send(client, http, "an apply").await
 }
 

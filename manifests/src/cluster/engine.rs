@@ -27,12 +27,6 @@ use crate::{Error, Resource, ResourceId};
 const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often it asks meanwhile.
 const CRD_POLL_INTERVAL: Duration = Duration::from_millis(200);
-/// Most Services applied at once, whatever the engine's concurrency: every
-/// new Service takes a ClusterIP from one allocator the apiserver keeps
-/// consistent with compare-and-swap writes, so more in flight only adds
-/// conflicts and retries (measured: 2.5 ms a Service at 2 to 4 in flight,
-/// 3 ms at 16, up to 7.6 ms at 16 with thousands allocated).
-const SERVICE_CONCURRENCY: usize = 4;
 
 /// The resources of one git checkout to make the cluster match.
 #[derive(Debug, Clone)]
@@ -75,8 +69,6 @@ struct Run<'e, 's> {
     prepared: Prepared<'s>,
     marked: MarkedLists,
     errors: Vec<String>,
-    /// Permits for applying Services ([`SERVICE_CONCURRENCY`]).
-    services: tokio::sync::Semaphore,
 }
 
 impl Engine {
@@ -169,7 +161,6 @@ impl Engine {
             prepared,
             marked: MarkedLists::new(),
             errors: Vec::new(),
-            services: tokio::sync::Semaphore::new(SERVICE_CONCURRENCY),
         })
     }
 
@@ -346,12 +337,6 @@ impl<'s> Run<'_, 's> {
 
     /// Server-side applies `item` (only a dry-run with `dry_run`).
     async fn send(&self, item: &Desired<'s>, dry_run: bool) -> Result<LiveObject, ApiError> {
-        let kind = &item.kind.resource;
-        let _permit = if kind.group.is_empty() && kind.kind == "Service" {
-            self.services.acquire().await.ok()
-        } else {
-            None
-        };
         api::apply(
             self.client(),
             &item.kind,
