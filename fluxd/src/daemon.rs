@@ -4,6 +4,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::FutureExt;
 use gitsync::{GitTagMarker, Head, Mirror, PollEvent, Poller, SyncMarker};
 use manifests::LoadOptions;
 use manifests::cluster;
@@ -27,6 +28,10 @@ pub enum RunOutcome {
     /// A `--once` sync or a `--dry-run` found errors (failed resources,
     /// manifests that did not load, a marker that did not move).
     Errors,
+    /// Stopped by `shutdown` before the start-up or the `--once` sync
+    /// finished, which then did not finish within [`SHUTDOWN_GRACE`]; the
+    /// next run syncs again.
+    Interrupted,
 }
 
 /// Runs fluxd as configured until `shutdown` completes (daemon mode) or the
@@ -36,7 +41,37 @@ pub enum RunOutcome {
 /// that cannot be used, a mirror directory that cannot be made, and for
 /// `--once` and `--dry-run` a repository that cannot be fetched. Once the
 /// daemon runs, failures are logged and retried.
+///
+/// When `shutdown` completes, a sync in progress (in the loop or `--once`)
+/// may go on for [`SHUTDOWN_GRACE`]; start-up (finding the cluster, the first
+/// look at the remote) gets as long, then the run ends as
+/// [`RunOutcome::Interrupted`].
 pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<RunOutcome, Error> {
+    let shutdown = shutdown.boxed().shared();
+    let run = run_until(config, shutdown.clone());
+    tokio::pin!(run);
+    tokio::select! {
+        ended = &mut run => ended,
+        () = shutdown => {
+            // The loop and a `--once` sync take their grace inside `run`;
+            // start-up gets as long, and a little more so theirs ends first.
+            match tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), &mut run).await {
+                Ok(ended) => ended,
+                Err(_) => {
+                    tracing::warn!("stopping: abandoned start-up");
+                    Ok(RunOutcome::Interrupted)
+                }
+            }
+        }
+    }
+}
+
+/// [`run`], which stops at `shutdown` only where a sync gets its grace: in
+/// the loop and around the `--once` sync.
+async fn run_until(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<RunOutcome, Error> {
@@ -104,9 +139,15 @@ pub async fn run(
     syncer.resume().await;
 
     if config.mode == Mode::Once {
-        let head = syncer.source().fetch().await?;
-        let run = syncer.sync(&head).await?;
-        return Ok(outcome(&run));
+        let once = async {
+            let head = syncer.source().fetch().await?;
+            syncer.sync(&head).await
+        };
+        tokio::pin!(shutdown);
+        return match with_grace(once, shutdown).await {
+            (Some(run), _) => Ok(outcome(&run?)),
+            (None, _) => Ok(RunOutcome::Interrupted),
+        };
     }
     SyncLoop {
         syncer,
@@ -202,25 +243,43 @@ impl SyncLoop {
                 continue;
             };
             tracing::debug!(trigger, revision = %current.revision, "syncing");
-            let sync = self.syncer.sync(&current);
-            tokio::pin!(sync);
-            let result = tokio::select! {
-                result = &mut sync => Some(result),
-                () = &mut shutdown => {
-                    tracing::info!(grace_ms = crate::sync::millis(SHUTDOWN_GRACE), "stopping: letting the sync in progress finish");
-                    match tokio::time::timeout(SHUTDOWN_GRACE, &mut sync).await {
-                        Ok(result) => { log_failed(result); }
-                        Err(_) => tracing::warn!("stopping: abandoned the sync in progress; the next start syncs again"),
-                    }
-                    break;
-                }
-            };
+            let (result, stopping) =
+                with_grace(self.syncer.sync(&current), shutdown.as_mut()).await;
             if let Some(result) = result {
                 log_failed(result);
+            }
+            if stopping {
+                break;
             }
             next_sync = after(self.sync_interval);
         }
         tracing::info!("stopped");
+    }
+}
+
+/// Runs `work` to its end, unless `shutdown` completes first: then `work`
+/// may go on for [`SHUTDOWN_GRACE`] more, and is abandoned (`None`) after.
+/// The flag says whether `shutdown` completed.
+async fn with_grace<T>(
+    work: impl Future<Output = T>,
+    shutdown: impl Future<Output = ()>,
+) -> (Option<T>, bool) {
+    tokio::pin!(work);
+    tokio::select! {
+        result = &mut work => (Some(result), false),
+        () = shutdown => {
+            tracing::info!(
+                grace_ms = crate::sync::millis(SHUTDOWN_GRACE),
+                "stopping: letting the sync in progress finish"
+            );
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut work).await {
+                Ok(result) => (Some(result), true),
+                Err(_) => {
+                    tracing::warn!("stopping: abandoned the sync in progress; the next start syncs again");
+                    (None, true)
+                }
+            }
+        }
     }
 }
 

@@ -106,10 +106,14 @@ where
             return ExitCode::from(EXIT_ERRORS);
         }
     };
-    let result = runtime.block_on(run(config, shutdown_signal()));
-    // A git operation abandoned on shutdown may still block a thread in
-    // libgit2 until its own timeout: do not wait for it.
-    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    let shutdown = {
+        let _runtime = runtime.enter();
+        shutdown_signal()
+    };
+    let result = runtime.block_on(run(config, shutdown));
+    // The run has had its grace. A git operation it abandoned may still
+    // block a thread in libgit2 until its own timeout: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(RunOutcome::Clean) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(EXIT_ERRORS),
@@ -127,30 +131,54 @@ fn fail(error: &Error) -> ExitCode {
     }
 }
 
-/// Completes at the first SIGTERM or Ctrl-C (SIGINT).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
+/// Listens for SIGTERM and Ctrl-C (SIGINT) from the moment it is called,
+/// which must be inside a tokio runtime; the future completes at the first.
+/// Listening from the start means a signal during start-up or a `--once`
+/// sync gets the same grace as one during the loop, rather than the default
+/// action of the signal (death).
+#[cfg(unix)]
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (terminate, interrupt) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
                 tokio::select! {
                     _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "stopping"),
+                    _ = interrupt.recv() => tracing::info!(signal = "SIGINT", "stopping"),
                 }
-                return;
             }
-            Err(error) => {
+            (Ok(mut terminate), Err(error)) => {
+                tracing::warn!(%error, "cannot listen for SIGINT; only SIGTERM stops fluxd");
+                terminate.recv().await;
+                tracing::info!(signal = "SIGTERM", "stopping");
+            }
+            (Err(error), Ok(mut interrupt)) => {
                 tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops fluxd");
+                interrupt.recv().await;
+                tracing::info!(signal = "SIGINT", "stopping");
+            }
+            // No way to be told to stop: run until killed.
+            (Err(error), Err(_)) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM or SIGINT");
+                std::future::pending::<()>().await;
             }
         }
     }
-    match tokio::signal::ctrl_c().await {
-        Ok(()) => tracing::info!(signal = "SIGINT", "stopping"),
-        // No way to be told to stop: run until killed.
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for Ctrl-C either");
-            std::future::pending::<()>().await;
+}
+
+/// Completes at the first Ctrl-C.
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!(signal = "SIGINT", "stopping"),
+            // No way to be told to stop: run until killed.
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }

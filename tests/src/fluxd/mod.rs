@@ -153,6 +153,16 @@ impl FluxdCommand {
 
     /// Runs to the end (at most `timeout`, then it is killed and this fails).
     pub fn run(&self, timeout: Duration) -> Result<Finished, Error> {
+        self.run_terminated_at(timeout, |_| false)
+    }
+
+    /// Runs like [`run`](Self::run), and sends fluxd SIGTERM (through the
+    /// `kill` command) when it first logs a line that satisfies `when`.
+    pub fn run_terminated_at(
+        &self,
+        timeout: Duration,
+        when: impl Fn(&LogLine) -> bool + Send + 'static,
+    ) -> Result<Finished, Error> {
         let mut child = self
             .command()
             .stdin(Stdio::null())
@@ -160,9 +170,20 @@ impl FluxdCommand {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| Error::io(format!("starting {}", self.binary.display()), e))?;
+        let pid = child.id().to_string();
+        let mut signalled = false;
+        let on_line = move |line: &str| {
+            if !signalled && parse_logs(line).iter().any(&when) {
+                signalled = true;
+                let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            }
+        };
         // Read both pipes on threads so a chatty child never blocks on a full pipe.
-        let stdout = child.stdout.take().map(read_on_thread);
-        let stderr = child.stderr.take().map(read_on_thread);
+        let stdout = child.stdout.take().map(|pipe| read_on_thread(pipe, |_| {}));
+        let stderr = child
+            .stderr
+            .take()
+            .map(|pipe| read_on_thread(pipe, on_line));
         let deadline = Instant::now() + timeout;
         let status = loop {
             match child.try_wait() {
@@ -196,13 +217,28 @@ impl FluxdCommand {
     }
 }
 
+/// Reads `pipe` to its end on a thread, handing each line to `on_line` as it
+/// comes; the thread's result is everything read, lossily decoded.
 fn read_on_thread(
-    mut pipe: impl std::io::Read + Send + 'static,
+    pipe: impl std::io::Read + Send + 'static,
+    mut on_line: impl FnMut(&str) + Send + 'static,
 ) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
+        let mut reader = std::io::BufReader::new(pipe);
+        let mut text = String::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let decoded = String::from_utf8_lossy(&line);
+                    on_line(&decoded);
+                    text.push_str(&decoded);
+                }
+            }
+        }
+        text
     })
 }
 

@@ -1,11 +1,12 @@
 //! The command line's failures: bad flags are errors naming the flag; a git
 //! URL that cannot be reached fails a `--once` run with a clear message (and
 //! never its credentials) but only gets logged, again and again, by a daemon
-//! that keeps running.
+//! that keeps running; SIGTERM during a `--once` run gets the daemon's grace.
 
 use std::time::Duration;
 
 use tests::controlplane::ControlPlane;
+use tests::git::silent::SilentServer;
 use tests::net::free_port;
 
 use super::{LOG_TIMEOUT, fluxd, run};
@@ -86,4 +87,42 @@ async fn an_unreachable_repository_fails_once_and_keeps_a_daemon_running() {
         daemon.log_text()
     );
     daemon.stop();
+}
+
+/// SIGTERM while a `--once` run waits on a git server that never answers:
+/// fluxd says it is stopping, lets the work go on for its grace, abandons
+/// it and exits with errors, without waiting for the git timeout (5 min).
+#[tokio::test]
+async fn sigterm_during_a_once_run_gets_the_grace_then_exits() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let ns = cluster.namespace("fluxd-sigterm").await.unwrap();
+    let silent = SilentServer::start().unwrap();
+    let url = format!("http://127.0.0.1:{}/team/config.git", silent.addr().port());
+    let command = fluxd()
+        .args(["--git-url", &url, "--git-timeout", "5m", "--once"])
+        .args(["--k8s-allow-namespace", ns.name()])
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig_path());
+    let finished = tokio::task::spawn_blocking(move || {
+        command.run_terminated_at(Duration::from_secs(120), |line| line.is("starting"))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+
+    assert_eq!(finished.code(), Some(1), "{}", finished.output());
+    let logs = finished.logs();
+    let stopping = logs.iter().find(|line| line.is("stopping"));
+    assert_eq!(
+        stopping.and_then(|line| line.str("signal")),
+        Some("SIGTERM"),
+        "{}",
+        finished.output()
+    );
+    assert!(
+        logs.iter()
+            .any(|line| line.is("stopping: abandoned start-up")),
+        "{}",
+        finished.output()
+    );
 }
