@@ -15,7 +15,9 @@ mod ssh;
 
 use std::path::Path;
 
-use ::gitsync::{BoxError, CommitOutcome, GitUrl, Identity, Mirror, Remote, Revision};
+use ::gitsync::{
+    BoxError, CommitOutcome, CommitRequest, GitUrl, Identity, Mirror, Remote, Revision,
+};
 use tests::git::GitFixture;
 
 /// A fixture repository on `main` with one commit pushed; returns it and that revision.
@@ -76,4 +78,28 @@ fn pushed(outcome: &CommitOutcome) -> Revision {
         CommitOutcome::Pushed { revision, .. } => *revision,
         other => panic!("expected a push, got {other:?}"),
     }
+}
+
+/// Commits `contents` as `name` through `mirror` and pushes it; checks that
+/// the fixture's `main` is now the pushed revision, and returns it.
+async fn push_file(
+    mirror: &Mirror,
+    fixture: &GitFixture,
+    message: &str,
+    name: &'static str,
+    contents: &'static str,
+) -> Revision {
+    let outcome = mirror
+        .commit_and_push(
+            CommitRequest::new(message, bot()),
+            write_file(name, contents),
+        )
+        .await
+        .unwrap();
+    let revision = pushed(&outcome);
+    assert_eq!(
+        fixture.origin_ref("refs/heads/main").unwrap(),
+        Some(revision.to_string())
+    );
+    revision
 }

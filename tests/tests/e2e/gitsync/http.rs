@@ -1,9 +1,9 @@
 //! Smart HTTP through `git http-backend`, with basic auth and bearer tokens.
 
-use ::gitsync::{CommitRequest, Error, HttpAuth};
+use ::gitsync::{Error, HttpAuth};
 use tests::git::http::{Access, GitHttpServer};
 
-use super::{bot, fixture, mirror, pushed, remote, write_file};
+use super::{fixture, mirror, push_file, remote};
 
 fn basic(username: &str, password: &str) -> Access {
     Access::Basic {
@@ -30,18 +30,14 @@ async fn basic_auth_right_and_wrong() {
     assert_eq!(mirror_url.fetch().await.unwrap().revision, first);
 
     // Pushing with basic auth.
-    let outcome = mirror_ok
-        .commit_and_push(
-            CommitRequest::new("over http", bot()),
-            write_file("http.yaml", "via: http\n"),
-        )
-        .await
-        .unwrap();
-    let revision = pushed(&outcome);
-    assert_eq!(
-        fixture.origin_ref("refs/heads/main").unwrap(),
-        Some(revision.to_string())
-    );
+    push_file(
+        &mirror_ok,
+        &fixture,
+        "over http",
+        "http.yaml",
+        "via: http\n",
+    )
+    .await;
 
     // Wrong password, and none at all: refused, never retried in a loop, never printed.
     let wrong = remote(&url).with_http_auth(HttpAuth::basic("bot".into(), "hunter2".into()));

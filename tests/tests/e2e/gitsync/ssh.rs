@@ -2,12 +2,10 @@
 
 use std::path::Path;
 
-use ::gitsync::{
-    CommitRequest, DEFAULT_SYNC_TAG, Error, GitTagMarker, KnownHosts, SshKey, SyncMarker,
-};
+use ::gitsync::{DEFAULT_SYNC_TAG, Error, GitTagMarker, KnownHosts, SshKey, SyncMarker};
 use tests::sshd::Sshd;
 
-use super::{bot, fixture, mirror, pushed, remote, write_file};
+use super::{bot, fixture, mirror, push_file, remote};
 
 fn known_hosts(text: &str) -> KnownHosts {
     KnownHosts::parse(text, Path::new("test known_hosts")).unwrap()
@@ -27,18 +25,7 @@ async fn fetch_push_and_tag_over_ssh_with_a_key_file() {
     let head = mirror.fetch().await.unwrap();
     assert_eq!((head.branch.as_str(), head.revision), ("main", first));
 
-    let outcome = mirror
-        .commit_and_push(
-            CommitRequest::new("over ssh", bot()),
-            write_file("ssh.yaml", "via: ssh\n"),
-        )
-        .await
-        .unwrap();
-    let revision = pushed(&outcome);
-    assert_eq!(
-        fixture.origin_ref("refs/heads/main").unwrap(),
-        Some(revision.to_string())
-    );
+    let revision = push_file(&mirror, &fixture, "over ssh", "ssh.yaml", "via: ssh\n").await;
 
     let marker = GitTagMarker::new(mirror.clone(), DEFAULT_SYNC_TAG, bot()).unwrap();
     marker.write(revision).await.unwrap();
