@@ -38,31 +38,28 @@
 //! # Ok(()) }
 //! ```
 
+mod cli;
 mod cluster;
-mod config;
 mod daemon;
-mod duration;
 mod error;
-mod flags;
 mod logging;
-mod marker;
-mod plan;
-mod report;
 mod sync;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+pub use cli::{
+    Config, Flags, GcMode, GoDuration, LogFormat, MAX_FLAG_DURATION, MarkerConfig, Mode, SyncState,
+    parse_go_duration,
+};
 pub use cluster::{ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace};
-pub use config::{Config, GcMode, MarkerConfig, Mode};
 pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};
-pub use duration::{GoDuration, parse_go_duration};
 pub use error::Error;
-pub use flags::{Flags, LogFormat, MAX_FLAG_DURATION, SyncState};
 pub use logging::init_logging;
-pub use marker::{FIELD_MANAGER, SYNC_MARKER_ANNOTATION, SecretMarker};
-pub use sync::{LoadedRevision, Source, SyncRun, Syncer};
+pub use sync::{
+    FIELD_MANAGER, LoadedRevision, SYNC_MARKER_ANNOTATION, SecretMarker, Source, SyncRun, Syncer,
+};
 
 /// Exit code of a run whose sync or plan found errors, or that could not run.
 pub const EXIT_ERRORS: u8 = 1;

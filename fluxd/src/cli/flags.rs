@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::duration::parse_go_duration;
+use crate::cli::duration::parse_go_duration;
 
 /// Where the sync marker lives (`--sync-state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -11,9 +11,10 @@ use manifests::cluster;
 use tokio::time::Instant;
 
 use crate::cluster::{ClusterConfig, daemon_namespace};
-use crate::marker::{FIELD_MANAGER, SecretMarker};
+use crate::sync::marker::{FIELD_MANAGER, SecretMarker};
+use crate::sync::plan;
 use crate::sync::{Source, SyncRun, Syncer};
-use crate::{Config, Error, GcMode, MarkerConfig, Mode, plan};
+use crate::{Config, Error, GcMode, MarkerConfig, Mode};
 
 /// How long a sync in progress may go on after a shutdown signal before it
 /// is abandoned.

@@ -8,7 +8,7 @@ use manifests::cluster;
 use manifests::{LoadOptions, Resource};
 
 use crate::Error;
-use crate::report;
+use crate::sync::report;
 
 /// What one sync pass did.
 #[derive(Debug)]

@@ -1,0 +1,6 @@
+//! The daemon: how a run starts, the loop that polls and syncs, `--once`,
+//! `--dry-run`, and shutdown.
+
+mod run;
+
+pub use run::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};
