@@ -19,6 +19,17 @@ pub const FALLBACK_SELECTOR: &str = "name in (flux,fluxd,weave-flux-agent)";
 /// The pod port fluxd listens on.
 pub const FLUXD_PORT: u16 = fluxd::api::routes::DEFAULT_PORT;
 
+/// A kube error in one line: the API's own message for an API error
+/// (kube's Display of those includes a dump of the Status).
+pub(crate) fn kube_error(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if !status.message.is_empty() => {
+            format!("{} ({} {})", status.message, status.code, status.reason)
+        }
+        other => other.to_string(),
+    }
+}
+
 /// A label selector of equalities, as Kubernetes formats one (keys sorted).
 pub fn labels_selector(labels: &BTreeMap<String, String>) -> String {
     labels
@@ -59,7 +70,8 @@ pub async fn find_pod(
             .fields("status.phase=Running");
         let list = pods.list(&params).await.map_err(|error| {
             Error::PortForward(format!(
-                "Could not create a dialer: Could not get pod name: Listing pods in kubernetes: {error}"
+                "Could not create a dialer: Could not get pod name: Listing pods in kubernetes: {}",
+                kube_error(&error)
             ))
         })?;
         match list.items.as_slice() {
@@ -115,10 +127,12 @@ pub async fn start(
     port: u16,
 ) -> Result<PortForward, Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let first = pods
-        .portforward(pod, &[port])
-        .await
-        .map_err(|error| Error::PortForward(format!("Could not create port forward: {error}")))?;
+    let first = pods.portforward(pod, &[port]).await.map_err(|error| {
+        Error::PortForward(format!(
+            "Could not create port forward: {}",
+            kube_error(&error)
+        ))
+    })?;
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|error| {
         Error::PortForward(format!("Could not find a port to bind to: {error}"))
     })?;
