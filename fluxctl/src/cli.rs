@@ -44,6 +44,7 @@ pub struct Cli {
 /// unset come from the environment: FLUX_FORWARD_NAMESPACE,
 /// FLUX_FORWARD_LABELS, FLUX_URL, FLUX_TIMEOUT, FLUX_SERVICE_TOKEN.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global Flags")]
 pub struct GlobalFlags {
     /// The kubeconfig context to use, will use your current selected if not specified
     #[arg(long, global = true, value_name = "string")]
@@ -89,19 +90,27 @@ pub enum Command {
     Release(Release),
     /// Turn on automatic deployment for a workload.
     #[command(
-        after_help = "Examples:\n  fluxctl automate --workload=default:deployment/helloworld"
+        after_help = "Examples:\n  fluxctl automate --workload=default:deployment/helloworld",
+        mut_arg("workload", |a| a.help("Workload to automate"))
     )]
     Automate(WorkloadPolicyShortcut),
     /// Turn off automatic deployment for a workload.
     #[command(
-        after_help = "Examples:\n  fluxctl deautomate --workload=default:deployment/helloworld"
+        after_help = "Examples:\n  fluxctl deautomate --workload=default:deployment/helloworld",
+        mut_arg("workload", |a| a.help("Workload to deautomate"))
     )]
     Deautomate(WorkloadPolicyShortcut),
     /// Lock a workload, so it cannot be deployed.
-    #[command(after_help = "Examples:\n  fluxctl lock --workload=default:deployment/helloworld")]
+    #[command(
+        after_help = "Examples:\n  fluxctl lock --workload=default:deployment/helloworld",
+        mut_arg("workload", |a| a.help("Workload to lock"))
+    )]
     Lock(WorkloadPolicyShortcut),
     /// Unlock a workload, so it can be deployed.
-    #[command(after_help = "Examples:\n  fluxctl unlock --workload=default:deployment/helloworld")]
+    #[command(
+        after_help = "Examples:\n  fluxctl unlock --workload=default:deployment/helloworld",
+        mut_arg("workload", |a| a.help("Workload to unlock"))
+    )]
     Unlock(WorkloadPolicyShortcut),
     /// Manage policies for a workload.
     #[command(
@@ -223,7 +232,13 @@ pub struct ListWorkloads {
 #[derive(Debug, Args)]
 pub struct CauseFlags {
     /// attach a message to the update
-    #[arg(short = 'm', long, value_name = "string", default_value = "")]
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "string",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub message: String,
     /// override the user reported as initiating the update [default: from git config user.name and user.email]
     #[arg(long, value_name = "string")]

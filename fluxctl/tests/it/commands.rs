@@ -603,3 +603,42 @@ fn a_token_and_environment_variables() {
     );
     assert!(run.ok, "{run:?}");
 }
+
+#[test]
+fn save_writes_yaml_as_flux_yaml_v2_did() {
+    let body = exported();
+    let fluxd = FluxV1Standin::start(move |_| Answer::JsonOwned(body.clone()));
+    let run = fluxctl(&["--url", &fluxd.url, "save"], &[]);
+    assert_eq!(
+        run.stdout,
+        "---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  annotations:
+    fluxcd.io/automated: \"true\"
+  labels:
+    app: podinfo
+  name: podinfo
+  namespace: demo
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: podinfo
+  template:
+    metadata:
+      labels:
+        app: podinfo
+    spec:
+      containers:
+      - image: stefanprodan/podinfo:3.1.0
+        name: podinfod
+"
+    );
+}

@@ -156,3 +156,29 @@ async fn a_missing_kubeconfig_is_named() {
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn a_user_who_may_not_list_pods_is_told_so() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let cluster = ControlPlane::shared().await.unwrap();
+    let ns = cluster.namespace("fluxctl-rbac").await.unwrap();
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client().unwrap(), ns.name());
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "nobody"}})).unwrap();
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let kubeconfig = cluster
+        .service_account_kubeconfig(ns.name(), "nobody")
+        .await
+        .unwrap();
+    let env = [("KUBECONFIG", kubeconfig.path().display().to_string())];
+    let run = fluxctl(&["--k8s-fwd-ns", ns.name(), "list-workloads"], &env).await;
+    assert_eq!(
+        run.stderr,
+        format!(
+            "Error: Could not create a dialer: Could not get pod name: Listing pods in kubernetes: pods is forbidden: User \"system:serviceaccount:{ns}:nobody\" cannot list resource \"pods\" in API group \"\" in the namespace \"{ns}\" (403 Forbidden)\nRun 'fluxctl list-workloads --help' for usage.\n"
+        )
+    );
+}
