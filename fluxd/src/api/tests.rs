@@ -365,3 +365,13 @@ fn randomart_matches_ssh_keygen() {
         }
     }
 }
+
+#[test]
+fn release_kinds_parse_strictly_from_queries() {
+    assert_eq!(ReleaseKind::parse("plan"), Ok(ReleaseKind::Plan));
+    assert_eq!(ReleaseKind::parse("execute"), Ok(ReleaseKind::Execute));
+    assert_eq!(
+        ReleaseKind::parse("later").unwrap_err().to_string(),
+        "invalid release kind"
+    );
+}

@@ -142,6 +142,20 @@ string_enum! {
     }
 }
 
+impl ReleaseKind {
+    /// Parses `plan` or `execute` strictly, as the deprecated
+    /// `/v6/update-images` route reads its `kind` (Flux's
+    /// `ParseReleaseKind`); JSON bodies keep unknown kinds as `Other`.
+    pub fn parse(text: &str) -> Result<Self, super::error::ParseError> {
+        match Self::from(text) {
+            Self::Other(_) => Err(super::error::ParseError {
+                message: "invalid release kind".to_owned(),
+            }),
+            kind => Ok(kind),
+        }
+    }
+}
+
 /// An image release (`update.ReleaseImageSpec`; its Go field names are
 /// kept, `ServiceSpecs` included).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
