@@ -20,6 +20,9 @@
 //!   Secret (`--sync-state secret`), next to gitsync's git tag.
 //! - [`run`]: all of it as the binary runs it, including `--once` and
 //!   `--dry-run` (offline when no cluster is configured).
+//! - [`api`]: the HTTP API's request and response types, Flux v1's JSON
+//!   shapes. Feature `api-types` builds that module alone (what fluxctl
+//!   uses); the default feature `daemon` adds everything else.
 //!
 //! # Logs
 //! One line per event on stderr, text or JSON (`--log-format`). Each sync logs
@@ -38,25 +41,41 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "api-types")]
+pub mod api;
+#[cfg(feature = "daemon")]
 mod cli;
+#[cfg(feature = "daemon")]
 mod cluster;
+#[cfg(feature = "daemon")]
 mod daemon;
+#[cfg(feature = "daemon")]
 mod error;
+#[cfg(feature = "daemon")]
 mod logging;
+#[cfg(feature = "daemon")]
 mod sync;
 
+#[cfg(feature = "daemon")]
 use std::process::ExitCode;
 
+#[cfg(feature = "daemon")]
 use clap::Parser;
 
+#[cfg(feature = "daemon")]
 pub use cli::{
     Config, Flags, GcMode, GoDuration, LogFormat, MAX_FLAG_DURATION, MarkerConfig, Mode, SyncState,
     parse_go_duration,
 };
+#[cfg(feature = "daemon")]
 pub use cluster::{ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace};
+#[cfg(feature = "daemon")]
 pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};
+#[cfg(feature = "daemon")]
 pub use error::Error;
+#[cfg(feature = "daemon")]
 pub use logging::init_logging;
+#[cfg(feature = "daemon")]
 pub use sync::{
     FIELD_MANAGER, LoadedRevision, SYNC_MARKER_ANNOTATION, SecretMarker, Source, SyncRun, Syncer,
 };
@@ -66,12 +85,14 @@ pub const EXIT_ERRORS: u8 = 1;
 /// Exit code of a bad command line or configuration.
 pub const EXIT_USAGE: u8 = 2;
 
+#[cfg(feature = "daemon")]
 /// The `fluxd` program: parses the process's arguments, runs, and maps the
 /// result to an exit code (0 clean, [`EXIT_ERRORS`], [`EXIT_USAGE`]).
 pub fn run_cli() -> ExitCode {
     run_cli_from(std::env::args_os())
 }
 
+#[cfg(feature = "daemon")]
 /// [`run_cli`] over the given arguments (the first is the program name).
 pub fn run_cli_from<I, T>(args: I) -> ExitCode
 where
@@ -118,6 +139,7 @@ where
     }
 }
 
+#[cfg(feature = "daemon")]
 fn fail(error: &Error) -> ExitCode {
     eprintln!("fluxd: {error}");
     match error {
@@ -133,7 +155,7 @@ fn fail(error: &Error) -> ExitCode {
 /// Listening from the start means a signal during start-up or a `--once`
 /// sync gets the same grace as one during the loop, rather than the default
 /// action of the signal (death).
-#[cfg(unix)]
+#[cfg(all(unix, feature = "daemon"))]
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
     let terminate = signal(SignalKind::terminate());
@@ -166,7 +188,7 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 }
 
 /// Completes at the first Ctrl-C.
-#[cfg(not(unix))]
+#[cfg(all(not(unix), feature = "daemon"))]
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     async {
         match tokio::signal::ctrl_c().await {

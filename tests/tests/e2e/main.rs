@@ -5,6 +5,7 @@
 
 mod controlplane;
 mod engine;
+mod fluxctl;
 mod fluxd;
 mod gitsync;
 mod helmops;
