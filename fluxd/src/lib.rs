@@ -7,9 +7,11 @@
 //! records how far it got. The `fluxd` binary is one line over [`run_cli`].
 //!
 //! # The pieces
-//! - [`Flags`]: the command line (Flux v1's flag names; Go durations such as
-//!   `5m`), checked and resolved into a [`Config`] by [`Config::from_flags`];
-//!   every bad value is an error naming its flag.
+//! - [`Flags`]: the command line (every flag of Flux v1's fluxd, with its
+//!   name; Go durations such as `5m`), checked and resolved into a [`Config`]
+//!   by [`Config::from_flags`]; every bad value is an error naming its flag.
+//!   [`compat`] says what fluxd does with the Flux v1 flags it does not
+//!   simply honour (not acted on yet, ignored with a warning, refused).
 //! - [`ClusterConfig::locate`]: the cluster from `--kubeconfig`, `KUBECONFIG`,
 //!   `~/.kube/config` or the in-cluster ServiceAccount, telling "none
 //!   configured" apart from "configured badly".
@@ -22,16 +24,16 @@
 //!   `--dry-run` (offline when no cluster is configured).
 //!
 //! # Logs
-//! One line per event on stderr, text or JSON (`--log-format`). Each sync logs
+//! One line per event on stderr, logfmt as Flux v1 wrote it or JSON
+//! (`--log-format fmt|json`). Each sync logs
 //! one summary line (revision, counts per outcome, duration) after one line
 //! per failure (resource id, file and line, message). Credentials never
 //! appear: URLs are logged without them.
 //!
 //! ```no_run
-//! use clap::Parser;
-//!
 //! # async fn example() -> Result<(), fluxd::Error> {
-//! let flags = fluxd::Flags::parse_from(["fluxd", "--git-url", "file:///srv/config", "--once"]);
+//! let flags = fluxd::Flags::from_command_line(["fluxd", "--git-url", "file:///srv/config", "--once"])
+//!     .expect("a valid command line");
 //! let config = fluxd::Config::from_flags(&flags)?;
 //! let outcome = fluxd::run(config, std::future::pending()).await?;
 //! println!("{outcome:?}");
@@ -47,16 +49,17 @@ mod sync;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
+pub use cli::compat;
 pub use cli::{
     Config, Flags, GcMode, GoDuration, LogFormat, MAX_FLAG_DURATION, MarkerConfig, Mode, SyncState,
     parse_go_duration,
 };
-pub use cluster::{ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace};
+pub use cluster::{
+    ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace, resource_namespace,
+};
 pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};
 pub use error::Error;
-pub use logging::init_logging;
+pub use logging::{Logfmt, LogfmtFields, init_logging};
 pub use sync::{
     FIELD_MANAGER, LoadedRevision, SYNC_MARKER_ANNOTATION, SecretMarker, Source, SyncRun, Syncer,
 };
@@ -78,7 +81,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let flags = match Flags::try_parse_from(args) {
+    let flags = match Flags::from_command_line(args) {
         Ok(flags) => flags,
         Err(error) => {
             let _ = error.print();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use gitsync::{GitUrl, Identity, KnownHosts, Remote, SshKey};
 
+use crate::cli::compat;
 use crate::{Error, Flags, SyncState};
 
 /// Where known_hosts is looked for when `--git-known-hosts` is not given.
@@ -78,6 +79,8 @@ pub struct Config {
     pub default_namespace: Option<String>,
     /// Garbage collection.
     pub gc: GcMode,
+    /// `--k8s-unsafe-exclude-resource`: kinds garbage collection never lists.
+    pub exclude_resources: Vec<String>,
     /// Daemon, once or dry run.
     pub mode: Mode,
     /// `--kubeconfig`.
@@ -89,6 +92,7 @@ pub struct Config {
 impl Config {
     /// Checks the flags and resolves their defaults. Errors name the flag.
     pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
+        compat::check(flags)?;
         let url =
             GitUrl::parse(&flags.git_url).map_err(|e| Error::flag("--git-url", e.to_string()))?;
         let mut remote = Remote::new(url).with_timeout(flags.git_timeout);
@@ -109,7 +113,9 @@ impl Config {
         }
         let paths = git_paths(&flags.git_paths)?;
 
-        for namespace in &flags.k8s_allow_namespaces {
+        // An empty value is an empty list, as Flux's flags read it.
+        let allowed_namespaces = non_empty(&flags.k8s_allow_namespaces);
+        for namespace in &allowed_namespaces {
             check_namespace("--k8s-allow-namespace", namespace)?;
         }
         if let Some(namespace) = &flags.k8s_namespace {
@@ -172,10 +178,11 @@ impl Config {
             sync_interval: flags.sync_interval,
             marker,
             namespace: flags.k8s_namespace.clone(),
-            allowed_namespaces: dedup(&flags.k8s_allow_namespaces),
+            allowed_namespaces: dedup(&allowed_namespaces),
             allow_cluster_scoped: flags.k8s_allow_cluster_scoped,
             default_namespace: flags.k8s_default_namespace.clone(),
             gc,
+            exclude_resources: non_empty(&flags.k8s_unsafe_exclude_resources),
             mode,
             kubeconfig: flags.kubeconfig.clone(),
             mirror_dir: flags.git_mirror_dir.clone(),
@@ -236,9 +243,12 @@ fn known_hosts(flag: Option<&Path>) -> Result<Option<KnownHosts>, Error> {
 }
 
 /// Checks that each path is relative and stays inside the repository. The
-/// list is kept as given: Flux hashed it, as written, into the sync set's name.
+/// list is kept as given, but for empty entries (`--git-path=`, as Flux's
+/// chart writes it, is no path at all): Flux hashed the paths, concatenated,
+/// into the sync set's name, where an empty one adds nothing.
 fn git_paths(given: &[String]) -> Result<Vec<String>, Error> {
-    for path in given {
+    let given = non_empty(given);
+    for path in &given {
         if path.trim().is_empty() {
             return Err(Error::flag("--git-path", "empty path"));
         }
@@ -254,7 +264,16 @@ fn git_paths(given: &[String]) -> Result<Vec<String>, Error> {
             ));
         }
     }
-    Ok(given.to_vec())
+    Ok(given)
+}
+
+/// `values` without the empty ones.
+fn non_empty(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .filter(|value| !value.is_empty())
+        .cloned()
+        .collect()
 }
 
 fn dedup(values: &[String]) -> Vec<String> {
@@ -306,12 +325,10 @@ fn is_dns_label(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
     fn config(args: &[&str]) -> Result<Config, Error> {
-        let flags = Flags::try_parse_from(
+        let flags = Flags::from_command_line(
             ["fluxd", "--git-url=/srv/repo"]
                 .into_iter()
                 .chain(args.iter().copied()),
@@ -398,7 +415,7 @@ mod tests {
         for (args, flag) in cases {
             assert_eq!(flag_of(config(args).unwrap_err()), flag, "{args:?}");
         }
-        let flags = Flags::try_parse_from(["fluxd", "--git-url=ftp://x/y"]).unwrap();
+        let flags = Flags::from_command_line(["fluxd", "--git-url=ftp://x/y"]).unwrap();
         assert_eq!(
             flag_of(Config::from_flags(&flags).unwrap_err()),
             "--git-url"
@@ -410,5 +427,28 @@ mod tests {
         let config = config(&["--git-path=a,b", "--git-path=a"]).unwrap();
         assert_eq!(config.paths, ["a", "b", "a"]);
         assert_eq!(config.load_paths(), ["a", "b", "a"]);
+    }
+
+    #[test]
+    fn empty_values_are_no_paths_and_no_namespaces() {
+        // As Flux's chart writes them when the values are empty.
+        let config = config(&["--git-path=", "--k8s-allow-namespace="]).unwrap();
+        assert!(config.paths.is_empty());
+        assert_eq!(config.load_paths(), ["."]);
+        assert!(config.allowed_namespaces.is_empty());
+        assert_eq!(
+            config.exclude_resources,
+            [
+                "*metrics.k8s.io/*",
+                "webhook.certmanager.k8s.io/*",
+                "v1/Event"
+            ]
+        );
+    }
+
+    #[test]
+    fn refused_flux_flags_stop_the_configuration() {
+        assert_eq!(flag_of(config(&["--sops"]).unwrap_err()), "--sops");
+        config(&["--sops=false", "--memcached-hostname=flux-memcached"]).unwrap();
     }
 }

@@ -63,9 +63,28 @@ pub struct EngineConfig {
     pub default_namespace: String,
     /// Garbage collection. Default [`GarbageCollection::Off`].
     pub gc: GarbageCollection,
+    /// Kinds garbage collection never lists (Flux's
+    /// `--k8s-unsafe-exclude-resource`): globs, `*` matching anything, over
+    /// `<apiVersion>/<Kind>` (`v1/Event`) or `<apiVersion>/` (every kind of
+    /// a group version: `*metrics.k8s.io/*`). Default Flux's:
+    /// [`DEFAULT_EXCLUDED_KINDS`].
+    #[serde(default = "default_excluded_kinds")]
+    pub exclude_kinds: Vec<String>,
     /// Most requests in flight at once (applies of one rank, lists, deletes).
     /// Default 16.
     pub concurrency: usize,
+}
+
+/// The kinds Flux v1 never listed by default (`--k8s-unsafe-exclude-resource`):
+/// the metrics APIs, cert-manager's webhook API, and Events.
+pub const DEFAULT_EXCLUDED_KINDS: [&str; 3] = [
+    "*metrics.k8s.io/*",
+    "webhook.certmanager.k8s.io/*",
+    "v1/Event",
+];
+
+fn default_excluded_kinds() -> Vec<String> {
+    DEFAULT_EXCLUDED_KINDS.map(str::to_owned).to_vec()
 }
 
 impl Default for EngineConfig {
@@ -76,6 +95,7 @@ impl Default for EngineConfig {
             allow_cluster_scoped: false,
             default_namespace: "default".to_owned(),
             gc: GarbageCollection::Off,
+            exclude_kinds: default_excluded_kinds(),
             concurrency: 16,
         }
     }
@@ -115,6 +135,16 @@ impl EngineConfig {
         Ok(())
     }
 
+    /// True when garbage collection never lists `kind` of `api_version`
+    /// ([`Self::exclude_kinds`]).
+    pub fn excludes_kind(&self, api_version: &str, kind: &str) -> bool {
+        let full = format!("{api_version}/{kind}");
+        let group_version = format!("{api_version}/");
+        self.exclude_kinds
+            .iter()
+            .any(|glob| glob_matches(glob, &full) || glob_matches(glob, &group_version))
+    }
+
     /// Why the engine may not write `id`, if it may not: a namespace outside
     /// [`NamespaceScope::Only`], or a cluster-scoped resource there without
     /// [`Self::allow_cluster_scoped`].
@@ -135,6 +165,27 @@ impl EngineConfig {
             )),
         }
     }
+}
+
+/// A glob where `*` matches any run of characters (slashes too) and every
+/// other character itself, as Flux's glob package matched.
+fn glob_matches(glob: &str, text: &str) -> bool {
+    let mut parts = glob.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// A namespace name: a DNS label (RFC 1123), at most 63 characters.
@@ -203,6 +254,29 @@ mod tests {
         ] {
             let err = config.validate().unwrap_err().to_string();
             assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn excluded_kinds_match_flux_globs() {
+        let config = EngineConfig::default();
+        assert!(config.excludes_kind("v1", "Event"));
+        assert!(config.excludes_kind("metrics.k8s.io/v1beta1", "PodMetrics"));
+        assert!(config.excludes_kind("custom.metrics.k8s.io/v1beta2", "MetricValueList"));
+        assert!(config.excludes_kind("webhook.certmanager.k8s.io/v1beta1", "Anything"));
+        assert!(!config.excludes_kind("v1", "ConfigMap"));
+        assert!(!config.excludes_kind("events.k8s.io/v1", "Event"));
+        for (glob, text, matches) in [
+            ("*", "", true),
+            ("a*", "a", true),
+            ("*a", "ba", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "acb", false),
+            ("abc", "abc", true),
+            ("abc", "abcd", false),
+            ("a*a", "a", false),
+        ] {
+            assert_eq!(glob_matches(glob, text), matches, "{glob} ~ {text}");
         }
     }
 

@@ -72,7 +72,7 @@ mod quantity;
 mod report;
 mod run;
 
-pub use config::{EngineConfig, GarbageCollection, NamespaceScope};
+pub use config::{DEFAULT_EXCLUDED_KINDS, EngineConfig, GarbageCollection, NamespaceScope};
 pub use engine::{Engine, SyncSet};
 pub use marks::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, LEGACY_GC_MARK_LABEL, gc_mark, sync_set_name};
 pub use order::rank_of_kind;
