@@ -46,15 +46,15 @@ impl ApiError {
         match error {
             kube::Error::Api(status) => Self {
                 code: Some(status.code),
-                message: if status.message.is_empty() {
-                    format!("{} ({})", status.reason, status.code)
-                } else {
-                    status.message
-                },
+                message: super::kube_error::status_message(
+                    status.code,
+                    &status.reason,
+                    &status.message,
+                ),
             },
             other => Self {
                 code: None,
-                message: other.to_string(),
+                message: super::kube_error_message(&other),
             },
         }
     }
@@ -270,13 +270,16 @@ mod tests {
             .with_code(403);
         let error = ApiError::from_kube(kube::Error::Api(status.boxed()));
         assert!(error.is_forbidden());
-        assert_eq!(error.to_string(), "configmaps \"x\" is forbidden");
+        assert_eq!(
+            error.to_string(),
+            "configmaps \"x\" is forbidden (403 Forbidden)"
+        );
         let bare = ApiError::from_kube(kube::Error::Api(
             kube::core::Status::failure("", "NotFound")
                 .with_code(404)
                 .boxed(),
         ));
         assert!(bare.is_not_found());
-        assert_eq!(bare.to_string(), "NotFound (404)");
+        assert_eq!(bare.to_string(), "404 NotFound");
     }
 }

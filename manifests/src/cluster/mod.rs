@@ -63,6 +63,7 @@ mod desired;
 mod diff;
 mod discovery;
 mod engine;
+mod kube_error;
 mod live;
 mod marks;
 mod order;
@@ -74,6 +75,7 @@ mod run;
 
 pub use config::{DEFAULT_EXCLUDED_KINDS, EngineConfig, GarbageCollection, NamespaceScope};
 pub use engine::{Engine, SyncSet};
+pub use kube_error::kube_error_message;
 pub use marks::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, LEGACY_GC_MARK_LABEL, gc_mark, sync_set_name};
 pub use order::rank_of_kind;
 pub use plan::{FieldChange, OfflineEntry, OfflinePlan, Plan, PlanAction, PlanEntry, plan_offline};
