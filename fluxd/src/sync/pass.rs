@@ -108,9 +108,18 @@ impl Source {
             revision = %head.revision,
             resources = loaded.resources.len(),
             errors = loaded.errors.len(),
+            charts_skipped = loaded.skipped_charts.len(),
             duration_ms = millis(began.elapsed()),
             "loaded manifests"
         );
+        if !loaded.skipped_charts.is_empty() {
+            let charts: Vec<String> = loaded
+                .skipped_charts
+                .iter()
+                .map(|chart| chart.display().to_string())
+                .collect();
+            tracing::debug!(charts = %charts.join(","), "skipped Helm chart directories");
+        }
         let name = cluster::sync_set_name(
             &self.mirror.remote().url().flux_safe_url(),
             &head.branch,

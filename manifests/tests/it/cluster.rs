@@ -9,7 +9,7 @@ use manifests::cluster::{
 use manifests::{LoadOptions, load};
 
 fn fixture_set() -> SyncSet {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.fixtures/load");
     let loaded = load(&root, &["tree"], &LoadOptions::default());
     assert!(loaded.is_complete(), "{:?}", loaded.errors);
     SyncSet {
