@@ -153,6 +153,8 @@ pub struct Syncer {
     engine: cluster::Engine,
     tracker: MarkerTracker<Box<dyn SyncMarker>>,
     resumed: bool,
+    /// The last revision whose resources outside the scope were reported.
+    scope_reported: Option<Revision>,
 }
 
 impl std::fmt::Debug for Syncer {
@@ -172,6 +174,7 @@ impl Syncer {
             engine,
             tracker: MarkerTracker::new(marker),
             resumed: false,
+            scope_reported: None,
         }
     }
 
@@ -214,7 +217,9 @@ impl Syncer {
         let loaded = self.source.load(head).await?;
         let resources = loaded.set.resources.len();
         let report = self.engine.sync(&loaded.set).await;
-        report::log_results(&report, &loaded.errors);
+        let first_of_revision = self.scope_reported != Some(head.revision);
+        report::log_results(&report, &loaded.errors, first_of_revision);
+        self.scope_reported = Some(head.revision);
         let marker_error = self.advance(head.revision).await;
         let run = SyncRun {
             revision: head.revision,

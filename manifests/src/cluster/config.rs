@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Outcome;
 use crate::{Error, ResourceId};
 
 /// The namespaces an engine may touch.
@@ -145,27 +146,38 @@ impl EngineConfig {
             .any(|glob| glob_matches(glob, &full) || glob_matches(glob, &group_version))
     }
 
-    /// Why the engine may not write `id`, if it may not: a namespace outside
-    /// [`NamespaceScope::Only`], or a cluster-scoped resource there without
-    /// [`Self::allow_cluster_scoped`].
-    pub fn refusal(&self, id: &ResourceId) -> Option<String> {
+    /// What becomes of `id` when the engine may not write it: under
+    /// [`NamespaceScope::Only`], a resource aimed at another namespace fails
+    /// (it is likely a mistake in git), and a cluster-scoped one, without
+    /// [`Self::allow_cluster_scoped`], is skipped as [`OUTSIDE_SCOPE`] (the
+    /// Namespace objects of the allowed namespaces are the usual case: a
+    /// namespace-restricted daemon cannot manage them, and that is no error).
+    pub fn out_of_scope(&self, id: &ResourceId) -> Option<Outcome> {
         let NamespaceScope::Only(namespaces) = &self.scope else {
             return None;
         };
         match id.namespace() {
             Some(namespace) if self.scope.allows(namespace) => None,
-            Some(namespace) => Some(format!(
-                "namespace {namespace:?} is not one of the allowed namespaces ({})",
-                namespaces.join(", ")
-            )),
+            Some(namespace) => Some(Outcome::Failed {
+                message: format!(
+                    "namespace {namespace:?} is not one of the allowed namespaces ({})",
+                    namespaces.join(", ")
+                ),
+            }),
             None if self.allow_cluster_scoped => None,
-            None => Some(format!(
-                "cluster-scoped resources are not allowed when restricted to namespaces ({})",
-                namespaces.join(", ")
-            )),
+            None => Some(Outcome::Skipped {
+                reason: format!(
+                    "{OUTSIDE_SCOPE}: cluster-scoped, and only the namespaces {} are allowed",
+                    namespaces.join(", ")
+                ),
+            }),
         }
     }
 }
+
+/// The start of the reason of a resource skipped because it is outside the
+/// allowed scope ([`Outcome::is_outside_scope`]).
+pub const OUTSIDE_SCOPE: &str = "outside the allowed scope";
 
 /// A glob where `*` matches any run of characters (slashes too) and every
 /// other character itself, as Flux's glob package matched.
@@ -210,7 +222,7 @@ mod tests {
         assert_eq!(config.field_manager, "fluxd");
         assert!(!config.scope.is_restricted());
         let id = ResourceId::cluster_scoped("Namespace", "x");
-        assert_eq!(config.refusal(&id), None);
+        assert_eq!(config.out_of_scope(&id), None);
     }
 
     #[test]
@@ -289,11 +301,24 @@ mod tests {
         let demo = ResourceId::namespaced("demo", "ConfigMap", "a");
         let other = ResourceId::namespaced("other", "ConfigMap", "a");
         let ns = ResourceId::cluster_scoped("Namespace", "demo");
-        assert_eq!(config.refusal(&demo), None);
-        let refused = config.refusal(&other).unwrap();
-        assert!(refused.contains("\"other\"") && refused.contains("demo, flux"));
-        assert!(config.refusal(&ns).unwrap().contains("cluster-scoped"));
+        assert_eq!(config.out_of_scope(&demo), None);
+        match config.out_of_scope(&other) {
+            Some(Outcome::Failed { message }) => {
+                assert!(message.contains("\"other\"") && message.contains("demo, flux"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match config.out_of_scope(&ns) {
+            Some(outcome @ Outcome::Skipped { .. }) => {
+                assert!(outcome.is_outside_scope());
+                let Outcome::Skipped { reason } = outcome else {
+                    unreachable!()
+                };
+                assert!(reason.contains("cluster-scoped") && reason.contains("demo, flux"));
+            }
+            other => panic!("{other:?}"),
+        }
         config.allow_cluster_scoped = true;
-        assert_eq!(config.refusal(&ns), None);
+        assert_eq!(config.out_of_scope(&ns), None);
     }
 }

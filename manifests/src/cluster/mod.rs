@@ -11,8 +11,9 @@
 //!    CustomResourceDefinition, so a CRD and its objects can come in one
 //!    commit. An unknown kind fails that resource only.
 //! 2. **Scope**: with [`NamespaceScope::Only`] a resource aimed at another
-//!    namespace, or a cluster-scoped one, fails; nothing is listed outside
-//!    the allowed namespaces.
+//!    namespace fails, and a cluster-scoped one is skipped as outside the
+//!    allowed scope ([`Outcome::is_outside_scope`]); nothing is listed
+//!    outside the allowed namespaces.
 //! 3. **Live objects** are read with a few list calls per kind and namespace,
 //!    selected by the [`GC_MARK_LABEL`] label.
 //! 4. **Compare**: an object is applied only when a desired field differs
@@ -73,7 +74,9 @@ mod quantity;
 mod report;
 mod run;
 
-pub use config::{DEFAULT_EXCLUDED_KINDS, EngineConfig, GarbageCollection, NamespaceScope};
+pub use config::{
+    DEFAULT_EXCLUDED_KINDS, EngineConfig, GarbageCollection, NamespaceScope, OUTSIDE_SCOPE,
+};
 pub use engine::{Engine, SyncSet};
 pub use kube_error::kube_error_message;
 pub use marks::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, LEGACY_GC_MARK_LABEL, gc_mark, sync_set_name};

@@ -80,8 +80,8 @@ impl<'s> Prepared<'s> {
     ) {
         let id = scoped_id(resource, kind.namespaced, &config.default_namespace);
         self.keep.insert(id.clone());
-        if let Some(message) = config.refusal(&id) {
-            self.decided(resource, id, Outcome::Failed { message });
+        if let Some(outcome) = config.out_of_scope(&id) {
+            self.decided(resource, id, outcome);
             return;
         }
         if let Some(first) = seen.get(&id) {
