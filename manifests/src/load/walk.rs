@@ -144,7 +144,7 @@ impl<'e> Walk<'e> {
             return;
         }
         if let Some(chart) = self.enclosing_chart(&actual) {
-            self.skip_chart(chart);
+            self.skip_chart(&chart);
             return;
         }
         match fs::metadata(&actual) {
@@ -189,10 +189,10 @@ impl<'e> Walk<'e> {
     }
 
     /// Records the chart directory at `actual` (once), relative to the root.
-    fn skip_chart(&mut self, actual: PathBuf) {
+    fn skip_chart(&mut self, actual: &Path) {
         let relative = actual
             .strip_prefix(&self.root)
-            .map_or_else(|_| actual.clone(), Path::to_path_buf);
+            .map_or_else(|_| actual.to_path_buf(), Path::to_path_buf);
         if !self.charts.contains(&relative) {
             self.charts.push(relative);
         }

@@ -8,6 +8,7 @@
 //! [`FluxdCommand::new`].
 
 mod logs;
+pub mod pod;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,8 @@ pub struct FluxdCommand {
     home: tempfile::TempDir,
     log_format_given: bool,
     current_dir: Option<PathBuf>,
+    /// A program (and its arguments) that runs fluxd: [`pod::Pod`]'s.
+    wrapper: Vec<OsString>,
 }
 
 /// What a finished run printed and how it exited.
@@ -89,6 +92,7 @@ impl FluxdCommand {
             home,
             log_format_given: false,
             current_dir: None,
+            wrapper: Vec::new(),
         })
     }
 
@@ -135,7 +139,14 @@ impl FluxdCommand {
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new(&self.binary);
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&self.binary);
+                command
+            }
+            None => Command::new(&self.binary),
+        };
         command.args(&self.args);
         if !self.log_format_given {
             command.args(["--log-format", "json"]);
