@@ -129,12 +129,12 @@ pub const COMPAT_TABLE: &[Compat] = &[
     pending("--listen", "the HTTP API is not served yet"),
     pending("--listen-metrics", "metrics are not served yet"),
     pending(
-        "registry-disable-scanning",
+        "--registry-disable-scanning",
         "registries are not scanned yet",
     ),
-    pending("automation-interval", "image automation does not run yet"),
+    pending("--automation-interval", "image automation does not run yet"),
     pending(
-        "registry-poll-interval",
+        "--registry-poll-interval",
         "image automation does not run yet (Flux's older name for --automation-interval)",
     ),
     pending("--registry-rps", "registries are not scanned yet"),
@@ -405,6 +405,7 @@ mod tests {
             );
         }
         for entry in COMPAT_TABLE {
+            assert!(entry.flag.starts_with("--"), "{}", entry.flag);
             assert!(FLUX_V1_FLAGS.contains(&entry.name()), "{}", entry.flag);
             assert!(accepts_flag(entry.name()), "{}", entry.flag);
         }

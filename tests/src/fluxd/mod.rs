@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub use logs::{LogLine, parse_logs};
+pub use logs::{LogLine, parse_logfmt, parse_logs};
 
 use crate::Error;
 use crate::process::Server;
@@ -117,6 +117,16 @@ impl FluxdCommand {
     #[must_use]
     pub fn arg(self, arg: impl Into<OsString>) -> Self {
         self.args([arg])
+    }
+
+    /// Runs fluxd with exactly the arguments given: no `--log-format json`
+    /// added when they name no log format (fluxd then logs logfmt, which
+    /// [`parse_logs`] reads too). For command lines that must stay as a
+    /// user wrote them, such as Flux's Helm charts'.
+    #[must_use]
+    pub fn with_args_as_given(mut self) -> Self {
+        self.log_format_given = true;
+        self
     }
 
     /// Sets an environment variable.
