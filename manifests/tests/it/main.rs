@@ -13,6 +13,7 @@ mod cluster;
 mod corpus;
 mod edit;
 mod filter;
+mod flux_v1;
 mod images;
 mod load;
 mod roundtrip;
