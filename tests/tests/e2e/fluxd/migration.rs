@@ -531,3 +531,76 @@ async fn the_seeds_chart_0_6_arguments_start_fluxd_unchanged() {
         Api::namespaced(cluster.client().unwrap(), demo);
     assert!(deployments.get_opt("web").await.unwrap().is_some());
 }
+
+/// In a pod without a kubeconfig, resources that name no namespace go to
+/// `default`, as Flux v1 put them, not to the pod's own namespace (which
+/// would change their ids and garbage-collection marks); the sync marker
+/// still lives in the pod's namespace.
+#[tokio::test]
+async fn in_a_pod_without_a_kubeconfig_namespace_less_resources_go_to_default() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let flux_ns = cluster.namespace("swap-pod").await.unwrap();
+    let flux = flux_ns.name();
+    cluster
+        .admin()
+        .apply_yaml(
+            &format!(
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: flux\n  namespace: {flux}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: {flux}-flux\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\nsubjects:\n- kind: ServiceAccount\n  name: flux\n  namespace: {flux}\n"
+            ),
+            "flux's RBAC",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = GitFixture::new(dir.path(), "main").unwrap();
+    let name = format!("{flux}-settings");
+    repo.write(
+        "settings.yaml",
+        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: \"1\"\n"),
+    )
+    .unwrap();
+    repo.commit_and_push("a namespace-less ConfigMap").unwrap();
+    let pod = Pod::new(cluster, flux, "flux").await.unwrap();
+    let finished = pod
+        .run(fluxd().args([
+            "--git-url",
+            &format!("file://{}", repo.bare_path().display()),
+            "--git-readonly",
+            "--once",
+        ]))
+        .run(super::RUN_TIMEOUT)
+        .unwrap();
+    assert_eq!(finished.code(), Some(0), "{}", finished.output());
+    let in_cluster = finished
+        .logs()
+        .into_iter()
+        .find(|line| line.is("cluster configuration"))
+        .unwrap();
+    assert_eq!(
+        in_cluster.str("source"),
+        Some("in-cluster ServiceAccount"),
+        "{in_cluster}"
+    );
+
+    let admin = cluster.client().unwrap();
+    let in_default: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(admin.clone(), "default");
+    let created = in_default.get_opt(&name).await.unwrap();
+    assert!(created.is_some(), "{}", finished.output());
+    let in_pod: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(admin.clone(), flux);
+    assert!(in_pod.get_opt(&name).await.unwrap().is_none());
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(admin.clone(), flux);
+    assert!(
+        secrets.get_opt("flux-git-deploy").await.unwrap().is_some(),
+        "the marker is in the pod's namespace"
+    );
+
+    let _ = in_default.delete(&name, &Default::default()).await;
+    let bindings: Api<DynamicObject> = Api::all_with(
+        admin,
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>(&()),
+    );
+    let _ = bindings
+        .delete(&format!("{flux}-flux"), &Default::default())
+        .await;
+}
