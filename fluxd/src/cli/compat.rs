@@ -413,6 +413,34 @@ mod tests {
         assert!(!accepts_flag("no-such-flag"));
     }
 
+    /// The README's migration section lists every flag of the table in the
+    /// row of its class.
+    #[test]
+    fn the_readme_lists_each_flag_in_its_class() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+        )
+        .unwrap();
+        let row = |start: &str| -> String {
+            readme
+                .lines()
+                .find(|line| line.starts_with(start))
+                .unwrap_or_else(|| panic!("no README row starting {start:?}"))
+                .to_owned()
+        };
+        let rows = [
+            (Class::Pending, row("| accepted with Flux's default")),
+            (Class::Ignored, row("| ignored")),
+            (Class::Refused, row("| refused")),
+        ];
+        for entry in COMPAT_TABLE {
+            for (class, text) in &rows {
+                let listed = text.contains(&format!("`{}`", entry.flag));
+                assert_eq!(listed, *class == entry.class, "{} in {text}", entry.flag);
+            }
+        }
+    }
+
     #[test]
     fn refused_flags_are_errors_naming_the_flag_and_what_to_do() {
         for (arg, flag) in [

@@ -222,22 +222,66 @@ fn ssh_key(flags: &Flags) -> Result<Option<SshKey>, Error> {
     Ok(mounted.is_file().then(|| SshKey::file(mounted)))
 }
 
-/// `--git-known-hosts` (which must parse), else the system file if it exists.
+/// `--git-known-hosts` (which must parse), else the system file and the
+/// user's (`~/.ssh/known_hosts`, where Flux v1's chart mounts its
+/// `ssh.known_hosts`), those that exist, as OpenSSH reads both.
 fn known_hosts(flag: Option<&Path>) -> Result<Option<KnownHosts>, Error> {
     if let Some(path) = flag {
         return KnownHosts::from_file(path)
             .map(Some)
             .map_err(|e| Error::flag("--git-known-hosts", e.to_string()));
     }
-    let default = Path::new(DEFAULT_KNOWN_HOSTS);
-    if !default.is_file() {
-        return Ok(None);
+    let home = std::env::home_dir().map(|home| home.join(".ssh").join("known_hosts"));
+    Ok(default_known_hosts(
+        Path::new(DEFAULT_KNOWN_HOSTS),
+        home.as_deref(),
+    ))
+}
+
+/// The known hosts of the files `system` and `user` that exist and parse;
+/// one that does not parse is warned about and left out.
+fn default_known_hosts(system: &Path, user: Option<&Path>) -> Option<KnownHosts> {
+    let mut text = String::new();
+    let mut origins = Vec::new();
+    for path in std::iter::once(system).chain(user) {
+        if !path.is_file() {
+            continue;
+        }
+        let read = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|content| {
+                KnownHosts::parse(&content, path)
+                    .map(|_| content)
+                    .map_err(|e| e.to_string())
+            });
+        match read {
+            Ok(content) => {
+                text.push_str(&content);
+                text.push('\n');
+                origins.push(path.display().to_string());
+            }
+            Err(error) => {
+                tracing::warn!(file = %path.display(), %error, "ignoring a known_hosts file");
+            }
+        }
     }
-    match KnownHosts::from_file(default) {
-        Ok(known_hosts) => Ok(Some(known_hosts)),
+    if origins.is_empty() {
+        tracing::debug!(
+            system = %system.display(),
+            user = user.map(|path| path.display().to_string()),
+            "no known_hosts file: ssh hosts will be refused"
+        );
+        return None;
+    }
+    let files = origins.join(" and ");
+    match KnownHosts::parse(&text, Path::new(&files)) {
+        Ok(known_hosts) => {
+            tracing::debug!(%files, hosts = known_hosts.len(), "ssh known hosts");
+            Some(known_hosts)
+        }
         Err(error) => {
-            tracing::warn!(%error, "ignoring the system known_hosts");
-            Ok(None)
+            tracing::warn!(%files, %error, "ignoring the known_hosts files");
+            None
         }
     }
 }
@@ -444,6 +488,28 @@ mod tests {
                 "v1/Event"
             ]
         );
+    }
+
+    #[test]
+    fn known_hosts_default_to_the_system_and_the_users_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("ssh_known_hosts");
+        let user = dir.path().join("known_hosts");
+        let line = |host: &str| {
+            format!(
+                "{host} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+            )
+        };
+        assert!(default_known_hosts(&system, Some(&user)).is_none());
+        std::fs::write(&user, line("git.example.com")).unwrap();
+        let only_user = default_known_hosts(&system, Some(&user)).unwrap();
+        assert_eq!(only_user.len(), 1);
+        std::fs::write(&system, line("github.com")).unwrap();
+        assert_eq!(default_known_hosts(&system, Some(&user)).unwrap().len(), 2);
+        // A file that does not parse is left out, the other kept.
+        std::fs::write(&user, "not a known_hosts line\n").unwrap();
+        assert_eq!(default_known_hosts(&system, Some(&user)).unwrap().len(), 1);
+        assert_eq!(default_known_hosts(&system, None).unwrap().len(), 1);
     }
 
     #[test]

@@ -213,8 +213,8 @@ pub struct Flags {
     #[arg(long, value_name = "FILE")]
     pub git_ssh_key: Option<PathBuf>,
 
-    /// known_hosts file the ssh host key is checked against
-    /// (default: /etc/ssh/ssh_known_hosts, when it exists).
+    /// known_hosts file the ssh host key is checked against (default:
+    /// /etc/ssh/ssh_known_hosts and ~/.ssh/known_hosts, those that exist).
     #[arg(long, value_name = "FILE")]
     pub git_known_hosts: Option<PathBuf>,
 

@@ -40,7 +40,9 @@ pub struct FluxdCommand {
     binary: PathBuf,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
-    home: tempfile::TempDir,
+    /// Shared with the daemons started from this command, so a daemon's
+    /// `HOME` lives as long as the daemon, not only as long as the command.
+    home: std::sync::Arc<tempfile::TempDir>,
     log_format_given: bool,
     current_dir: Option<PathBuf>,
     /// A program (and its arguments) that runs fluxd: [`pod::Pod`]'s.
@@ -89,7 +91,7 @@ impl FluxdCommand {
             binary: binary.into(),
             args: Vec::new(),
             env: Vec::new(),
-            home,
+            home: std::sync::Arc::new(home),
             log_format_given: false,
             current_dir: None,
             wrapper: Vec::new(),
@@ -234,7 +236,11 @@ impl FluxdCommand {
     pub fn start(&self, dir: &Path) -> Result<Daemon, Error> {
         let log = dir.join("fluxd.log");
         let server = Server::spawn("fluxd", &self.command(), &log)?;
-        Ok(Daemon { server, log })
+        Ok(Daemon {
+            server,
+            log,
+            _home: std::sync::Arc::clone(&self.home),
+        })
     }
 }
 
@@ -276,6 +282,7 @@ fn tail(text: &str, max: usize) -> String {
 pub struct Daemon {
     server: Server,
     log: PathBuf,
+    _home: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Daemon {

@@ -9,7 +9,8 @@
 //! the synced revision; the deploy-key Secret with Flux's keys. Then fluxd
 //! runs where Flux ran: in a pod of the `flux` ServiceAccount with the
 //! arguments of Flux's chart 1.13.3 (garbage collection on), the chart's
-//! kubeconfig, the deploy key mounted at `/etc/fluxd/ssh`. Its first sync
+//! kubeconfig, the deploy key mounted at `/etc/fluxd/ssh` and the known
+//! hosts at `~/.ssh/known_hosts`, as the chart mounts them. Its first sync
 //! deletes nothing, recreates nothing, keeps every id and mark, and writes
 //! only the one object git changed since Flux's last sync; a field removed
 //! from git then disappears from the cluster, and garbage collection prunes
@@ -331,12 +332,6 @@ async fn flux_v1s_cluster_is_taken_over_with_its_chart_arguments_and_nothing_mov
     let pod = Pod::new(cluster, flux, "flux").await.unwrap();
     pod.write_etc("/etc/fluxd/ssh/identity", private.as_bytes(), 0o400)
         .unwrap();
-    pod.write_etc(
-        "/etc/ssh/ssh_known_hosts",
-        sshd.known_hosts_line().unwrap().as_bytes(),
-        0o644,
-    )
-    .unwrap();
     // With clusterRole.create=true the chart's kubeconfig names `default`;
     // `kube.config` names the release's namespace here, as it does in the
     // chart's restricted mode.
@@ -349,10 +344,16 @@ async fn flux_v1s_cluster_is_taken_over_with_its_chart_arguments_and_nothing_mov
     values.sync_garbage_collection = true;
     let args = chart::accepted_now(&chart::args_1_13_3(&values), fluxd::compat::accepts_flag);
     let daemon_dir = tempfile::tempdir().unwrap();
-    let mut daemon = pod
-        .run(fluxd().with_args_as_given().args(&args))
-        .start(daemon_dir.path())
-        .unwrap();
+    let command = fluxd().with_args_as_given().args(&args);
+    // The chart mounts its `ssh.known_hosts` as the user's known_hosts.
+    let ssh_dir = command.home().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::fs::write(
+        ssh_dir.join("known_hosts"),
+        sshd.known_hosts_line().unwrap(),
+    )
+    .unwrap();
+    let mut daemon = pod.run(command).start(daemon_dir.path()).unwrap();
 
     let summary = wait_for_sync(&mut daemon, &changed);
     let text = daemon.log_text();
