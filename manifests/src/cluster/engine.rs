@@ -14,7 +14,7 @@ use super::diff::diff;
 use super::discovery::Kinds;
 use super::live::LiveObject;
 use super::order::{LAST_RANK, apply_order};
-use super::ownership::{applied_client_side, upgrade_managed_fields};
+use super::ownership::{after_take_over, applied_client_side, upgrade_managed_fields};
 use super::prune::{self, Orphan, delete_orphans, find_orphans};
 use super::run::{Action, Live, MarkedLists, Memo, Prepared, decide, read_live, unknown_kind};
 use super::{
@@ -727,7 +727,12 @@ impl<'s> Run<'_, 's> {
             },
             (Ok(_), Live::Absent) => PlanAction::Create,
             (Ok(after), Live::Present(before)) => {
-                let diff = diff(&before.0, &after.0);
+                let after = if applied_client_side(&before.0) {
+                    after_take_over(after.0, &before.0, &item.applied())
+                } else {
+                    after.0
+                };
+                let diff = diff(&before.0, &after);
                 if diff.is_empty() {
                     PlanAction::Unchanged
                 } else {

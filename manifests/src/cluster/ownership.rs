@@ -85,6 +85,43 @@ fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// What a takeover and an apply leave of `after` (the server's dry-run of
+/// the apply over `live`, which kubectl applied client-side): without the
+/// fields kubectl applied (its last-applied annotation records them) that
+/// `applied` no longer has. A dry-run cannot show this itself, as it runs
+/// before the field ownership moves. Lists are left as they are, and so is
+/// the annotation itself (it goes too, but a plan showing its whole JSON
+/// would bury the changes that matter).
+pub(crate) fn after_take_over(mut after: Value, live: &Value, applied: &Value) -> Value {
+    let recorded = live["metadata"]["annotations"][LAST_APPLIED_ANNOTATION]
+        .as_str()
+        .and_then(|text| serde_json::from_str::<Value>(text).ok());
+    if let Some(recorded) = recorded {
+        remove_left(&mut after, &recorded, applied);
+    }
+    after
+}
+
+/// Removes from `after` the keys of `recorded` (recursively through
+/// mappings) that `applied` does not have.
+fn remove_left(after: &mut Value, recorded: &Value, applied: &Value) {
+    let (Value::Object(after), Value::Object(recorded)) = (after, recorded) else {
+        return;
+    };
+    for (key, value) in recorded {
+        match applied.get(key) {
+            None => {
+                after.remove(key);
+            }
+            Some(applied) => {
+                if let Some(after) = after.get_mut(key) {
+                    remove_left(after, value, applied);
+                }
+            }
+        }
+    }
+}
+
 /// True when the object's annotations say kubectl applied it client-side:
 /// its field ownership may need [`upgrade_managed_fields`].
 pub(crate) fn applied_client_side(object: &Value) -> bool {
@@ -340,6 +377,34 @@ mod tests {
             union_root(&json!({}), &json!({"f:a": {}})),
             json!({"f:a": {}})
         );
+    }
+
+    #[test]
+    fn a_plan_shows_what_the_takeover_removes() {
+        let recorded = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "annotations": {"team": "web", "keep": "1"}},
+            "data": {"a": "1", "b": "2"}
+        });
+        let live = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "annotations": {
+                "team": "web", "keep": "1", "other-tool": "x",
+                LAST_APPLIED_ANNOTATION: recorded.to_string()}},
+            "data": {"a": "1", "b": "2"}
+        });
+        let applied = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "annotations": {"keep": "1"}},
+            "data": {"a": "1"}
+        });
+        // What the dry-run said: nothing removed, as kubectl still owns it.
+        let after = after_take_over(live.clone(), &live, &applied);
+        assert_eq!(after["data"], json!({"a": "1"}));
+        let annotations = after["metadata"]["annotations"].as_object().unwrap();
+        let mut keys: Vec<&String> = annotations.keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["keep", LAST_APPLIED_ANNOTATION, "other-tool"]);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use manifests::cluster::{
     CHECKSUM_ANNOTATION, EngineConfig, GarbageCollection, KUBECTL_CLIENT_SIDE_APPLY,
-    LAST_APPLIED_ANNOTATION, Outcome, SyncSet,
+    LAST_APPLIED_ANNOTATION, Outcome, PlanAction, SyncSet,
 };
 use manifests::{LoadOptions, load};
 use tests::controlplane::ControlPlane;
@@ -102,6 +102,35 @@ async fn what_kubectl_applied_for_flux_is_left_alone_then_taken_over() {
             "",
         ),
     );
+    // A plan says what will go, though the server's dry-run alone cannot
+    // (it runs before kubectl's fields are taken over); it writes nothing.
+    log.clear();
+    let plan = engine.plan(&set(dir.path(), namespace)).await.unwrap();
+    let settings_id = format!("{namespace}:configmap/settings");
+    let entry = plan
+        .entries
+        .iter()
+        .find(|entry| entry.id.to_string() == settings_id)
+        .unwrap();
+    let PlanAction::Change { diff } = &entry.action else {
+        panic!("{entry:?}");
+    };
+    let removed: Vec<&str> = diff
+        .iter()
+        .filter(|change| change.desired.is_none())
+        .map(|change| change.path.as_str())
+        .collect();
+    assert_eq!(
+        removed,
+        ["data.b", "metadata.annotations.team"],
+        "{diff:#?}"
+    );
+    let writes = log.writes();
+    assert!(
+        writes.iter().all(|w| w.query.contains("dryRun=All")),
+        "{writes:#?}"
+    );
+
     log.clear();
     let report = engine.sync(&set(dir.path(), namespace)).await;
     assert_eq!(
