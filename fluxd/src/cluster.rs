@@ -1,6 +1,12 @@
 //! Which cluster to talk to, found as kubectl and kube find it, but telling
 //! "no cluster configured" (a dry run checks the manifests offline then) apart
-//! from "a cluster configured badly" (an error).
+//! from "a cluster configured badly" (an error); and the namespace of
+//! resources whose manifests name none, as Flux v1 chose it.
+//!
+//! Flux v1's Helm chart mounts a kubeconfig (`KUBECONFIG=/root/.kubectl/config`)
+//! that names no cluster at all, only a context with a namespace: Flux talked
+//! to the API through the pod's ServiceAccount and read that kubeconfig for
+//! the namespace of namespace-less manifests alone. fluxd does the same.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +50,10 @@ pub struct ClusterConfig {
     pub config: kube::Config,
     /// Where it came from.
     pub source: ClusterSource,
+    /// The namespace the current context of a kubeconfig names, if a
+    /// kubeconfig was read (even one naming no cluster, as Flux's chart
+    /// mounts) and its context names one.
+    pub context_namespace: Option<String>,
 }
 
 impl ClusterConfig {
@@ -51,23 +61,20 @@ impl ClusterConfig {
     /// `~/.kube/config`, else the in-cluster ServiceAccount. `Ok(None)` when
     /// none of them is there; an error when one is there but cannot be used.
     pub async fn locate(kubeconfig_flag: Option<&Path>) -> Result<Option<Self>, Error> {
-        let options = KubeConfigOptions::default();
         if let Some(path) = kubeconfig_flag {
             let source = ClusterSource::Flag(path.to_owned());
             let file = Kubeconfig::read_from(path).map_err(|e| Error::Flag {
                 flag: "--kubeconfig",
                 reason: e.to_string(),
             })?;
-            return from_kubeconfig(file, &options, source).await.map(Some);
+            return from_kubeconfig(file, source).await.map(Some);
         }
         let from_env = Kubeconfig::from_env().map_err(|e| Error::ClusterConfig {
             source_name: "KUBECONFIG".to_owned(),
             reason: e.to_string(),
         })?;
         if let Some(file) = from_env {
-            return from_kubeconfig(file, &options, ClusterSource::Env)
-                .await
-                .map(Some);
+            return from_kubeconfig(file, ClusterSource::Env).await.map(Some);
         }
         if let Some(path) = std::env::home_dir().map(|home| home.join(".kube").join("config"))
             && path.is_file()
@@ -76,19 +83,12 @@ impl ClusterConfig {
                 source_name: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-            return from_kubeconfig(file, &options, ClusterSource::Home(path))
+            return from_kubeconfig(file, ClusterSource::Home(path))
                 .await
                 .map(Some);
         }
-        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
-            let config = kube::Config::incluster().map_err(|e| Error::ClusterConfig {
-                source_name: ClusterSource::InCluster.to_string(),
-                reason: e.to_string(),
-            })?;
-            return Ok(Some(Self {
-                config,
-                source: ClusterSource::InCluster,
-            }));
+        if in_a_pod() {
+            return in_cluster(None).map(Some);
         }
         Ok(None)
     }
@@ -107,12 +107,37 @@ impl ClusterConfig {
     }
 }
 
-async fn from_kubeconfig(
-    file: Kubeconfig,
-    options: &KubeConfigOptions,
-    source: ClusterSource,
-) -> Result<ClusterConfig, Error> {
-    let config = kube::Config::from_custom_kubeconfig(file, options)
+/// True in a pod: the API server's address is in the environment, as the
+/// kubelet puts it there.
+fn in_a_pod() -> bool {
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+}
+
+/// The pod's ServiceAccount configuration; `context_namespace` from a
+/// kubeconfig that named no cluster, if one was read.
+fn in_cluster(context_namespace: Option<String>) -> Result<ClusterConfig, Error> {
+    let config = kube::Config::incluster().map_err(|e| Error::ClusterConfig {
+        source_name: ClusterSource::InCluster.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(ClusterConfig {
+        config,
+        source: ClusterSource::InCluster,
+        context_namespace,
+    })
+}
+
+async fn from_kubeconfig(file: Kubeconfig, source: ClusterSource) -> Result<ClusterConfig, Error> {
+    let context_namespace = context_namespace(&file);
+    if in_a_pod() && names_no_cluster(&file) {
+        tracing::debug!(
+            kubeconfig = %source,
+            namespace = context_namespace.as_deref(),
+            "the kubeconfig names no cluster: using the pod's ServiceAccount"
+        );
+        return in_cluster(context_namespace);
+    }
+    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
         .await
         .map_err(|e| match &source {
             ClusterSource::Flag(_) => Error::Flag {
@@ -124,7 +149,58 @@ async fn from_kubeconfig(
                 reason: e.to_string(),
             },
         })?;
-    Ok(ClusterConfig { config, source })
+    Ok(ClusterConfig {
+        config,
+        source,
+        context_namespace,
+    })
+}
+
+/// The namespace the current context names, if any.
+fn context_namespace(file: &Kubeconfig) -> Option<String> {
+    let current = file.current_context.as_deref()?;
+    file.contexts
+        .iter()
+        .find(|named| named.name == current)?
+        .context
+        .as_ref()?
+        .namespace
+        .clone()
+        .filter(|namespace| !namespace.is_empty())
+}
+
+/// True when the current context leads to no cluster with a server: what
+/// client-go calls an empty configuration, and falls back to the pod's
+/// ServiceAccount for.
+fn names_no_cluster(file: &Kubeconfig) -> bool {
+    let Some(current) = file.current_context.as_deref().filter(|c| !c.is_empty()) else {
+        return file.clusters.is_empty();
+    };
+    let cluster_name = file
+        .contexts
+        .iter()
+        .find(|named| named.name == current)
+        .and_then(|named| named.context.as_ref())
+        .map(|context| context.cluster.as_str());
+    let server = cluster_name.and_then(|name| {
+        file.clusters
+            .iter()
+            .find(|named| named.name == name)
+            .and_then(|named| named.cluster.as_ref())
+            .and_then(|cluster| cluster.server.as_deref())
+    });
+    server.is_none_or(str::is_empty)
+}
+
+/// The namespace of namespaced resources whose manifests name none, as Flux
+/// v1 chose it: `--k8s-default-namespace`, else the namespace of the
+/// kubeconfig's current context, else `default`. In a pod without a
+/// kubeconfig that is `default`, not the pod's own namespace: Flux's
+/// resource ids and garbage-collection marks depend on it.
+pub fn resource_namespace(flag: Option<&str>, cluster: Option<&ClusterConfig>) -> String {
+    flag.map(str::to_owned)
+        .or_else(|| cluster.and_then(|cluster| cluster.context_namespace.clone()))
+        .unwrap_or_else(|| "default".to_owned())
 }
 
 /// The daemon's own namespace (where the sync-marker Secret lives): in a
@@ -168,6 +244,7 @@ mod tests {
         let found = ClusterConfig::locate(Some(&path)).await.unwrap().unwrap();
         assert_eq!(found.source, ClusterSource::Flag(path.clone()));
         assert_eq!(found.default_namespace(), "team");
+        assert_eq!(found.context_namespace.as_deref(), Some("team"));
         assert_eq!(
             found.config.cluster_url.to_string(),
             "https://127.0.0.1:6443/"
@@ -192,14 +269,71 @@ mod tests {
         let in_cluster = ClusterConfig {
             config: config.clone(),
             source: ClusterSource::InCluster,
+            context_namespace: None,
         };
         let from_file = ClusterConfig {
             config,
             source: ClusterSource::Env,
+            context_namespace: None,
         };
         assert_eq!(daemon_namespace(Some(&in_cluster), Some("other")), "flux");
         assert_eq!(daemon_namespace(Some(&from_file), Some("other")), "other");
         assert_eq!(daemon_namespace(Some(&from_file), None), "default");
         assert_eq!(daemon_namespace(None, None), "default");
+    }
+
+    /// The kubeconfig of Flux v1's Helm chart (values `kube.config`): a
+    /// context with a namespace and no cluster.
+    const CHART_KUBECONFIG: &str = "apiVersion: v1
+clusters: []
+contexts:
+- context:
+    cluster: \"\"
+    namespace: flux
+    user: \"\"
+  name: default
+current-context: default
+kind: Config
+preferences: {}
+users: []
+";
+
+    #[test]
+    fn the_charts_kubeconfig_names_a_namespace_and_no_cluster() {
+        let file = Kubeconfig::from_yaml(CHART_KUBECONFIG).unwrap();
+        assert!(names_no_cluster(&file));
+        assert_eq!(context_namespace(&file).as_deref(), Some("flux"));
+        let full: Kubeconfig = serde_json::from_str(KUBECONFIG).unwrap();
+        assert!(!names_no_cluster(&full));
+        assert_eq!(context_namespace(&full).as_deref(), Some("team"));
+        let mut no_namespace = full.clone();
+        no_namespace.contexts[0].context.as_mut().unwrap().namespace = None;
+        assert_eq!(context_namespace(&no_namespace), None);
+    }
+
+    #[test]
+    fn resources_get_the_flag_else_the_context_else_default() {
+        let mut config = kube::Config::new("https://10.0.0.1".parse().unwrap());
+        // In a pod, kube's own default namespace is the pod's: never used here.
+        config.default_namespace = "flux".to_owned();
+        let pod = ClusterConfig {
+            config: config.clone(),
+            source: ClusterSource::InCluster,
+            context_namespace: None,
+        };
+        let pod_with_chart_kubeconfig = ClusterConfig {
+            context_namespace: Some("apps".to_owned()),
+            ..pod.clone()
+        };
+        assert_eq!(resource_namespace(None, Some(&pod)), "default");
+        assert_eq!(
+            resource_namespace(None, Some(&pod_with_chart_kubeconfig)),
+            "apps"
+        );
+        assert_eq!(
+            resource_namespace(Some("given"), Some(&pod_with_chart_kubeconfig)),
+            "given"
+        );
+        assert_eq!(resource_namespace(None, None), "default");
     }
 }

@@ -31,8 +31,8 @@ pub enum Error {
         "no cluster configured: give --kubeconfig, set KUBECONFIG, write ~/.kube/config, or run in a cluster (or use --dry-run to check the manifests offline)"
     )]
     NoCluster,
-    /// A Kubernetes API call failed.
-    #[error("{action}: {source}")]
+    /// A Kubernetes API call failed (written as kubectl writes it).
+    #[error("{action}: {}", manifests::cluster::kube_error_message(source))]
     Kube {
         /// What was being done, naming the object.
         action: String,

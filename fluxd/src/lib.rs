@@ -7,9 +7,11 @@
 //! records how far it got. The `fluxd` binary is one line over [`run_cli`].
 //!
 //! # The pieces
-//! - [`Flags`]: the command line (Flux v1's flag names; Go durations such as
-//!   `5m`), checked and resolved into a [`Config`] by [`Config::from_flags`];
-//!   every bad value is an error naming its flag.
+//! - [`Flags`]: the command line (every flag of Flux v1's fluxd, with its
+//!   name; Go durations such as `5m`), checked and resolved into a [`Config`]
+//!   by [`Config::from_flags`]; every bad value is an error naming its flag.
+//!   [`compat`] says what fluxd does with the Flux v1 flags it does not
+//!   simply honour (not acted on yet, ignored with a warning, refused).
 //! - [`ClusterConfig::locate`]: the cluster from `--kubeconfig`, `KUBECONFIG`,
 //!   `~/.kube/config` or the in-cluster ServiceAccount, telling "none
 //!   configured" apart from "configured badly".
@@ -25,16 +27,16 @@
 //!   uses); the default feature `daemon` adds everything else.
 //!
 //! # Logs
-//! One line per event on stderr, text or JSON (`--log-format`). Each sync logs
+//! One line per event on stderr, logfmt as Flux v1 wrote it or JSON
+//! (`--log-format fmt|json`). Each sync logs
 //! one summary line (revision, counts per outcome, duration) after one line
 //! per failure (resource id, file and line, message). Credentials never
 //! appear: URLs are logged without them.
 //!
 //! ```no_run
-//! use clap::Parser;
-//!
 //! # async fn example() -> Result<(), fluxd::Error> {
-//! let flags = fluxd::Flags::parse_from(["fluxd", "--git-url", "file:///srv/config", "--once"]);
+//! let flags = fluxd::Flags::from_command_line(["fluxd", "--git-url", "file:///srv/config", "--once"])
+//!     .expect("a valid command line");
 //! let config = fluxd::Config::from_flags(&flags)?;
 //! let outcome = fluxd::run(config, std::future::pending()).await?;
 //! println!("{outcome:?}");
@@ -60,21 +62,22 @@ mod sync;
 use std::process::ExitCode;
 
 #[cfg(feature = "daemon")]
-use clap::Parser;
-
+pub use cli::compat;
 #[cfg(feature = "daemon")]
 pub use cli::{
     Config, Flags, GcMode, GoDuration, LogFormat, MAX_FLAG_DURATION, MarkerConfig, Mode, SyncState,
     parse_go_duration,
 };
 #[cfg(feature = "daemon")]
-pub use cluster::{ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace};
+pub use cluster::{
+    ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace, resource_namespace,
+};
 #[cfg(feature = "daemon")]
 pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};
 #[cfg(feature = "daemon")]
 pub use error::Error;
 #[cfg(feature = "daemon")]
-pub use logging::init_logging;
+pub use logging::{Logfmt, LogfmtFields, init_logging};
 #[cfg(feature = "daemon")]
 pub use sync::{
     FIELD_MANAGER, LoadedRevision, SYNC_MARKER_ANNOTATION, SecretMarker, Source, SyncRun, Syncer,
@@ -99,7 +102,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let flags = match Flags::try_parse_from(args) {
+    let flags = match Flags::from_command_line(args) {
         Ok(flags) => flags,
         Err(error) => {
             let _ = error.print();

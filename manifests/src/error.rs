@@ -187,7 +187,7 @@ pub enum Error {
     },
     /// A request to the Kubernetes API failed.
     #[cfg(feature = "cluster")]
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", crate::cluster::kube_error_message(source))]
     Kube {
         /// What was being done (`listing apps/v1 deployments in demo`).
         context: String,

@@ -344,7 +344,6 @@ fn compose(
     registry_path: ValuePath,
     tag_path: ValuePath,
 ) -> Option<(String, ImageFields)> {
-    let parsed = ImageRef::parse(repository).ok()?;
     let registry = match map.get("registry") {
         None => None,
         Some(Value::String(registry)) => Some(registry.as_str()),
@@ -355,12 +354,7 @@ fn compose(
         Some(Value::String(tag)) => Some(tag.as_str()),
         Some(_) => return None,
     };
-    let image = ImageRef {
-        domain: registry.or(parsed.domain),
-        path: parsed.path,
-        tag: tag.or(parsed.tag),
-    }
-    .to_string();
+    let image = compose_image(registry, repository, tag)?;
     let fields = if registry.is_none() && tag.is_none() {
         ImageFields::Reference(repository_path)
     } else {
@@ -371,6 +365,35 @@ fn compose(
         }
     };
     Some((image, fields))
+}
+
+/// One image reference from the fields a HelmRelease splits it over, as
+/// Flux v1 joined them (`<registry>/<repository>:<tag>`). With a `registry`
+/// field, the repository is the whole path, however many elements it has
+/// (`registry: quay.io`, `repository: team/apps/web`), and the registry is
+/// the host whatever it looks like; without one, the repository's first
+/// element is a host when it looks like one.
+fn compose_image(registry: Option<&str>, repository: &str, tag: Option<&str>) -> Option<String> {
+    let text = match tag {
+        Some(tag) => format!("{repository}:{tag}"),
+        None => repository.to_owned(),
+    };
+    let parsed = match registry {
+        Some(registry) => {
+            if registry.is_empty()
+                || registry.contains(['/', '@'])
+                || registry.contains(char::is_whitespace)
+            {
+                return None;
+            }
+            ImageRef {
+                domain: Some(registry),
+                ..ImageRef::parse_path(&text).ok()?
+            }
+        }
+        None => ImageRef::parse(&text).ok()?,
+    };
+    Some(parsed.to_string())
 }
 
 /// The dot paths an alias's mapping annotations give.
@@ -432,18 +455,11 @@ impl Mapping {
             Some(dots) => Some(lookup(dots)?),
             None => None,
         };
-        let mut composed = String::new();
-        if let Some((_, registry)) = &registry {
-            composed.push_str(registry);
-            composed.push('/');
-        }
-        composed.push_str(repository);
-        if let Some((_, tag)) = &tag {
-            composed.push(':');
-            composed.push_str(tag);
-        }
-        let parsed = ImageRef::parse(&composed).ok()?;
-        let image = parsed.to_string();
+        let image = compose_image(
+            registry.as_ref().map(|(_, registry)| *registry),
+            repository,
+            tag.as_ref().map(|(_, tag)| *tag),
+        )?;
         let fields = match (registry, tag) {
             (None, None) => ImageFields::Reference(repository_path),
             (registry, tag) => ImageFields::Parts {
@@ -466,7 +482,27 @@ struct ImageRef<'a> {
 }
 
 impl<'a> ImageRef<'a> {
+    /// A whole reference: `[host/]path[:tag]`, the first element a host
+    /// when more elements follow it or it looks like one ([`is_domain`]).
     fn parse(s: &'a str) -> Result<Self, String> {
+        let (domain, rest) = match s.split_once('/') {
+            Some((first, rest)) if rest.contains('/') || is_domain(first) => (Some(first), rest),
+            _ => (None, s),
+        };
+        if domain
+            .is_some_and(|d| d.is_empty() || d.contains(char::is_whitespace) || d.contains('@'))
+        {
+            return Err("malformed".to_owned());
+        }
+        Ok(Self {
+            domain,
+            ..Self::parse_path(rest)?
+        })
+    }
+
+    /// A repository path with an optional tag and no registry host, however
+    /// many elements it has (`team/apps/web:1.0`).
+    fn parse_path(s: &'a str) -> Result<Self, String> {
         if s.is_empty() {
             return Err("empty".to_owned());
         }
@@ -476,12 +512,8 @@ impl<'a> ImageRef<'a> {
         if s.starts_with('/') || s.ends_with('/') || s.contains(char::is_whitespace) {
             return Err("malformed".to_owned());
         }
-        let (domain, rest) = match s.split_once('/') {
-            Some((first, rest)) if rest.contains('/') || is_domain(first) => (Some(first), rest),
-            _ => (None, s),
-        };
-        let (path, tag) = match rest.split_once(':') {
-            None => (rest, None),
+        let (path, tag) = match s.split_once(':') {
+            None => (s, None),
             Some((path, tag)) if !path.is_empty() && !tag.is_empty() && !tag.contains(':') => {
                 (path, Some(tag))
             }
@@ -490,7 +522,11 @@ impl<'a> ImageRef<'a> {
         if path.split('/').any(str::is_empty) {
             return Err("empty path component".to_owned());
         }
-        Ok(Self { domain, path, tag })
+        Ok(Self {
+            domain: None,
+            path,
+            tag,
+        })
     }
 }
 

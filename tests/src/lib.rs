@@ -6,8 +6,9 @@
 //! (kube-apiserver, etcd and kube-controller-manager built from Go modules and
 //! cached; [`controlplane`]), git repositories built with the real git CLI and
 //! served over smart HTTP ([`git`]), a real sshd ([`sshd`]), `kube` clients
-//! that record every request they send ([`recording`]), and fluxd itself run
-//! as a process ([`fluxd`]).
+//! that record every request they send ([`recording`]), fluxd itself run
+//! as a process, in a pod's surroundings if need be ([`fluxd`]), and the
+//! state Flux v1 leaves a cluster in ([`fluxv1`]).
 //!
 //! Tests that need a server fail, never skip, when it cannot start: the error
 //! says what is missing and how to install it.
@@ -15,6 +16,7 @@
 pub mod controlplane;
 mod error;
 pub mod fluxd;
+pub mod fluxv1;
 pub mod git;
 pub mod helm;
 pub mod net;

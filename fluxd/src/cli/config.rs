@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use gitsync::{GitUrl, Identity, KnownHosts, Remote, SshKey};
 
+use crate::cli::compat;
 use crate::{Error, Flags, SyncState};
 
 /// Where known_hosts is looked for when `--git-known-hosts` is not given.
@@ -78,6 +79,8 @@ pub struct Config {
     pub default_namespace: Option<String>,
     /// Garbage collection.
     pub gc: GcMode,
+    /// `--k8s-unsafe-exclude-resource`: kinds garbage collection never lists.
+    pub exclude_resources: Vec<String>,
     /// Daemon, once or dry run.
     pub mode: Mode,
     /// `--kubeconfig`.
@@ -89,6 +92,7 @@ pub struct Config {
 impl Config {
     /// Checks the flags and resolves their defaults. Errors name the flag.
     pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
+        compat::check(flags)?;
         let url =
             GitUrl::parse(&flags.git_url).map_err(|e| Error::flag("--git-url", e.to_string()))?;
         let mut remote = Remote::new(url).with_timeout(flags.git_timeout);
@@ -109,7 +113,9 @@ impl Config {
         }
         let paths = git_paths(&flags.git_paths)?;
 
-        for namespace in &flags.k8s_allow_namespaces {
+        // An empty value is an empty list, as Flux's flags read it.
+        let allowed_namespaces = non_empty(&flags.k8s_allow_namespaces);
+        for namespace in &allowed_namespaces {
             check_namespace("--k8s-allow-namespace", namespace)?;
         }
         if let Some(namespace) = &flags.k8s_namespace {
@@ -172,10 +178,11 @@ impl Config {
             sync_interval: flags.sync_interval,
             marker,
             namespace: flags.k8s_namespace.clone(),
-            allowed_namespaces: dedup(&flags.k8s_allow_namespaces),
+            allowed_namespaces: dedup(&allowed_namespaces),
             allow_cluster_scoped: flags.k8s_allow_cluster_scoped,
             default_namespace: flags.k8s_default_namespace.clone(),
             gc,
+            exclude_resources: non_empty(&flags.k8s_unsafe_exclude_resources),
             mode,
             kubeconfig: flags.kubeconfig.clone(),
             mirror_dir: flags.git_mirror_dir.clone(),
@@ -215,30 +222,77 @@ fn ssh_key(flags: &Flags) -> Result<Option<SshKey>, Error> {
     Ok(mounted.is_file().then(|| SshKey::file(mounted)))
 }
 
-/// `--git-known-hosts` (which must parse), else the system file if it exists.
+/// `--git-known-hosts` (which must parse), else the system file and the
+/// user's (`~/.ssh/known_hosts`, where Flux v1's chart mounts its
+/// `ssh.known_hosts`), those that exist, as OpenSSH reads both.
 fn known_hosts(flag: Option<&Path>) -> Result<Option<KnownHosts>, Error> {
     if let Some(path) = flag {
         return KnownHosts::from_file(path)
             .map(Some)
             .map_err(|e| Error::flag("--git-known-hosts", e.to_string()));
     }
-    let default = Path::new(DEFAULT_KNOWN_HOSTS);
-    if !default.is_file() {
-        return Ok(None);
+    let home = std::env::home_dir().map(|home| home.join(".ssh").join("known_hosts"));
+    Ok(default_known_hosts(
+        Path::new(DEFAULT_KNOWN_HOSTS),
+        home.as_deref(),
+    ))
+}
+
+/// The known hosts of the files `system` and `user` that exist and parse;
+/// one that does not parse is warned about and left out.
+fn default_known_hosts(system: &Path, user: Option<&Path>) -> Option<KnownHosts> {
+    let mut text = String::new();
+    let mut origins = Vec::new();
+    for path in std::iter::once(system).chain(user) {
+        if !path.is_file() {
+            continue;
+        }
+        let read = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|content| {
+                KnownHosts::parse(&content, path)
+                    .map(|_| content)
+                    .map_err(|e| e.to_string())
+            });
+        match read {
+            Ok(content) => {
+                text.push_str(&content);
+                text.push('\n');
+                origins.push(path.display().to_string());
+            }
+            Err(error) => {
+                tracing::warn!(file = %path.display(), %error, "ignoring a known_hosts file");
+            }
+        }
     }
-    match KnownHosts::from_file(default) {
-        Ok(known_hosts) => Ok(Some(known_hosts)),
+    if origins.is_empty() {
+        tracing::debug!(
+            system = %system.display(),
+            user = user.map(|path| path.display().to_string()),
+            "no known_hosts file: ssh hosts will be refused"
+        );
+        return None;
+    }
+    let files = origins.join(" and ");
+    match KnownHosts::parse(&text, Path::new(&files)) {
+        Ok(known_hosts) => {
+            tracing::debug!(%files, hosts = known_hosts.len(), "ssh known hosts");
+            Some(known_hosts)
+        }
         Err(error) => {
-            tracing::warn!(%error, "ignoring the system known_hosts");
-            Ok(None)
+            tracing::warn!(%files, %error, "ignoring the known_hosts files");
+            None
         }
     }
 }
 
 /// Checks that each path is relative and stays inside the repository. The
-/// list is kept as given: Flux hashed it, as written, into the sync set's name.
+/// list is kept as given, but for empty entries (`--git-path=`, as Flux's
+/// chart writes it, is no path at all): Flux hashed the paths, concatenated,
+/// into the sync set's name, where an empty one adds nothing.
 fn git_paths(given: &[String]) -> Result<Vec<String>, Error> {
-    for path in given {
+    let given = non_empty(given);
+    for path in &given {
         if path.trim().is_empty() {
             return Err(Error::flag("--git-path", "empty path"));
         }
@@ -254,7 +308,16 @@ fn git_paths(given: &[String]) -> Result<Vec<String>, Error> {
             ));
         }
     }
-    Ok(given.to_vec())
+    Ok(given)
+}
+
+/// `values` without the empty ones.
+fn non_empty(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .filter(|value| !value.is_empty())
+        .cloned()
+        .collect()
 }
 
 fn dedup(values: &[String]) -> Vec<String> {
@@ -306,12 +369,10 @@ fn is_dns_label(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
     fn config(args: &[&str]) -> Result<Config, Error> {
-        let flags = Flags::try_parse_from(
+        let flags = Flags::from_command_line(
             ["fluxd", "--git-url=/srv/repo"]
                 .into_iter()
                 .chain(args.iter().copied()),
@@ -398,7 +459,7 @@ mod tests {
         for (args, flag) in cases {
             assert_eq!(flag_of(config(args).unwrap_err()), flag, "{args:?}");
         }
-        let flags = Flags::try_parse_from(["fluxd", "--git-url=ftp://x/y"]).unwrap();
+        let flags = Flags::from_command_line(["fluxd", "--git-url=ftp://x/y"]).unwrap();
         assert_eq!(
             flag_of(Config::from_flags(&flags).unwrap_err()),
             "--git-url"
@@ -410,5 +471,50 @@ mod tests {
         let config = config(&["--git-path=a,b", "--git-path=a"]).unwrap();
         assert_eq!(config.paths, ["a", "b", "a"]);
         assert_eq!(config.load_paths(), ["a", "b", "a"]);
+    }
+
+    #[test]
+    fn empty_values_are_no_paths_and_no_namespaces() {
+        // As Flux's chart writes them when the values are empty.
+        let config = config(&["--git-path=", "--k8s-allow-namespace="]).unwrap();
+        assert!(config.paths.is_empty());
+        assert_eq!(config.load_paths(), ["."]);
+        assert!(config.allowed_namespaces.is_empty());
+        assert_eq!(
+            config.exclude_resources,
+            [
+                "*metrics.k8s.io/*",
+                "webhook.certmanager.k8s.io/*",
+                "v1/Event"
+            ]
+        );
+    }
+
+    #[test]
+    fn known_hosts_default_to_the_system_and_the_users_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("ssh_known_hosts");
+        let user = dir.path().join("known_hosts");
+        let line = |host: &str| {
+            format!(
+                "{host} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+            )
+        };
+        assert!(default_known_hosts(&system, Some(&user)).is_none());
+        std::fs::write(&user, line("git.example.com")).unwrap();
+        let only_user = default_known_hosts(&system, Some(&user)).unwrap();
+        assert_eq!(only_user.len(), 1);
+        std::fs::write(&system, line("github.com")).unwrap();
+        assert_eq!(default_known_hosts(&system, Some(&user)).unwrap().len(), 2);
+        // A file that does not parse is left out, the other kept.
+        std::fs::write(&user, "not a known_hosts line\n").unwrap();
+        assert_eq!(default_known_hosts(&system, Some(&user)).unwrap().len(), 1);
+        assert_eq!(default_known_hosts(&system, None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refused_flux_flags_stop_the_configuration() {
+        assert_eq!(flag_of(config(&["--sops"]).unwrap_err()), "--sops");
+        config(&["--sops=false", "--memcached-hostname=flux-memcached"]).unwrap();
     }
 }

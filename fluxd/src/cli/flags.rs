@@ -1,9 +1,20 @@
 //! The command line, with Flux v1's flag names where Flux had them.
+//!
+//! Every flag of Flux v1.25's fluxd is accepted. What each one does here
+//! (honoured, accepted but not acted on yet, ignored with a warning, refused)
+//! is the table in [`crate::cli::compat`]; this file only says how each is
+//! parsed. Values are read as Flux's Go flag package read them: booleans as
+//! `--flag`, `--flag=true` or `--flag=false`, lists as repeated flags or
+//! comma-separated values (an empty value is an empty list), durations as Go
+//! writes them (`5m`, `10s`, `1h30m`).
 
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use crate::cli::duration::parse_go_duration;
 
@@ -21,17 +32,26 @@ pub enum SyncState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 #[non_exhaustive]
 pub enum LogFormat {
-    /// `time level message key=value ...`, one event a line.
-    Text,
+    /// logfmt, as Flux v1 wrote it: `ts=... level=info key=value ... msg="..."`,
+    /// values quoted the way Go's logfmt quotes them. `text` is another name
+    /// for it.
+    #[value(alias = "text")]
+    Fmt,
     /// One JSON object a line.
     Json,
 }
 
+/// Help headings of the flags that are here for Flux v1's command lines.
+const FLUX_PENDING: &str = "Flux v1 flags accepted, not acted on yet";
+const FLUX_IGNORED: &str = "Flux v1 flags ignored (a warning says so)";
+const FLUX_REFUSED: &str = "Flux v1 flags refused when set";
+
 /// fluxd's flags. Every flag of Flux v1 kept here means what it meant there;
 /// durations are written as Go writes them (`5m`, `10s`, `1h30m`).
 ///
-/// Parse with [`clap::Parser::try_parse_from`], then check and resolve with
-/// [`crate::Config::from_flags`].
+/// Parse with [`Flags::from_command_line`] (which also records which flags
+/// were given, for the Flux v1 compatibility warnings), then check and
+/// resolve with [`crate::Config::from_flags`].
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "fluxd",
@@ -39,23 +59,35 @@ pub enum LogFormat {
     about = "Keeps a Kubernetes cluster in step with a git repository.",
     long_about = "Keeps a Kubernetes cluster in step with a git repository: polls a branch, \
         applies the manifests under --git-path with server-side apply, and records how far \
-        it got in a sync marker. Flags keep Flux v1's names."
+        it got in a sync marker. Every flag of Flux v1's fluxd is accepted, with its name \
+        and meaning; those fluxd does not act on say so when given."
 )]
 #[non_exhaustive]
 pub struct Flags {
     /// URL of the git repository: ssh://, scp-like user@host:path, https://, file:// or a path.
-    #[arg(long, env = "FLUXD_GIT_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "FLUXD_GIT_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub git_url: String,
 
-    /// Branch to sync (default: the remote's default branch).
-    #[arg(long, env = "FLUXD_GIT_BRANCH", value_name = "BRANCH")]
+    /// Branch to sync (default: the remote's default branch; Flux v1 used `master`).
+    #[arg(
+        long,
+        env = "FLUXD_GIT_BRANCH",
+        hide_env_values = true,
+        value_name = "BRANCH"
+    )]
     pub git_branch: Option<String>,
 
     /// Path in the repository to read manifests from; repeat the flag or separate
-    /// paths with commas (default: the whole repository).
+    /// paths with commas (default, or `--git-path=`: the whole repository).
     #[arg(
         long = "git-path",
         env = "FLUXD_GIT_PATH",
+        hide_env_values = true,
         value_name = "PATH",
         value_delimiter = ','
     )]
@@ -78,7 +110,9 @@ pub struct Flags {
     pub git_label: Option<String>,
 
     /// Never write to the repository; implies --sync-state secret.
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
     pub git_readonly: bool,
 
     /// Where to record the last synced revision (default: git, or secret with --git-readonly).
@@ -107,11 +141,15 @@ pub struct Flags {
     pub sync_interval: Duration,
 
     /// Delete objects this daemon applied before that are no longer in git.
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
     pub sync_garbage_collection: bool,
 
-    /// Only log what garbage collection would delete.
-    #[arg(long)]
+    /// Only log what garbage collection would delete (implies --sync-garbage-collection).
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
     pub sync_garbage_collection_dry: bool,
 
     /// Restrict the daemon to these namespaces; repeat the flag or separate names with
@@ -125,21 +163,37 @@ pub struct Flags {
     pub k8s_allow_namespaces: Vec<String>,
 
     /// With --k8s-allow-namespace, still apply cluster-scoped kinds (Namespaces, CRDs, ...).
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
     pub k8s_allow_cluster_scoped: bool,
 
     /// Namespace of namespaced resources that name none (default: the kubeconfig
-    /// context's namespace, else `default`).
+    /// context's namespace, else `default`; in a pod without a kubeconfig, `default`).
     #[arg(long, value_name = "NAMESPACE")]
     pub k8s_default_namespace: Option<String>,
 
+    /// Kinds garbage collection never lists, as globs over `<group/version>/<Kind>`
+    /// (`v1/Event`, `*metrics.k8s.io/*`); repeat or separate with commas.
+    #[arg(
+        long = "k8s-unsafe-exclude-resource",
+        value_name = "GLOB",
+        value_delimiter = ',',
+        default_values = ["*metrics.k8s.io/*", "webhook.certmanager.k8s.io/*", "v1/Event"]
+    )]
+    pub k8s_unsafe_exclude_resources: Vec<String>,
+
     /// Sync once and exit: non-zero when a resource failed or a manifest had errors.
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
     pub once: bool,
 
     /// Change nothing: print what a sync would do, then exit (implies --once). Without
     /// a cluster configured, checks the manifests offline.
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
     pub dry_run: bool,
 
     /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then the in-cluster
@@ -159,8 +213,8 @@ pub struct Flags {
     #[arg(long, value_name = "FILE")]
     pub git_ssh_key: Option<PathBuf>,
 
-    /// known_hosts file the ssh host key is checked against
-    /// (default: /etc/ssh/ssh_known_hosts, when it exists).
+    /// known_hosts file the ssh host key is checked against (default:
+    /// /etc/ssh/ssh_known_hosts and ~/.ssh/known_hosts, those that exist).
     #[arg(long, value_name = "FILE")]
     pub git_known_hosts: Option<PathBuf>,
 
@@ -169,13 +223,207 @@ pub struct Flags {
     #[arg(long, value_name = "DIR")]
     pub git_mirror_dir: Option<PathBuf>,
 
-    /// Log format.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    /// Log format: `fmt` (logfmt, Flux v1's default; also `text`) or `json`.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "fmt")]
     pub log_format: LogFormat,
 
     /// Log level or filter (`info`, `debug`, `fluxd=debug,kube=info`); RUST_LOG overrides it.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
+
+    // --- Flux v1 flags of later work: accepted with Flux's defaults, not acted on yet.
+    /// Address the HTTP API and /metrics are served on.
+    #[arg(short = 'l', long, value_name = "ADDR", default_value = ":3030", help_heading = FLUX_PENDING)]
+    pub listen: String,
+
+    /// Address /metrics is served on alone (default: with the API).
+    #[arg(long, value_name = "ADDR", default_value = "", help_heading = FLUX_PENDING)]
+    pub listen_metrics: String,
+
+    /// Do not scan image registries.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL", help_heading = FLUX_PENDING)]
+    pub registry_disable_scanning: bool,
+
+    /// How often to look for image updates of automated workloads.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive_duration,
+        help_heading = FLUX_PENDING)]
+    pub automation_interval: Duration,
+
+    /// Flux's older name for --automation-interval, used when that is not given.
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration, help_heading = FLUX_PENDING)]
+    pub registry_poll_interval: Option<Duration>,
+
+    /// Most registry requests per second, per host.
+    #[arg(long, value_name = "RPS", default_value_t = 50.0, help_heading = FLUX_PENDING)]
+    pub registry_rps: f64,
+
+    /// Most registry requests in a burst.
+    #[arg(long, value_name = "N", default_value_t = 10, help_heading = FLUX_PENDING)]
+    pub registry_burst: u32,
+
+    /// Registry hosts reached over plain HTTP or without checking TLS.
+    #[arg(long, value_name = "HOST", value_delimiter = ',', help_heading = FLUX_PENDING)]
+    pub registry_insecure_host: Vec<String>,
+
+    /// Images never scanned (globs).
+    #[arg(long, value_name = "GLOB", value_delimiter = ',', default_values = ["k8s.gcr.io/*"],
+        help_heading = FLUX_PENDING)]
+    pub registry_exclude_image: Vec<String>,
+
+    /// Only these images are scanned (globs; default: all not excluded).
+    #[arg(long, value_name = "GLOB", value_delimiter = ',', help_heading = FLUX_PENDING)]
+    pub registry_include_image: Vec<String>,
+
+    /// Images whose creation time is read from their labels (globs).
+    #[arg(long, value_name = "GLOB", value_delimiter = ',',
+        default_values = ["index.docker.io/weaveworks/*", "index.docker.io/fluxcd/*"],
+        help_heading = FLUX_PENDING)]
+    pub registry_use_labels: Vec<String>,
+
+    /// Docker config file with registry credentials.
+    #[arg(long, value_name = "FILE", default_value = "", help_heading = FLUX_PENDING)]
+    pub docker_config: String,
+
+    // --- Flux v1 flags that mean nothing here: a warning when given, then ignored.
+    /// Flux's image cache; fluxd keeps none.
+    #[arg(long, value_name = "HOST", help_heading = FLUX_IGNORED)]
+    pub memcached_hostname: Option<String>,
+
+    /// Flux's image cache; fluxd keeps none.
+    #[arg(long, value_name = "PORT", help_heading = FLUX_IGNORED)]
+    pub memcached_port: Option<String>,
+
+    /// Flux's image cache; fluxd keeps none.
+    #[arg(long, value_name = "DURATION", help_heading = FLUX_IGNORED)]
+    pub memcached_timeout: Option<String>,
+
+    /// Flux's image cache; fluxd keeps none.
+    #[arg(long, value_name = "SERVICE", help_heading = FLUX_IGNORED)]
+    pub memcached_service: Option<String>,
+
+    /// No longer used by Flux v1 either.
+    #[arg(long, value_name = "DURATION", help_heading = FLUX_IGNORED)]
+    pub registry_cache_expiry: Option<String>,
+
+    /// No longer used by Flux v1 either; fluxd finds the cluster by itself.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+        value_parser = go_bool, value_name = "BOOL", help_heading = FLUX_IGNORED)]
+    pub k8s_in_cluster: Option<bool>,
+
+    /// Flux's deprecated kubeconfig flag; use --kubeconfig or KUBECONFIG.
+    #[arg(long, value_name = "FILE", help_heading = FLUX_IGNORED)]
+    pub kube_config: Option<String>,
+
+    /// Verbosity of Flux's Kubernetes client; use --log-level.
+    #[arg(long, value_name = "LEVEL", help_heading = FLUX_IGNORED)]
+    pub k8s_verbosity: Option<String>,
+
+    /// fluxd applies through the API, without kubectl.
+    #[arg(long, value_name = "FILE", help_heading = FLUX_IGNORED)]
+    pub kubernetes_kubectl: Option<String>,
+
+    /// Tracing of registry requests; use --log-level.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+        value_parser = go_bool, value_name = "BOOL", help_heading = FLUX_IGNORED)]
+    pub registry_trace: Option<bool>,
+
+    /// fluxd has no ECR support.
+    #[arg(long, value_name = "REGION", help_heading = FLUX_IGNORED)]
+    pub registry_ecr_region: Option<String>,
+
+    /// fluxd has no ECR support.
+    #[arg(long, value_name = "ID", help_heading = FLUX_IGNORED)]
+    pub registry_ecr_include_id: Option<String>,
+
+    /// fluxd has no ECR support.
+    #[arg(long, value_name = "ID", help_heading = FLUX_IGNORED)]
+    pub registry_ecr_exclude_id: Option<String>,
+
+    /// Flux's deadline for a whole sync; fluxd bounds each request instead.
+    #[arg(long, value_name = "DURATION", help_heading = FLUX_IGNORED)]
+    pub sync_timeout: Option<String>,
+
+    /// Weave Cloud's deadline; fluxd does not connect to it.
+    #[arg(long, value_name = "DURATION", help_heading = FLUX_IGNORED)]
+    pub rpc_timeout: Option<String>,
+
+    /// Weave Cloud's token; fluxd does not connect to it.
+    #[arg(long, value_name = "TOKEN", help_heading = FLUX_IGNORED)]
+    pub token: Option<String>,
+
+    // --- Flux v1 flags that ask for something fluxd does not do: refused when set.
+    /// Weave Cloud, which shut down.
+    #[arg(long, value_name = "URL", help_heading = FLUX_REFUSED)]
+    pub connect: Option<String>,
+
+    /// git-secret decryption of checkouts.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL", help_heading = FLUX_REFUSED)]
+    pub git_secret: bool,
+
+    /// SOPS decryption of manifests.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL", help_heading = FLUX_REFUSED)]
+    pub sops: bool,
+
+    /// `.flux.yaml` manifest generators.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL", help_heading = FLUX_REFUSED)]
+    pub manifest_generation: bool,
+
+    /// Registries whose automatic authentication must work (`ecr`).
+    #[arg(long, value_name = "REGISTRY", value_delimiter = ',', help_heading = FLUX_REFUSED)]
+    pub registry_require: Vec<String>,
+
+    /// The long names of the flags given on the command line or through their
+    /// environment variable; filled by [`Flags::from_command_line`].
+    #[arg(skip)]
+    pub given: BTreeSet<String>,
+}
+
+impl Flags {
+    /// Parses a command line (the first item is the program name) and
+    /// records which flags it gave, so that flags ignored or not acted on yet
+    /// are warned about only when a user set them.
+    pub fn from_command_line<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let command = Self::command();
+        let matches = command.clone().try_get_matches_from(args)?;
+        let mut flags = Self::from_arg_matches(&matches)?;
+        for argument in command.get_arguments() {
+            let id = argument.get_id().as_str();
+            let given = matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            );
+            if let (true, Some(long)) = (given, argument.get_long()) {
+                flags.given.insert(long.to_owned());
+            }
+        }
+        Ok(flags)
+    }
+
+    /// True when `long` (a flag's long name without the dashes) was given.
+    pub fn was_given(&self, long: &str) -> bool {
+        self.given.contains(long)
+    }
+
+    /// `--automation-interval`, or Flux's older `--registry-poll-interval`
+    /// when only that was given (as Flux resolved the two).
+    pub fn effective_automation_interval(&self) -> Duration {
+        match self.registry_poll_interval {
+            Some(interval) if !self.was_given("automation-interval") => interval,
+            _ => self.automation_interval,
+        }
+    }
 }
 
 /// The longest interval or timeout a flag takes: a year (8760h). Longer ones
@@ -195,12 +443,22 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A boolean as Go's `strconv.ParseBool` reads one, which is what Flux's
+/// flags took (`--git-readonly=false` in Flux's Helm chart).
+fn go_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("{text:?} is not a boolean (true or false)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
-        Flags::try_parse_from(std::iter::once("fluxd").chain(args.iter().copied()))
+        Flags::from_command_line(std::iter::once("fluxd").chain(args.iter().copied()))
     }
 
     #[test]
@@ -219,6 +477,30 @@ mod tests {
         assert!(flags.git_paths.is_empty());
         assert_eq!(flags.sync_state, None);
         assert!(!flags.once && !flags.dry_run && !flags.git_readonly);
+        assert_eq!(flags.log_format, LogFormat::Fmt);
+        assert_eq!(
+            flags.k8s_unsafe_exclude_resources,
+            [
+                "*metrics.k8s.io/*",
+                "webhook.certmanager.k8s.io/*",
+                "v1/Event"
+            ]
+        );
+        // Flux's defaults of the flags later work acts on.
+        assert_eq!(flags.listen, ":3030");
+        assert_eq!(flags.listen_metrics, "");
+        assert_eq!(flags.automation_interval, Duration::from_secs(300));
+        assert_eq!(flags.registry_rps, 50.0);
+        assert_eq!(flags.registry_burst, 10);
+        assert_eq!(flags.registry_exclude_image, ["k8s.gcr.io/*"]);
+        assert!(flags.registry_include_image.is_empty());
+        assert_eq!(
+            flags.registry_use_labels,
+            ["index.docker.io/weaveworks/*", "index.docker.io/fluxcd/*"]
+        );
+        assert!(!flags.registry_disable_scanning);
+        assert_eq!(flags.docker_config, "");
+        assert_eq!(flags.given, BTreeSet::from(["git-url".to_owned()]));
     }
 
     #[test]
@@ -250,6 +532,80 @@ mod tests {
     }
 
     #[test]
+    fn booleans_are_read_as_go_reads_them() {
+        let flags = parse(&[
+            "--git-url=/srv/repo",
+            "--git-readonly=false",
+            "--sync-garbage-collection=true",
+            "--once",
+            "--registry-trace=false",
+            "--k8s-in-cluster",
+        ])
+        .unwrap();
+        assert!(!flags.git_readonly);
+        assert!(flags.sync_garbage_collection);
+        assert!(flags.once);
+        assert_eq!(flags.registry_trace, Some(false));
+        assert_eq!(flags.k8s_in_cluster, Some(true));
+        for value in ["1", "t", "T", "TRUE", "True"] {
+            let flags = parse(&["--git-url=/srv/repo", &format!("--git-readonly={value}")]);
+            assert!(flags.unwrap().git_readonly, "{value}");
+        }
+        let error = parse(&["--git-url=/srv/repo", "--git-readonly=yes"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--git-readonly"), "{error}");
+    }
+
+    #[test]
+    fn empty_values_are_empty_lists_as_in_flux() {
+        let flags = parse(&[
+            "--git-url=/srv/repo",
+            "--git-path=",
+            "--memcached-service=",
+            "--registry-insecure-host=",
+        ])
+        .unwrap();
+        // Dropped later, by the configuration: the flag itself keeps what was written.
+        assert_eq!(flags.git_paths, [""]);
+        assert_eq!(flags.memcached_service.as_deref(), Some(""));
+        assert!(flags.was_given("memcached-service"));
+        assert!(flags.was_given("git-path"));
+        assert!(!flags.was_given("git-branch"));
+    }
+
+    #[test]
+    fn the_older_registry_poll_interval_counts_only_alone() {
+        let alone = parse(&["--git-url=/srv/repo", "--registry-poll-interval=200m"]).unwrap();
+        assert_eq!(
+            alone.effective_automation_interval(),
+            Duration::from_secs(12_000)
+        );
+        let both = parse(&[
+            "--git-url=/srv/repo",
+            "--registry-poll-interval=200m",
+            "--automation-interval=1m",
+        ])
+        .unwrap();
+        assert_eq!(
+            both.effective_automation_interval(),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn log_formats() {
+        for (value, format) in [
+            ("fmt", LogFormat::Fmt),
+            ("text", LogFormat::Fmt),
+            ("json", LogFormat::Json),
+        ] {
+            let flags = parse(&["--git-url=/srv/repo", &format!("--log-format={value}")]);
+            assert_eq!(flags.unwrap().log_format, format, "{value}");
+        }
+    }
+
+    #[test]
     fn bad_values_name_their_flag() {
         for (args, flag) in [
             (&["--git-poll-interval=5"][..], "--git-poll-interval"),
@@ -258,6 +614,7 @@ mod tests {
             (&["--sync-interval=8761h"][..], "--sync-interval"),
             (&["--sync-state=etcd"][..], "--sync-state"),
             (&["--log-format=xml"][..], "--log-format"),
+            (&["--registry-rps=fast"][..], "--registry-rps"),
         ] {
             let mut all = vec!["--git-url=/srv/repo"];
             all.extend_from_slice(args);
@@ -266,5 +623,22 @@ mod tests {
         }
         let error = parse(&["--git-path=a"]).unwrap_err().to_string();
         assert!(error.contains("--git-url"), "{error}");
+    }
+
+    #[test]
+    fn help_never_shows_a_value_from_the_environment() {
+        // The environment is the process's: set nothing, render the help
+        // of a command whose env values clap would otherwise print.
+        let help = Flags::command().render_long_help().to_string();
+        assert!(help.contains("FLUXD_GIT_URL"), "{help}");
+        for argument in Flags::command().get_arguments() {
+            if argument.get_env().is_some() {
+                assert!(
+                    argument.is_hide_env_values_set(),
+                    "--{:?} would print its environment value in --help",
+                    argument.get_long()
+                );
+            }
+        }
     }
 }

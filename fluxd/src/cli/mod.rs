@@ -1,6 +1,8 @@
-//! The command line: flags with Flux v1's names, Go durations, and the
-//! [`Config`] they resolve into.
+//! The command line: flags with Flux v1's names, Go durations, what fluxd
+//! does with each Flux v1 flag ([`compat`]), and the [`Config`] they resolve
+//! into.
 
+pub mod compat;
 pub(crate) mod config;
 pub(crate) mod duration;
 pub(crate) mod flags;

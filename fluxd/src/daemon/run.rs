@@ -10,7 +10,7 @@ use manifests::LoadOptions;
 use manifests::cluster;
 use tokio::time::Instant;
 
-use crate::cluster::{ClusterConfig, daemon_namespace};
+use crate::cluster::{ClusterConfig, daemon_namespace, resource_namespace};
 use crate::sync::marker::{FIELD_MANAGER, SecretMarker};
 use crate::sync::plan;
 use crate::sync::{Source, SyncRun, Syncer};
@@ -105,11 +105,8 @@ async fn run_until(
         mode = ?config.mode,
         "starting"
     );
-    let default_namespace = config
-        .default_namespace
-        .clone()
-        .or_else(|| cluster.as_ref().map(|c| c.default_namespace().to_owned()))
-        .unwrap_or_else(|| "default".to_owned());
+    let default_namespace =
+        resource_namespace(config.default_namespace.as_deref(), cluster.as_ref());
     let source = Source {
         mirror: mirror.clone(),
         checkouts: workdir.checkouts(),
@@ -186,6 +183,7 @@ fn engine_config(config: &Config, default_namespace: String) -> cluster::EngineC
         },
         allow_cluster_scoped: config.allow_cluster_scoped,
         default_namespace,
+        exclude_kinds: config.exclude_resources.clone(),
         gc: match config.gc {
             GcMode::On => cluster::GarbageCollection::On,
             GcMode::DryRun => cluster::GarbageCollection::DryRun,

@@ -108,9 +108,18 @@ impl Source {
             revision = %head.revision,
             resources = loaded.resources.len(),
             errors = loaded.errors.len(),
+            charts_skipped = loaded.skipped_charts.len(),
             duration_ms = millis(began.elapsed()),
             "loaded manifests"
         );
+        if !loaded.skipped_charts.is_empty() {
+            let charts: Vec<String> = loaded
+                .skipped_charts
+                .iter()
+                .map(|chart| chart.display().to_string())
+                .collect();
+            tracing::debug!(charts = %charts.join(","), "skipped Helm chart directories");
+        }
         let name = cluster::sync_set_name(
             &self.mirror.remote().url().flux_safe_url(),
             &head.branch,
@@ -144,6 +153,8 @@ pub struct Syncer {
     engine: cluster::Engine,
     tracker: MarkerTracker<Box<dyn SyncMarker>>,
     resumed: bool,
+    /// The last revision whose resources outside the scope were reported.
+    scope_reported: Option<Revision>,
 }
 
 impl std::fmt::Debug for Syncer {
@@ -163,6 +174,7 @@ impl Syncer {
             engine,
             tracker: MarkerTracker::new(marker),
             resumed: false,
+            scope_reported: None,
         }
     }
 
@@ -205,7 +217,9 @@ impl Syncer {
         let loaded = self.source.load(head).await?;
         let resources = loaded.set.resources.len();
         let report = self.engine.sync(&loaded.set).await;
-        report::log_results(&report, &loaded.errors);
+        let first_of_revision = self.scope_reported != Some(head.revision);
+        report::log_results(&report, &loaded.errors, first_of_revision);
+        self.scope_reported = Some(head.revision);
         let marker_error = self.advance(head.revision).await;
         let run = SyncRun {
             revision: head.revision,

@@ -1,14 +1,21 @@
 //! How a sync is logged: one line per failure (with the resource id and the
-//! file and line it came from), one per object garbage collection deleted or
-//! would delete, one per problem of the whole set, then one summary line.
+//! file and line it came from), one per resource outside the allowed scope
+//! (once per revision), one per object garbage collection deleted or would
+//! delete, one per problem of the whole set, then one summary line.
 
 use manifests::cluster::{Outcome, SyncReport};
 
 use crate::sync::{SyncRun, millis};
 
 /// Logs each load error, failed resource, garbage-collected object and
-/// set-wide problem of a sync.
-pub(crate) fn log_results(report: &SyncReport, load_errors: &[manifests::Error]) {
+/// set-wide problem of a sync. Resources skipped because they are outside
+/// the allowed scope are logged (at info) only on the first sync of a
+/// revision, `first_of_revision`: every re-sync of it would say the same.
+pub(crate) fn log_results(
+    report: &SyncReport,
+    load_errors: &[manifests::Error],
+    first_of_revision: bool,
+) {
     for error in load_errors {
         let (source, id) = where_load_failed(error);
         tracing::warn!(source, id, error = %error, "manifest not loaded");
@@ -22,6 +29,11 @@ pub(crate) fn log_results(report: &SyncReport, load_errors: &[manifests::Error])
                 error = %message,
                 "resource failed"
             ),
+            Outcome::Skipped { reason }
+                if result.outcome.is_outside_scope() && first_of_revision =>
+            {
+                tracing::info!(id = %result.id, source, reason = %reason, "resource skipped");
+            }
             Outcome::Skipped { reason } => tracing::debug!(
                 id = %result.id,
                 source,

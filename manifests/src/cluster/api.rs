@@ -42,19 +42,23 @@ impl ApiError {
         self.code == Some(403)
     }
 
+    pub(crate) fn is_conflict(&self) -> bool {
+        self.code == Some(409)
+    }
+
     fn from_kube(error: kube::Error) -> Self {
         match error {
             kube::Error::Api(status) => Self {
                 code: Some(status.code),
-                message: if status.message.is_empty() {
-                    format!("{} ({})", status.reason, status.code)
-                } else {
-                    status.message
-                },
+                message: super::kube_error::status_message(
+                    status.code,
+                    &status.reason,
+                    &status.message,
+                ),
             },
             other => Self {
                 code: None,
-                message: other.to_string(),
+                message: super::kube_error_message(&other),
             },
         }
     }
@@ -201,6 +205,59 @@ pub(crate) async fn apply(
     send(client, http, "an apply").await
 }
 
+/// The metadata of object `name` of `kind` (`managedFields` included), or
+/// `None` when it does not exist.
+pub(crate) async fn get_metadata(
+    client: &kube::Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<Value>, ApiError> {
+    let request = Request::new(collection_path(kind, namespace));
+    let mut http = request
+        .get(name, &Default::default())
+        .map_err(|e| ApiError::request(&e))?;
+    http.headers_mut().insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static(METADATA_ONLY),
+    );
+    match send::<Value>(client, http, "a get").await {
+        Ok(object) => Ok(Some(object["metadata"].clone())),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Replaces the `metadata.managedFields` of object `name`, if it is still
+/// at `resource_version` (a conflict otherwise), with a JSON patch as
+/// client-go's `csaupgrade` sends it.
+pub(crate) async fn replace_managed_fields(
+    client: &kube::Client,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+    managed_fields: &[Value],
+    resource_version: &str,
+) -> Result<(), ApiError> {
+    let patch = serde_json::json!([
+        {"op": "replace", "path": "/metadata/managedFields", "value": managed_fields},
+        // A replace rather than a test: a stale version is then a 409 from
+        // storage, not a 422 from the patch.
+        {"op": "replace", "path": "/metadata/resourceVersion", "value": resource_version},
+    ]);
+    let body = serde_json::to_vec(&patch).map_err(|e| ApiError::unreadable("a patch", &e))?;
+    let uri = format!("{}/{name}", collection_path(kind, namespace));
+    let http = http::Request::patch(uri)
+        .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+        .header(http::header::ACCEPT, METADATA_ONLY)
+        .body(body)
+        .map_err(|e| ApiError {
+            code: None,
+            message: format!("cannot build the request: {e}"),
+        })?;
+    send::<Value>(client, http, "a patch").await.map(drop)
+}
+
 /// Deletes `name` if it is still the object with `uid` (in the background:
 /// dependents go after it). An object already gone is not an error.
 pub(crate) async fn delete(
@@ -270,13 +327,16 @@ mod tests {
             .with_code(403);
         let error = ApiError::from_kube(kube::Error::Api(status.boxed()));
         assert!(error.is_forbidden());
-        assert_eq!(error.to_string(), "configmaps \"x\" is forbidden");
+        assert_eq!(
+            error.to_string(),
+            "configmaps \"x\" is forbidden (403 Forbidden)"
+        );
         let bare = ApiError::from_kube(kube::Error::Api(
             kube::core::Status::failure("", "NotFound")
                 .with_code(404)
                 .boxed(),
         ));
         assert!(bare.is_not_found());
-        assert_eq!(bare.to_string(), "NotFound (404)");
+        assert_eq!(bare.to_string(), "404 NotFound");
     }
 }

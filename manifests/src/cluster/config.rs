@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Outcome;
 use crate::{Error, ResourceId};
 
 /// The namespaces an engine may touch.
@@ -63,9 +64,28 @@ pub struct EngineConfig {
     pub default_namespace: String,
     /// Garbage collection. Default [`GarbageCollection::Off`].
     pub gc: GarbageCollection,
+    /// Kinds garbage collection never lists (Flux's
+    /// `--k8s-unsafe-exclude-resource`): globs, `*` matching anything, over
+    /// `<apiVersion>/<Kind>` (`v1/Event`) or `<apiVersion>/` (every kind of
+    /// a group version: `*metrics.k8s.io/*`). Default Flux's:
+    /// [`DEFAULT_EXCLUDED_KINDS`].
+    #[serde(default = "default_excluded_kinds")]
+    pub exclude_kinds: Vec<String>,
     /// Most requests in flight at once (applies of one rank, lists, deletes).
     /// Default 16.
     pub concurrency: usize,
+}
+
+/// The kinds Flux v1 never listed by default (`--k8s-unsafe-exclude-resource`):
+/// the metrics APIs, cert-manager's webhook API, and Events.
+pub const DEFAULT_EXCLUDED_KINDS: [&str; 3] = [
+    "*metrics.k8s.io/*",
+    "webhook.certmanager.k8s.io/*",
+    "v1/Event",
+];
+
+fn default_excluded_kinds() -> Vec<String> {
+    DEFAULT_EXCLUDED_KINDS.map(str::to_owned).to_vec()
 }
 
 impl Default for EngineConfig {
@@ -76,6 +96,7 @@ impl Default for EngineConfig {
             allow_cluster_scoped: false,
             default_namespace: "default".to_owned(),
             gc: GarbageCollection::Off,
+            exclude_kinds: default_excluded_kinds(),
             concurrency: 16,
         }
     }
@@ -115,26 +136,68 @@ impl EngineConfig {
         Ok(())
     }
 
-    /// Why the engine may not write `id`, if it may not: a namespace outside
-    /// [`NamespaceScope::Only`], or a cluster-scoped resource there without
-    /// [`Self::allow_cluster_scoped`].
-    pub fn refusal(&self, id: &ResourceId) -> Option<String> {
+    /// True when garbage collection never lists `kind` of `api_version`
+    /// ([`Self::exclude_kinds`]).
+    pub fn excludes_kind(&self, api_version: &str, kind: &str) -> bool {
+        let full = format!("{api_version}/{kind}");
+        let group_version = format!("{api_version}/");
+        self.exclude_kinds
+            .iter()
+            .any(|glob| glob_matches(glob, &full) || glob_matches(glob, &group_version))
+    }
+
+    /// What becomes of `id` when the engine may not write it: under
+    /// [`NamespaceScope::Only`], a resource aimed at another namespace fails
+    /// (it is likely a mistake in git), and a cluster-scoped one, without
+    /// [`Self::allow_cluster_scoped`], is skipped as [`OUTSIDE_SCOPE`] (the
+    /// Namespace objects of the allowed namespaces are the usual case: a
+    /// namespace-restricted daemon cannot manage them, and that is no error).
+    pub fn out_of_scope(&self, id: &ResourceId) -> Option<Outcome> {
         let NamespaceScope::Only(namespaces) = &self.scope else {
             return None;
         };
         match id.namespace() {
             Some(namespace) if self.scope.allows(namespace) => None,
-            Some(namespace) => Some(format!(
-                "namespace {namespace:?} is not one of the allowed namespaces ({})",
-                namespaces.join(", ")
-            )),
+            Some(namespace) => Some(Outcome::Failed {
+                message: format!(
+                    "namespace {namespace:?} is not one of the allowed namespaces ({})",
+                    namespaces.join(", ")
+                ),
+            }),
             None if self.allow_cluster_scoped => None,
-            None => Some(format!(
-                "cluster-scoped resources are not allowed when restricted to namespaces ({})",
-                namespaces.join(", ")
-            )),
+            None => Some(Outcome::Skipped {
+                reason: format!(
+                    "{OUTSIDE_SCOPE}: cluster-scoped, and only the namespaces {} are allowed",
+                    namespaces.join(", ")
+                ),
+            }),
         }
     }
+}
+
+/// The start of the reason of a resource skipped because it is outside the
+/// allowed scope ([`Outcome::is_outside_scope`]).
+pub const OUTSIDE_SCOPE: &str = "outside the allowed scope";
+
+/// A glob where `*` matches any run of characters (slashes too) and every
+/// other character itself, as Flux's glob package matched.
+fn glob_matches(glob: &str, text: &str) -> bool {
+    let mut parts = glob.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// A namespace name: a DNS label (RFC 1123), at most 63 characters.
@@ -159,7 +222,7 @@ mod tests {
         assert_eq!(config.field_manager, "fluxd");
         assert!(!config.scope.is_restricted());
         let id = ResourceId::cluster_scoped("Namespace", "x");
-        assert_eq!(config.refusal(&id), None);
+        assert_eq!(config.out_of_scope(&id), None);
     }
 
     #[test]
@@ -207,6 +270,29 @@ mod tests {
     }
 
     #[test]
+    fn excluded_kinds_match_flux_globs() {
+        let config = EngineConfig::default();
+        assert!(config.excludes_kind("v1", "Event"));
+        assert!(config.excludes_kind("metrics.k8s.io/v1beta1", "PodMetrics"));
+        assert!(config.excludes_kind("custom.metrics.k8s.io/v1beta2", "MetricValueList"));
+        assert!(config.excludes_kind("webhook.certmanager.k8s.io/v1beta1", "Anything"));
+        assert!(!config.excludes_kind("v1", "ConfigMap"));
+        assert!(!config.excludes_kind("events.k8s.io/v1", "Event"));
+        for (glob, text, matches) in [
+            ("*", "", true),
+            ("a*", "a", true),
+            ("*a", "ba", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "acb", false),
+            ("abc", "abc", true),
+            ("abc", "abcd", false),
+            ("a*a", "a", false),
+        ] {
+            assert_eq!(glob_matches(glob, text), matches, "{glob} ~ {text}");
+        }
+    }
+
+    #[test]
     fn refusals_when_restricted() {
         let mut config = EngineConfig {
             scope: NamespaceScope::Only(vec!["demo".into(), "flux".into()]),
@@ -215,11 +301,24 @@ mod tests {
         let demo = ResourceId::namespaced("demo", "ConfigMap", "a");
         let other = ResourceId::namespaced("other", "ConfigMap", "a");
         let ns = ResourceId::cluster_scoped("Namespace", "demo");
-        assert_eq!(config.refusal(&demo), None);
-        let refused = config.refusal(&other).unwrap();
-        assert!(refused.contains("\"other\"") && refused.contains("demo, flux"));
-        assert!(config.refusal(&ns).unwrap().contains("cluster-scoped"));
+        assert_eq!(config.out_of_scope(&demo), None);
+        match config.out_of_scope(&other) {
+            Some(Outcome::Failed { message }) => {
+                assert!(message.contains("\"other\"") && message.contains("demo, flux"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match config.out_of_scope(&ns) {
+            Some(outcome @ Outcome::Skipped { .. }) => {
+                assert!(outcome.is_outside_scope());
+                let Outcome::Skipped { reason } = outcome else {
+                    unreachable!()
+                };
+                assert!(reason.contains("cluster-scoped") && reason.contains("demo, flux"));
+            }
+            other => panic!("{other:?}"),
+        }
         config.allow_cluster_scoped = true;
-        assert_eq!(config.refusal(&ns), None);
+        assert_eq!(config.out_of_scope(&ns), None);
     }
 }

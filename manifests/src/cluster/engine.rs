@@ -14,6 +14,7 @@ use super::diff::diff;
 use super::discovery::Kinds;
 use super::live::LiveObject;
 use super::order::{LAST_RANK, apply_order};
+use super::ownership::{after_take_over, applied_client_side, upgrade_managed_fields};
 use super::prune::{self, Orphan, delete_orphans, find_orphans};
 use super::run::{Action, Live, MarkedLists, Memo, Prepared, decide, read_live, unknown_kind};
 use super::{
@@ -27,6 +28,9 @@ use crate::{Error, Resource, ResourceId};
 const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often it asks meanwhile.
 const CRD_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How many times the migration of an object's field ownership is tried
+/// when the object changes under it.
+const TAKE_OVER_ATTEMPTS: usize = 3;
 
 /// The resources of one git checkout to make the cluster match.
 #[derive(Debug, Clone)]
@@ -354,6 +358,11 @@ impl<'s> Run<'_, 's> {
             Action::Skip(reason) => Outcome::Skipped { reason },
             Action::Unchanged => Outcome::Unchanged,
             Action::Apply(live) => {
+                if let Live::Present(before) = &live
+                    && applied_client_side(&before.0)
+                {
+                    self.take_over(&item).await;
+                }
                 match self.send(&item, false).await {
                     Ok(object) => {
                         let version = object.resource_version().unwrap_or_default().to_owned();
@@ -387,6 +396,63 @@ impl<'s> Run<'_, 's> {
             id: item.id,
             source: Some(item.resource.source().clone()),
             outcome,
+        }
+    }
+
+    /// Moves the field ownership of client-side `kubectl apply` (Flux v1's)
+    /// on `item`'s live object to the engine's manager, retrying on a
+    /// conflict. A failure is logged and the apply goes on: it still writes
+    /// every field in git, and the next apply tries again.
+    async fn take_over(&self, item: &Desired<'s>) {
+        let manager = &self.config().field_manager;
+        let namespace = item.namespace.as_deref();
+        let mut last_error = None;
+        for _ in 0..TAKE_OVER_ATTEMPTS {
+            let metadata =
+                match api::get_metadata(self.client(), &item.kind, namespace, item.name()).await {
+                    Ok(Some(metadata)) => metadata,
+                    Ok(None) => return,
+                    Err(error) => {
+                        last_error = Some(error);
+                        break;
+                    }
+                };
+            let entries = metadata["managedFields"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let Some(upgraded) = upgrade_managed_fields(entries, manager) else {
+                return;
+            };
+            let version = metadata["resourceVersion"].as_str().unwrap_or_default();
+            match api::replace_managed_fields(
+                self.client(),
+                &item.kind,
+                namespace,
+                item.name(),
+                &upgraded,
+                version,
+            )
+            .await
+            {
+                Ok(()) => {
+                    tracing::debug!(id = %item.id, "took over the fields kubectl applied");
+                    return;
+                }
+                Err(error) if error.is_conflict() => last_error = Some(error),
+                Err(error) => {
+                    last_error = Some(error);
+                    break;
+                }
+            }
+        }
+        if let Some(error) = last_error {
+            tracing::warn!(
+                id = %item.id,
+                %error,
+                "cannot take over the fields kubectl applied: fields removed from git stay \
+                 until a later apply succeeds in it"
+            );
         }
     }
 
@@ -661,7 +727,12 @@ impl<'s> Run<'_, 's> {
             },
             (Ok(_), Live::Absent) => PlanAction::Create,
             (Ok(after), Live::Present(before)) => {
-                let diff = diff(&before.0, &after.0);
+                let after = if applied_client_side(&before.0) {
+                    after_take_over(after.0, &before.0, &item.applied())
+                } else {
+                    after.0
+                };
+                let diff = diff(&before.0, &after);
                 if diff.is_empty() {
                     PlanAction::Unchanged
                 } else {

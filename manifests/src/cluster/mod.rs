@@ -11,19 +11,25 @@
 //!    CustomResourceDefinition, so a CRD and its objects can come in one
 //!    commit. An unknown kind fails that resource only.
 //! 2. **Scope**: with [`NamespaceScope::Only`] a resource aimed at another
-//!    namespace, or a cluster-scoped one, fails; nothing is listed outside
-//!    the allowed namespaces.
+//!    namespace fails, and a cluster-scoped one is skipped as outside the
+//!    allowed scope ([`Outcome::is_outside_scope`]); nothing is listed
+//!    outside the allowed namespaces.
 //! 3. **Live objects** are read with a few list calls per kind and namespace,
 //!    selected by the [`GC_MARK_LABEL`] label.
 //! 4. **Compare**: an object is applied only when a desired field differs
 //!    from the live object, the server's normalisation taken into account
 //!    (quantities, Secret `stringData`, defaults, list items matched by
 //!    name). Git changes always reach the cluster: every object carries the
-//!    checksum of its manifest in [`CHECKSUM_ANNOTATION`].
+//!    checksum of its manifest in [`CHECKSUM_ANNOTATION`]. An object Flux v1
+//!    applied (with Flux's checksum) matches when kubectl's record of what
+//!    Flux applied ([`LAST_APPLIED_ANNOTATION`]) equals the manifest.
 //! 5. **Apply** with server-side apply (field manager `fluxd`, conflicts
 //!    forced), rank by rank in Flux's order ([`rank_of_kind`]), objects of
 //!    one rank concurrently. `ignore: "true"` in git or on the live object
-//!    skips a resource.
+//!    skips a resource. An object last applied client-side (by Flux v1's
+//!    `kubectl apply`) first has its field ownership migrated to the engine,
+//!    as `kubectl apply --server-side` does, so that fields removed from git
+//!    are removed from the cluster.
 //! 6. **Garbage collection** ([`GarbageCollection`]) deletes, in reverse
 //!    order, objects that carry this set's mark ([`gc_mark`]) but left git;
 //!    never objects without the mark, ignored ones or ones with owners.
@@ -63,19 +69,25 @@ mod desired;
 mod diff;
 mod discovery;
 mod engine;
+mod kube_error;
 mod live;
 mod marks;
 mod order;
+mod ownership;
 mod plan;
 mod prune;
 mod quantity;
 mod report;
 mod run;
 
-pub use config::{EngineConfig, GarbageCollection, NamespaceScope};
+pub use config::{
+    DEFAULT_EXCLUDED_KINDS, EngineConfig, GarbageCollection, NamespaceScope, OUTSIDE_SCOPE,
+};
 pub use engine::{Engine, SyncSet};
+pub use kube_error::kube_error_message;
 pub use marks::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, LEGACY_GC_MARK_LABEL, gc_mark, sync_set_name};
 pub use order::rank_of_kind;
+pub use ownership::{KUBECTL_CLIENT_SIDE_APPLY, LAST_APPLIED_ANNOTATION};
 pub use plan::{FieldChange, OfflineEntry, OfflinePlan, Plan, PlanAction, PlanEntry, plan_offline};
 pub use report::{Outcome, ResourceResult, SyncCounts, SyncReport};
 

@@ -91,9 +91,9 @@ pub struct OfflineEntry {
 pub struct OfflinePlan {
     /// The resources that would be applied, in apply order.
     pub resources: Vec<OfflineEntry>,
-    /// The resources that would not be: refused by the namespace scope
-    /// ([`Outcome::Failed`]) or ignored ([`Outcome::Skipped`]), in apply
-    /// order.
+    /// The resources that would not be: aimed at a namespace outside the
+    /// scope ([`Outcome::Failed`]), cluster-scoped outside it or ignored
+    /// ([`Outcome::Skipped`]), in apply order.
     pub refused: Vec<ResourceResult>,
 }
 
@@ -129,10 +129,7 @@ pub fn plan_offline(set: &SyncSet, config: &EngineConfig) -> OfflinePlan {
     order.sort_by(|a, b| apply_order(a.id(), b.id()));
     let mut plan = OfflinePlan::default();
     for resource in order {
-        let refusal = config
-            .refusal(resource.id())
-            .map(|message| Outcome::Failed { message });
-        let outcome = refusal.or_else(|| {
+        let outcome = config.out_of_scope(resource.id()).or_else(|| {
             (super::ignore_of(resource.object()) == Ignore::Yes).then(|| Outcome::Skipped {
                 reason: super::IGNORED_IN_GIT.to_owned(),
             })

@@ -31,7 +31,10 @@ pub(crate) struct Orphan {
 /// labels.
 pub(crate) fn targets<'k>(kinds: &'k Kinds, config: &EngineConfig) -> Vec<(Target, &'k Kind)> {
     let mut targets = Vec::new();
-    for kind in kinds.collectable() {
+    for kind in kinds
+        .collectable()
+        .filter(|kind| !config.excludes_kind(&kind.resource.api_version, &kind.resource.kind))
+    {
         let namespaces: Vec<Option<&str>> = match (&config.scope, kind.namespaced) {
             (NamespaceScope::All, _) => vec![None],
             (NamespaceScope::Only(namespaces), true) => {

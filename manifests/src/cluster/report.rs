@@ -16,13 +16,15 @@ pub enum Outcome {
     Configured,
     /// The object already matched git; nothing was sent.
     Unchanged,
-    /// Deliberately not applied (the `ignore` policy).
+    /// Deliberately not applied: the `ignore` policy, or a cluster-scoped
+    /// resource outside a namespace-restricted scope
+    /// ([`Outcome::is_outside_scope`]).
     Skipped {
         /// Why.
         reason: String,
     },
-    /// Not applied: refused by the namespace scope, an unknown kind, or an
-    /// error from the API (its message kept).
+    /// Not applied: aimed at a namespace outside the scope, an unknown kind,
+    /// or an error from the API (its message kept).
     Failed {
         /// What went wrong.
         message: String,
@@ -37,6 +39,12 @@ impl Outcome {
     /// True for [`Outcome::Failed`].
     pub fn is_failure(&self) -> bool {
         matches!(self, Self::Failed { .. })
+    }
+
+    /// True for a resource skipped because it is outside the allowed scope
+    /// (cluster-scoped, while the engine is restricted to namespaces).
+    pub fn is_outside_scope(&self) -> bool {
+        matches!(self, Self::Skipped { reason } if reason.starts_with(super::OUTSIDE_SCOPE))
     }
 }
 

@@ -12,6 +12,7 @@ use super::desired::{CrdKind, Desired, scoped_id};
 use super::discovery::{Kind, Kinds};
 use super::live::LiveObject;
 use super::marks::{CHECKSUM_ANNOTATION, GC_MARK_LABEL};
+use super::ownership::{flux_applied_this, is_flux_v1_checksum};
 use super::{
     EngineConfig, IGNORED_IN_CLUSTER, IGNORED_IN_GIT, Outcome, ResourceResult, SyncSet, bounded,
 };
@@ -80,8 +81,8 @@ impl<'s> Prepared<'s> {
     ) {
         let id = scoped_id(resource, kind.namespaced, &config.default_namespace);
         self.keep.insert(id.clone());
-        if let Some(message) = config.refusal(&id) {
-            self.decided(resource, id, Outcome::Failed { message });
+        if let Some(outcome) = config.out_of_scope(&id) {
+            self.decided(resource, id, outcome);
             return;
         }
         if let Some(first) = seen.get(&id) {
@@ -400,13 +401,23 @@ pub(crate) enum Action {
 
 /// Where `desired` first differs from `live`: its mark, its checksum, then
 /// the manifest's fields.
+///
+/// An object Flux v1 applied carries Flux's checksum, which never equals
+/// this engine's; it counts as matching when kubectl's record of what Flux
+/// applied equals what this engine would apply (see [`flux_applied_this`]),
+/// so the first sync after a swap from Flux v1 writes only what differs.
 fn difference(desired: &Desired<'_>, live: &LiveObject) -> Option<String> {
     let metadata = &live.0["metadata"];
     if metadata["labels"][GC_MARK_LABEL] != desired.mark.as_str() {
         return Some(format!("metadata.labels.{GC_MARK_LABEL}"));
     }
-    if metadata["annotations"][CHECKSUM_ANNOTATION] != desired.checksum_hex.as_str() {
-        return Some(format!("metadata.annotations.{CHECKSUM_ANNOTATION}"));
+    let checksum = &metadata["annotations"][CHECKSUM_ANNOTATION];
+    if checksum != desired.checksum_hex.as_str() {
+        let applied_by_flux = checksum.as_str().is_some_and(is_flux_v1_checksum)
+            && flux_applied_this(&desired.applied(), &live.0, desired.namespace.is_none());
+        if !applied_by_flux {
+            return Some(format!("metadata.annotations.{CHECKSUM_ANNOTATION}"));
+        }
     }
     first_difference(desired.compared(), &live.0)
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -65,6 +65,9 @@ pub struct Loaded {
     pub resources: Vec<Resource>,
     /// What went wrong, in the order it was found (duplicates last).
     pub errors: Vec<Error>,
+    /// Directories skipped because they hold a Helm chart (a `Chart.yaml`),
+    /// relative to the checkout root, in the order met.
+    pub skipped_charts: Vec<PathBuf>,
 }
 
 impl Loaded {
@@ -80,7 +83,7 @@ impl Loaded {
 }
 
 /// Loads every `*.yaml` and `*.yml` file under `paths` of the checkout at
-/// `root` (recursively, hidden entries skipped). See [`Loader`] to add files
+/// `root` (recursively; hidden entries and Helm chart directories skipped). See [`Loader`] to add files
 /// one by one.
 ///
 /// ```no_run
@@ -128,6 +131,7 @@ pub struct Loader {
     options: LoadOptions,
     unidentified: Vec<Unidentified>,
     errors: Vec<Error>,
+    skipped_charts: Vec<PathBuf>,
 }
 
 impl Loader {
@@ -137,13 +141,16 @@ impl Loader {
             options,
             unidentified: Vec::new(),
             errors: Vec::new(),
+            skipped_charts: Vec::new(),
         }
     }
 
     /// Loads the YAML files under `paths` (files or directories, relative to
-    /// `root`, which they must not leave) in the order given.
+    /// `root`, which they must not leave) in the order given. Directories
+    /// holding a Helm chart (a `Chart.yaml`) are skipped, as Flux v1 skipped
+    /// them: see [`Loaded::skipped_charts`].
     pub fn add_tree<P: AsRef<Path>>(&mut self, root: &Path, paths: &[P]) {
-        let files = {
+        let (files, charts) = {
             let Some(mut walk) = walk::Walk::new(root, &mut self.errors) else {
                 return;
             };
@@ -152,6 +159,11 @@ impl Loader {
             }
             walk.finish()
         };
+        for chart in charts {
+            if !self.skipped_charts.contains(&chart) {
+                self.skipped_charts.push(chart);
+            }
+        }
         for file in files {
             match read_limited(&file.absolute, self.options.max_file_bytes) {
                 Ok(bytes) => self.add_file(&file.relative, &bytes),
@@ -246,11 +258,13 @@ impl Loader {
         tracing::debug!(
             resources = resources.len(),
             errors = self.errors.len(),
+            charts_skipped = self.skipped_charts.len(),
             "loaded manifests"
         );
         Loaded {
             resources,
             errors: self.errors,
+            skipped_charts: self.skipped_charts,
         }
     }
 

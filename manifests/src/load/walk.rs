@@ -1,5 +1,9 @@
 //! Finding the YAML files under paths of a checkout, safely.
 //!
+//! A directory holding a `Chart.yaml` is a Helm chart, not manifests (its
+//! templates are not YAML until rendered): it is skipped whole, and so is a
+//! path given inside one, as Flux v1 skipped charts.
+//!
 //! Every path is resolved and checked to stay inside the checkout root, and so
 //! is every symlink met on the way: a checkout is input, and a link to
 //! `/etc` or a link back to its own parent must not make the loader read
@@ -50,9 +54,13 @@ struct Link {
     path: PathBuf,
 }
 
+/// The file that makes a directory a Helm chart.
+pub(crate) const CHART_FILE: &str = "Chart.yaml";
+
 pub(crate) struct Walk<'e> {
     root: PathBuf,
     files: Vec<FoundFile>,
+    charts: Vec<PathBuf>,
     seen_files: HashSet<PathBuf>,
     seen_directories: HashSet<PathBuf>,
     links: VecDeque<Link>,
@@ -76,6 +84,7 @@ impl<'e> Walk<'e> {
         Some(Self {
             root,
             files: Vec::new(),
+            charts: Vec::new(),
             seen_files: HashSet::new(),
             seen_directories: HashSet::new(),
             links: VecDeque::new(),
@@ -134,6 +143,10 @@ impl<'e> Walk<'e> {
             });
             return;
         }
+        if let Some(chart) = self.enclosing_chart(&actual) {
+            self.skip_chart(&chart);
+            return;
+        }
         match fs::metadata(&actual) {
             Ok(meta) if meta.is_dir() => self.walk(actual, relative),
             Ok(meta) if meta.is_file() => self.add_file(actual, relative),
@@ -145,13 +158,44 @@ impl<'e> Walk<'e> {
         }
     }
 
-    /// The files found, in order, once all paths are added: follows the
-    /// symlinks met on the way.
-    pub(crate) fn finish(mut self) -> Vec<FoundFile> {
+    /// The files found, in order, once all paths are added (following the
+    /// symlinks met on the way), and the chart directories skipped.
+    pub(crate) fn finish(mut self) -> (Vec<FoundFile>, Vec<PathBuf>) {
         while let Some(link) = self.links.pop_front() {
             self.follow(link);
         }
-        self.files
+        (self.files, self.charts)
+    }
+
+    /// The chart directory `actual` (resolved, inside the root) is in, if
+    /// any: itself when it is a chart's directory, else its nearest
+    /// ancestor up to the root that holds a `Chart.yaml`.
+    fn enclosing_chart(&self, actual: &Path) -> Option<PathBuf> {
+        let mut here = if actual.is_dir() {
+            Some(actual)
+        } else {
+            actual.parent()
+        };
+        while let Some(directory) = here {
+            if !directory.starts_with(&self.root) {
+                return None;
+            }
+            if is_chart(directory) {
+                return Some(directory.to_owned());
+            }
+            here = directory.parent();
+        }
+        None
+    }
+
+    /// Records the chart directory at `actual` (once), relative to the root.
+    fn skip_chart(&mut self, actual: &Path) {
+        let relative = actual
+            .strip_prefix(&self.root)
+            .map_or_else(|_| actual.to_path_buf(), Path::to_path_buf);
+        if !self.charts.contains(&relative) {
+            self.charts.push(relative);
+        }
     }
 
     fn add_file(&mut self, actual: PathBuf, relative: PathBuf) {
@@ -169,6 +213,12 @@ impl<'e> Walk<'e> {
         let mut stack = vec![Directory { actual, relative }];
         while let Some(directory) = stack.pop() {
             if !self.seen_directories.insert(directory.actual.clone()) {
+                continue;
+            }
+            if is_chart(&directory.actual) {
+                if !self.charts.contains(&directory.relative) {
+                    self.charts.push(directory.relative);
+                }
                 continue;
             }
             let mut entries = match read_directory(&directory.actual) {
@@ -267,6 +317,11 @@ impl<'e> Walk<'e> {
             });
         }
     }
+}
+
+/// True when `directory` holds a `Chart.yaml` file.
+fn is_chart(directory: &Path) -> bool {
+    directory.join(CHART_FILE).is_file()
 }
 
 fn read_directory(path: &Path) -> io::Result<Vec<(std::ffi::OsString, fs::FileType)>> {

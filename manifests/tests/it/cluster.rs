@@ -9,7 +9,7 @@ use manifests::cluster::{
 use manifests::{LoadOptions, load};
 
 fn fixture_set() -> SyncSet {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.fixtures/load");
     let loaded = load(&root, &["tree"], &LoadOptions::default());
     assert!(loaded.is_complete(), "{:?}", loaded.errors);
     SyncSet {
@@ -80,15 +80,23 @@ fn offline_plan_reports_what_the_seeds_scope_refuses() {
             "{expected} not in {refused:?}"
         );
     }
+    // Another namespace's objects fail; cluster-scoped ones are skipped as
+    // outside the allowed scope, which is no error.
     for result in &plan.refused {
-        let Outcome::Failed { message } = &result.outcome else {
-            panic!("{result:?}");
-        };
-        assert!(
-            message.contains("not one of the allowed namespaces (demo, flux)")
-                || message.contains("cluster-scoped"),
-            "{message}"
-        );
+        match (&result.outcome, result.id.namespace()) {
+            (Outcome::Failed { message }, Some(_)) => assert!(
+                message.contains("not one of the allowed namespaces (demo, flux)"),
+                "{message}"
+            ),
+            (outcome @ Outcome::Skipped { reason }, None) => {
+                assert!(outcome.is_outside_scope(), "{reason}");
+                assert!(
+                    reason.contains("only the namespaces demo, flux"),
+                    "{reason}"
+                );
+            }
+            _ => panic!("{result:?}"),
+        }
         assert!(result.source.is_some());
     }
     // Allowing cluster-scoped kinds lets the CRDs and the ClusterIssuer in.
@@ -103,6 +111,12 @@ fn offline_plan_reports_what_the_seeds_scope_refuses() {
     // The offline plan serialises for fluxd's API and logs.
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["refused"][0]["outcome"]["type"], "failed");
+    assert!(
+        json["refused"][0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("kube-system:")
+    );
 }
 
 #[test]

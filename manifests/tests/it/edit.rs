@@ -1,6 +1,6 @@
 //! Golden files for format-preserving edits.
 //!
-//! Each directory under `tests/fixtures/edit/` holds `input.yaml`,
+//! Each directory under `tests/.fixtures/edit/` holds `input.yaml`,
 //! `edit.yaml` (which document, which resource, which edit) and either
 //! `expected.yaml` (the edited file, byte-for-byte) or `refused.txt` (lines
 //! the refusal message must contain). `UPDATE_GOLDEN=1` writes missing
@@ -14,7 +14,7 @@ use manifests::{Policy, ResourceId, Source};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/edit")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/.fixtures/edit")
 }
 
 fn text(spec: &Value, field: &str) -> String {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use manifests::{ClusterScopedKinds, Error, GroupKind, LoadOptions, Loaded, Loader, load};
 
 pub(crate) fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/.fixtures/load")
 }
 
 fn options_with_namespace(namespace: &str) -> LoadOptions {
@@ -544,4 +544,148 @@ fn special_files_are_not_read() {
     let loaded = load(dir.path(), &["."], &LoadOptions::default());
     assert_only_good_loaded(&loaded);
     assert_eq!(messages(&loaded), ["\"pipe.yaml\" is not a regular file"]);
+}
+
+/// Writes `files` (path, content) under `root`, making directories.
+fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+}
+
+/// A chart's template: not YAML until Helm renders it.
+const TEMPLATE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n  labels:\n{{ include \"labels\" . | indent 4 }}\n";
+
+#[test]
+fn helm_chart_directories_are_skipped_as_flux_skipped_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "apps/web.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n",
+            ),
+            (
+                "charts/app/Chart.yaml",
+                "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+            ),
+            ("charts/app/values.yaml", "image: nginx:1.27\n"),
+            ("charts/app/templates/deployment.yaml", TEMPLATE),
+            (
+                "charts/app/charts/sub/Chart.yaml",
+                "apiVersion: v2\nname: sub\nversion: 1.0.0\n",
+            ),
+            ("charts/app/charts/sub/templates/cm.yaml", TEMPLATE),
+            // A chart without values.yaml is a chart too (Flux wanted both).
+            (
+                "charts/bare/Chart.yaml",
+                "apiVersion: v2\nname: bare\nversion: 0.1.0\n",
+            ),
+            ("charts/bare/templates/cm.yaml", TEMPLATE),
+            // values.yaml alone does not make a chart.
+            (
+                "config/values.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: values}\n",
+            ),
+            // Chart.yaml must be a file.
+            ("odd/Chart.yaml/readme.txt", "not a chart file\n"),
+            (
+                "odd/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: odd}\n",
+            ),
+        ],
+    );
+    let loaded = load(dir.path(), &["."], &LoadOptions::default());
+    assert!(loaded.is_complete(), "{:#?}", loaded.errors);
+    let ids: Vec<String> = loaded
+        .resources
+        .iter()
+        .map(|r| r.id().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "default:configmap/web",
+            "default:configmap/values",
+            "default:configmap/odd"
+        ]
+    );
+    assert_eq!(
+        loaded.skipped_charts,
+        [PathBuf::from("charts/app"), PathBuf::from("charts/bare")]
+    );
+
+    // A path given inside a chart, or a chart itself, loads nothing.
+    for path in [
+        "charts/app/templates",
+        "charts/app/templates/deployment.yaml",
+        "charts/bare",
+    ] {
+        let loaded = load(dir.path(), &[path], &LoadOptions::default());
+        assert!(loaded.is_complete(), "{path}: {:#?}", loaded.errors);
+        assert!(loaded.resources.is_empty(), "{path}");
+        assert_eq!(loaded.skipped_charts.len(), 1, "{path}");
+    }
+    // A symlink to a chart is a chart too.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(
+            dir.path().join("charts/app"),
+            dir.path().join("apps/linked"),
+        )
+        .unwrap();
+        let loaded = load(dir.path(), &["apps"], &LoadOptions::default());
+        assert!(loaded.is_complete(), "{:#?}", loaded.errors);
+        assert_eq!(loaded.resources.len(), 1);
+        assert_eq!(loaded.skipped_charts, [PathBuf::from("apps/linked")]);
+    }
+}
+
+/// This repository, as a GitOps tree: its files (those git tracks or would
+/// track; never `target/`) load without one error; its charts are skipped
+/// and its test fixtures are in a hidden directory.
+#[test]
+fn this_repository_loads_clean() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let listed = std::process::Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(workspace)
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    for name in listed
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|name| !name.is_empty())
+    {
+        let name = std::str::from_utf8(name).unwrap();
+        let from = workspace.join(name);
+        if !from.is_file() {
+            continue; // deleted, not yet committed
+        }
+        let to = dir.path().join(name);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(&from, &to).unwrap();
+    }
+    let loaded = load(dir.path(), &["."], &LoadOptions::default());
+    let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(!loaded.resources.is_empty());
+    assert!(
+        loaded
+            .skipped_charts
+            .contains(&PathBuf::from("examples/charts/xposer")),
+        "{:?}",
+        loaded.skipped_charts
+    );
 }

@@ -305,6 +305,17 @@ impl ControlPlane {
         self.inner.service_account_kubeconfig(namespace, name).await
     }
 
+    /// Mints a token for ServiceAccount `namespace/name` (which must exist)
+    /// through the TokenRequest API, valid for a day: what the kubelet
+    /// mounts into a pod of that ServiceAccount.
+    pub async fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, Error> {
+        self.inner.service_account_token(namespace, name).await
+    }
+
     /// Creates three fresh namespaces standing in for the seed's `demo`,
     /// `flux` and `kube-system`, and applies the seed's RBAC over them.
     pub async fn seed_rbac(&self) -> Result<SeedRbac, Error> {
@@ -333,6 +344,23 @@ impl Inner {
         namespace: &str,
         name: &str,
     ) -> Result<Kubeconfig, Error> {
+        let token = self.service_account_token(namespace, name).await?;
+        Kubeconfig::create(
+            &self.dir,
+            &self.url,
+            &self.ca_pem,
+            &format!("system:serviceaccount:{namespace}:{name}"),
+            &token,
+            namespace,
+        )
+        .await
+    }
+
+    pub(crate) async fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, Error> {
         let api: Api<ServiceAccount> = Api::namespaced(self.admin.client()?, namespace);
         let request = TokenRequest {
             spec: Some(TokenRequestSpec {
@@ -359,15 +387,7 @@ impl Inner {
                     "the answer has no status.token",
                 )
             })?;
-        Kubeconfig::create(
-            &self.dir,
-            &self.url,
-            &self.ca_pem,
-            &format!("system:serviceaccount:{namespace}:{name}"),
-            &token,
-            namespace,
-        )
-        .await
+        Ok(token)
     }
 }
 

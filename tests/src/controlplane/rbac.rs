@@ -7,7 +7,8 @@ use crate::Error;
 
 /// The fixture: the seed's tiller and flux RBAC in `rbac.authorization.k8s.io/v1`,
 /// with `${DEMO}`, `${FLUX}` and `${KUBE_SYSTEM}` for the namespaces.
-pub const SEED_RBAC_TEMPLATE: &str = include_str!("../../fixtures/controlplane/seed-rbac.yaml");
+pub const SEED_RBAC_TEMPLATE: &str =
+    include_str!("../../fixtures/controlplane/seed-rbac.yaml.tmpl");
 
 /// [`SEED_RBAC_TEMPLATE`] with the namespaces filled in. Fails on a
 /// placeholder it does not know (a typo in the fixture would otherwise
@@ -76,7 +77,7 @@ impl SeedRbac {
         let yaml = render_seed_rbac(demo.name(), flux.name(), kube_system.name())?;
         inner
             .admin()
-            .apply_yaml(&yaml, "tests/fixtures/controlplane/seed-rbac.yaml")
+            .apply_yaml(&yaml, "tests/fixtures/controlplane/seed-rbac.yaml.tmpl")
             .await?;
         Ok(Self {
             demo,

@@ -8,13 +8,14 @@
 //! [`FluxdCommand::new`].
 
 mod logs;
+pub mod pod;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub use logs::{LogLine, parse_logs};
+pub use logs::{LogLine, parse_logfmt, parse_logs};
 
 use crate::Error;
 use crate::process::Server;
@@ -39,9 +40,13 @@ pub struct FluxdCommand {
     binary: PathBuf,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
-    home: tempfile::TempDir,
+    /// Shared with the daemons started from this command, so a daemon's
+    /// `HOME` lives as long as the daemon, not only as long as the command.
+    home: std::sync::Arc<tempfile::TempDir>,
     log_format_given: bool,
     current_dir: Option<PathBuf>,
+    /// A program (and its arguments) that runs fluxd: [`pod::Pod`]'s.
+    wrapper: Vec<OsString>,
 }
 
 /// What a finished run printed and how it exited.
@@ -86,9 +91,10 @@ impl FluxdCommand {
             binary: binary.into(),
             args: Vec::new(),
             env: Vec::new(),
-            home,
+            home: std::sync::Arc::new(home),
             log_format_given: false,
             current_dir: None,
+            wrapper: Vec::new(),
         })
     }
 
@@ -115,6 +121,16 @@ impl FluxdCommand {
         self.args([arg])
     }
 
+    /// Runs fluxd with exactly the arguments given: no `--log-format json`
+    /// added when they name no log format (fluxd then logs logfmt, which
+    /// [`parse_logs`] reads too). For command lines that must stay as a
+    /// user wrote them, such as Flux's Helm charts'.
+    #[must_use]
+    pub fn with_args_as_given(mut self) -> Self {
+        self.log_format_given = true;
+        self
+    }
+
     /// Sets an environment variable.
     #[must_use]
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
@@ -135,7 +151,14 @@ impl FluxdCommand {
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new(&self.binary);
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&self.binary);
+                command
+            }
+            None => Command::new(&self.binary),
+        };
         command.args(&self.args);
         if !self.log_format_given {
             command.args(["--log-format", "json"]);
@@ -213,7 +236,11 @@ impl FluxdCommand {
     pub fn start(&self, dir: &Path) -> Result<Daemon, Error> {
         let log = dir.join("fluxd.log");
         let server = Server::spawn("fluxd", &self.command(), &log)?;
-        Ok(Daemon { server, log })
+        Ok(Daemon {
+            server,
+            log,
+            _home: std::sync::Arc::clone(&self.home),
+        })
     }
 }
 
@@ -255,6 +282,7 @@ fn tail(text: &str, max: usize) -> String {
 pub struct Daemon {
     server: Server,
     log: PathBuf,
+    _home: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Daemon {

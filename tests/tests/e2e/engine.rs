@@ -10,6 +10,7 @@ mod crd;
 mod plan;
 mod scope;
 mod sync;
+mod takeover;
 
 use std::collections::BTreeMap;
 

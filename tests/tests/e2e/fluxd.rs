@@ -1,6 +1,7 @@
 //! fluxd as a real process (the tests' `fluxd-e2e` binary, the same library
 //! entry point as `fluxd`) against the real control plane, real git
-//! repositories (file:// and ssh with a deploy key) and the seed's RBAC.
+//! repositories (file:// and ssh with a deploy key) and the seed's RBAC;
+//! in a pod's surroundings with Flux v1's chart arguments for the swap.
 
 // Test helpers may unwrap, like `#[test]` functions: a panic is a test failure.
 #![allow(clippy::unwrap_used)]
@@ -8,6 +9,7 @@
 mod cli;
 mod dry_run;
 mod marker;
+mod migration;
 mod readme;
 mod restart;
 mod scope;

@@ -126,3 +126,134 @@ async fn sigterm_during_a_once_run_gets_the_grace_then_exits() {
         finished.output()
     );
 }
+
+/// `--help` lists the environment variables a flag reads, never their
+/// values: a git URL with a token in `FLUXD_GIT_URL` stays out of it.
+#[test]
+fn help_never_prints_a_value_from_the_environment() {
+    let finished = run(&fluxd()
+        .env(
+            "FLUXD_GIT_URL",
+            "https://bot:ghp_s3cretT0ken@github.com/team/config",
+        )
+        .env("FLUXD_GIT_BRANCH", "secret-branch")
+        .arg("--help"));
+    assert_eq!(finished.code(), Some(0), "{}", finished.output());
+    assert!(
+        finished.stdout.contains("FLUXD_GIT_URL"),
+        "{}",
+        finished.output()
+    );
+    for secret in ["s3cret", "ghp_", "secret-branch"] {
+        assert!(!finished.output().contains(secret), "{}", finished.output());
+    }
+}
+
+/// Flux v1's flags: those asking for what fluxd does not do are usage
+/// errors naming the flag and what to do; those meaning nothing here are one
+/// warning each, and the run goes on; set to Flux's defaults they are quiet.
+#[test]
+fn flux_v1_flags_are_refused_warned_about_or_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = super::repository(dir.path());
+    repo.write("cm.yaml", &super::config_map("demo", "settings", "1"))
+        .unwrap();
+    repo.commit_and_push("a ConfigMap").unwrap();
+    let url = super::file_url(&repo);
+    let base = || fluxd().args(["--git-url", &url, "--dry-run"]);
+
+    for (arg, flag) in [
+        ("--connect=wss://cloud.weave.works/api/flux", "--connect"),
+        ("--sops", "--sops"),
+        ("--git-secret=true", "--git-secret"),
+        ("--manifest-generation=true", "--manifest-generation"),
+        ("--registry-require=ecr", "--registry-require"),
+    ] {
+        let refused = run(&base().arg(arg));
+        assert_eq!(refused.code(), Some(2), "{arg}: {}", refused.output());
+        let message = refused
+            .stderr
+            .lines()
+            .find(|line| line.starts_with("fluxd: "))
+            .unwrap_or_else(|| panic!("{arg}: {}", refused.output()));
+        assert!(
+            message.starts_with(&format!("fluxd: {flag}: ")),
+            "{message}"
+        );
+        assert!(message.contains("remove"), "{message}");
+    }
+
+    let warned = run(&base().args([
+        "--memcached-hostname=flux-memcached",
+        "--k8s-in-cluster",
+        "--kubernetes-kubectl=/usr/local/bin/kubectl",
+        "--registry-rps=200",
+        "--sops=false",
+        "--connect=",
+    ]));
+    assert_eq!(warned.code(), Some(0), "{}", warned.output());
+    let warnings: Vec<String> = warned
+        .logs()
+        .iter()
+        .filter(|line| line.level() == "WARN")
+        .filter_map(|line| line.str("flag").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "--registry-rps",
+            "--memcached-hostname",
+            "--k8s-in-cluster",
+            "--kubernetes-kubectl"
+        ],
+        "{}",
+        warned.output()
+    );
+}
+
+/// `--log-format fmt`, Flux v1's default: every line fluxd writes is
+/// logfmt, values quoted only where Go's encoder quotes them, and the first
+/// quoted value of a line is its first such field, so `cut -d '"' -f2`
+/// (the seed's pipeline) picks it out of fluxd's real stderr.
+#[test]
+fn logfmt_lines_parse_and_cut_picks_the_first_quoted_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let spaced = dir.path().join("a repo");
+    std::fs::create_dir(&spaced).unwrap();
+    let repo = super::repository(&spaced);
+    repo.write("cm.yaml", &super::config_map("demo", "settings", "1"))
+        .unwrap();
+    repo.commit_and_push("a ConfigMap").unwrap();
+    let url = super::file_url(&repo);
+    let finished = run(&fluxd().args(["--git-url", &url, "--dry-run", "--log-format", "fmt"]));
+    assert_eq!(finished.code(), Some(0), "{}", finished.output());
+    let lines: Vec<&str> = finished.stderr.lines().collect();
+    assert!(!lines.is_empty(), "{}", finished.output());
+    for line in &lines {
+        assert!(line.starts_with("ts="), "{line}");
+        assert!(
+            tests::fluxd::parse_logfmt(line).is_some(),
+            "not logfmt: {line}"
+        );
+    }
+    let starting = finished
+        .logs()
+        .into_iter()
+        .find(|line| line.is("starting"))
+        .unwrap();
+    assert_eq!(starting.str("url"), Some(url.as_str()), "{starting}");
+
+    let mut shell = std::process::Command::new("sh")
+        .args(["-c", "grep 'msg=starting' | cut -d '\"' -f2"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut shell.stdin.take().unwrap(), finished.stderr.as_bytes())
+        .unwrap();
+    let output = shell.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!("{url}\n")
+    );
+}
