@@ -46,7 +46,9 @@
 //! Nothing here panics on bad input: a HelmRelease that cannot be released
 //! ends with a status condition saying why, and the others go on.
 
+pub mod access;
 pub mod api;
+pub mod api_error;
 pub mod chart;
 pub mod chartrepo;
 pub mod checksum;
@@ -55,13 +57,20 @@ pub mod decision;
 mod error;
 pub mod gitcharts;
 pub mod helm;
+pub mod metrics;
 pub mod model;
 mod operator;
 pub mod reconcile;
+pub mod redact;
 pub mod storage;
 pub mod values;
 mod yaml;
 
-pub use chart::{Checkout, DaemonRepository, GitCharts, SyncedCheckout};
+pub use access::AccessPolicy;
+pub use chart::{Checkout, DaemonRepository, GitCharts, GitCredentials, SyncedCheckout};
 pub use error::Error;
-pub use operator::{FINALIZER, Operator, OperatorConfig, ServedKinds, discover, run};
+pub use metrics::Metrics;
+pub use operator::{
+    FINALIZER, Operator, OperatorConfig, OperatorHandle, ServedKinds, default_state_dir, discover,
+    prepare_state_dir, run,
+};

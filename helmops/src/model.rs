@@ -19,6 +19,8 @@ use crate::api::{
 
 /// Helm's default for `--timeout`, and Flux's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// helm-operator's default for `maxHistory`.
+pub const DEFAULT_MAX_HISTORY: u32 = 10;
 /// Flux's default for `rollback.maxRetries`.
 pub const DEFAULT_MAX_RETRIES: i64 = 5;
 /// The key of a Secret or ConfigMap that holds values when none is named.
@@ -75,6 +77,24 @@ impl Release {
     /// `namespace:kind/name`, Flux's resource id.
     pub fn resource_id(&self) -> String {
         format!("{}:{}/{}", self.namespace, self.kind.kind(), self.name)
+    }
+
+    /// `test.ignoreFailures`.
+    pub fn ignore_test_failures(&self) -> bool {
+        self.options
+            .test
+            .as_ref()
+            .is_some_and(|t| t.ignore_failures)
+    }
+}
+
+impl ReleaseKind {
+    /// Whether failure conditions carry what went wrong after
+    /// helm-operator's message. `helm.fluxcd.io/v1` keeps helm-operator
+    /// 1.4's messages exactly (the detail is in the `FailedReleaseSync`
+    /// Event); the older kinds' operators wrote the error itself.
+    pub fn detailed_conditions(self) -> bool {
+        !matches!(self, Self::HelmReleaseV1)
     }
 }
 
@@ -209,7 +229,7 @@ pub struct RollbackPolicy {
     pub wait: bool,
     /// Retry the upgrade after a rollback.
     pub retry: bool,
-    /// Upgrade retries after rollbacks.
+    /// Upgrade retries after rollbacks; 0 is no limit.
     pub max_retries: i64,
 }
 
@@ -608,11 +628,6 @@ impl HelmReleaseResource for v1::HelmRelease {
     fn to_release(&self) -> Result<Release, Error> {
         let meta = Meta::of(self, Self::RELEASE_KIND)?;
         let spec = &self.spec;
-        if spec.helm_version.as_deref() == Some("v2") {
-            return Err(meta.invalid(
-                "helmVersion v2 (Tiller) is not supported; remove helmVersion or set it to v3",
-            ));
-        }
         let c = &spec.chart;
         let chart = match meta.chart(
             c.git.as_deref(),
@@ -643,6 +658,22 @@ impl HelmReleaseResource for v1::HelmRelease {
             format!("{}-{}-{}", meta.namespace, target_namespace, meta.name)
         };
         let release_name = meta.release_name(spec.release_name.as_deref(), default_name)?;
+        match spec.helm_version.as_deref() {
+            None | Some("" | "v3") => {}
+            Some("v2") => {
+                return Err(Error::Helm2 {
+                    resource: meta.id.clone(),
+                    release: release_name,
+                    namespace: target_namespace,
+                    reason: "spec.helmVersion is v2".to_owned(),
+                });
+            }
+            Some(other) => {
+                return Err(meta.invalid(format!(
+                    "helmVersion {other:?} is not a Helm version this operator runs (v3, or leave it out)"
+                )));
+            }
+        }
         let rollback_enabled = spec
             .rollback
             .as_ref()
@@ -689,7 +720,10 @@ impl HelmReleaseResource for v1::HelmRelease {
                 reset_values: spec.reset_values.unwrap_or(true),
                 force: spec.force_upgrade.unwrap_or(false),
                 wait: spec.wait.unwrap_or(rollback_enabled || test_enabled),
-                max_history: max_history(&meta, spec.max_history)?,
+                // helm-operator's default, and Helm's.
+                max_history: Some(
+                    max_history(&meta, spec.max_history)?.unwrap_or(DEFAULT_MAX_HISTORY),
+                ),
                 skip_crds: spec.skip_crds.unwrap_or(false),
                 disable_openapi_validation: spec.disable_openapi_validation.unwrap_or(false),
                 rollback,

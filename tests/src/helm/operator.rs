@@ -71,6 +71,9 @@ pub async fn install_crds(cluster: &ControlPlane) -> Result<(), Error> {
     }
 }
 
+/// Changes a test makes to the operator's configuration.
+pub type Configure = Arc<dyn Fn(&mut OperatorConfig) + Send + Sync>;
+
 /// How to start an [`OperatorRun`].
 pub struct OperatorOptions {
     /// The real helm binary behind the logging wrapper.
@@ -81,6 +84,31 @@ pub struct OperatorOptions {
     pub git: Option<Arc<dyn GitCharts>>,
     /// The daemon's repository, for FluxHelmReleases.
     pub daemon: Option<Arc<dyn DaemonRepository>>,
+    /// Applied to the configuration last. The default configuration lets
+    /// HelmReleases reach loopback and `file://` (the fixtures live there).
+    pub configure: Option<Configure>,
+}
+
+impl OperatorOptions {
+    /// Options with `helm`, resyncing every `resync`, no git, the fixtures' access.
+    pub fn new(helm: PathBuf, resync: Duration) -> Self {
+        Self {
+            helm,
+            resync,
+            git: None,
+            daemon: None,
+            configure: None,
+        }
+    }
+}
+
+/// The access the fixtures need: servers on 127.0.0.1, repositories on disk.
+pub fn fixture_policy() -> helmops::AccessPolicy {
+    helmops::AccessPolicy {
+        allow_internal_urls: true,
+        allow_local_git: true,
+        ..helmops::AccessPolicy::default()
+    }
 }
 
 /// A running operator and the namespaces it works in.
@@ -91,6 +119,7 @@ pub struct OperatorRun {
     pub flux: Kubeconfig,
     helm_log: PathBuf,
     state: tempfile::TempDir,
+    handle: helmops::OperatorHandle,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), helmops::Error>>>,
 }
@@ -113,17 +142,25 @@ impl OperatorRun {
             tempfile::tempdir().map_err(|e| Error::io("creating the operator's state dir", e))?;
         let helm_log = state.path().join("helm-calls.log");
         let wrapper = write_helm_wrapper(state.path(), &options.helm, &helm_log)?;
-        let config = OperatorConfig {
+        let mut config = OperatorConfig {
             helm_binary: wrapper,
             kubeconfig: Some(flux.path().to_path_buf()),
             allow_namespaces: vec![rbac.demo.name().to_owned()],
             charts_sync_interval: options.resync,
+            status_update_interval: Duration::from_secs(1),
             state_dir: state.path().join("operator"),
+            tiller_namespace: Some(rbac.kube_system.name().to_owned()),
+            policy: fixture_policy(),
+            shutdown_grace: Duration::from_secs(5),
             ..OperatorConfig::default()
         };
+        if let Some(configure) = &options.configure {
+            configure(&mut config);
+        }
         let operator = Operator::new(flux.client()?, config, options.git, options.daemon)
             .await
             .map_err(|e| Error::invalid("starting the helm operator", e.to_string()))?;
+        let handle = operator.handle();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(operator.run(async {
             let _ = stopped.await;
@@ -133,9 +170,15 @@ impl OperatorRun {
             flux,
             helm_log,
             state,
+            handle,
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// The running operator's handle (metrics, sync-git).
+    pub fn handle(&self) -> &helmops::OperatorHandle {
+        &self.handle
     }
 
     /// The namespace standing for the seed's `demo`.

@@ -34,6 +34,7 @@ async fn fetches_verifies_and_caches_charts_behind_basic_auth() {
         reqwest::Client::new(),
         work.path().join("cache"),
         Duration::from_secs(600),
+        tests::helm::operator::fixture_policy(),
     );
 
     // Wrong password: a clear error naming the repository and the secret to check.

@@ -48,7 +48,10 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
     let charts = Arc::new(GitsyncCharts::new(
         work.path().join("gitcharts"),
         Duration::from_millis(500),
-        GitAccess::default(),
+        GitAccess {
+            policy: tests::helm::operator::fixture_policy(),
+            ..GitAccess::default()
+        },
     ));
     let run = OperatorRun::start(
         cluster().await.unwrap(),
@@ -60,6 +63,7 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
                 charts: charts.clone(),
                 url: url.clone(),
             })),
+            configure: None,
         },
     )
     .await
@@ -82,7 +86,7 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
         releases.create(&PostParams::default(), &hr).await.unwrap();
     }
     let hr = wait_for(&releases, "xposer", "deployed", WAIT, |hr| {
-        status_of(hr).phase.as_deref() == Some("Deployed")
+        status_of(hr).phase.as_deref() == Some("Succeeded")
     })
     .await
     .unwrap();
@@ -163,7 +167,7 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
     .unwrap();
     legacy.create(&PostParams::default(), &fhr).await.unwrap();
     let fhr = wait_for(&legacy, "legacy", "deployed", WAIT, |fhr| {
-        status_of(fhr).phase.as_deref() == Some("Deployed")
+        status_of(fhr).phase.as_deref() == Some("Succeeded")
     })
     .await
     .unwrap();

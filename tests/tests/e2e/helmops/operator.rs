@@ -84,12 +84,7 @@ async fn scene(helm: std::path::PathBuf) -> Scene {
     let repo = hello_repository(work.path()).await;
     let run = OperatorRun::start(
         cluster().await.unwrap(),
-        OperatorOptions {
-            helm,
-            resync: RESYNC,
-            git: None,
-            daemon: None,
-        },
+        OperatorOptions::new(helm, RESYNC),
     )
     .await
     .unwrap();
@@ -157,7 +152,7 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
         )
         .await
         .unwrap();
-    let hr = wait_for(&releases, "hello", "deployed", WAIT, phase_is("Deployed"))
+    let hr = wait_for(&releases, "hello", "deployed", WAIT, phase_is("Succeeded"))
         .await
         .unwrap();
     let st = status(&hr);
@@ -172,7 +167,24 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
     assert_eq!(data["greeting"], "from-secret", "valueFileSecrets merged");
     assert_eq!(data["color"], "green", "inline values win");
 
-    // The transition was published as a Kubernetes Event on the HelmRelease.
+    // helm-operator's conditions, and its Event on the HelmRelease.
+    let released = status(&hr)
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Released")
+        .cloned()
+        .unwrap();
+    assert_eq!(released.status, "True");
+    assert_eq!(released.reason.as_deref(), Some("Succeeded"));
+    assert_eq!(
+        released.message.as_deref(),
+        Some(format!("Release was successful for Helm release 'hello' in '{demo}'.").as_str())
+    );
+    assert_eq!(
+        condition_message(&hr, "Deployed"),
+        format!("Installation or upgrade succeeded for Helm release 'hello' in '{demo}'.")
+    );
+    assert_eq!(st.release_status.as_deref(), Some("deployed"));
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &demo);
     let published = events
         .list(&kube::api::ListParams::default())
@@ -182,7 +194,9 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
         published
             .items
             .iter()
-            .any(|e| e.reason.as_deref() == Some("InstallSucceeded")
+            .any(|e| e.reason.as_deref() == Some("ReleaseSynced")
+                && e.note.as_deref()
+                    == Some(format!("managed release 'hello' in namespace '{demo}' synchronized").as_str())
                 && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("hello")),
         "{:?}",
         published.items
@@ -212,14 +226,11 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
         .await
         .unwrap();
     let hr = wait_for(&releases, "hello", "upgraded to revision 2", WAIT, |hr| {
-        status(hr).helm_revision == Some(2) && status(hr).phase.as_deref() == Some("Deployed")
+        status(hr).helm_revision == Some(2) && status(hr).phase.as_deref() == Some("Succeeded")
     })
     .await
     .unwrap();
-    assert!(
-        condition_message(&hr, "Released").contains("upgraded at revision 2"),
-        "{hr:?}"
-    );
+    assert_eq!(status(&hr).observed_generation, hr.metadata.generation);
     assert_eq!(
         config_maps.get("hello-hello").await.unwrap().data.unwrap()["color"],
         "red"
@@ -319,7 +330,7 @@ async fn failed_upgrade_is_rolled_back() {
         .await
         .unwrap();
     let release_name = format!("{demo}-fragile");
-    wait_for(&releases, "fragile", "deployed", WAIT, phase_is("Deployed"))
+    wait_for(&releases, "fragile", "deployed", WAIT, phase_is("Succeeded"))
         .await
         .unwrap();
     releases
@@ -346,12 +357,13 @@ async fn failed_upgrade_is_rolled_back() {
     assert_ne!(st.last_attempted_checksum, st.last_deployed_checksum);
     let released = condition_message(&hr, "Released");
     assert!(
-        released.contains("upgrade of release") && released.contains("is invalid"),
+        released.starts_with(&format!("Installation or upgrade failed for Helm release '{release_name}' in '{demo}': "))
+            && released.contains("is invalid"),
         "{released}"
     );
-    assert!(
-        condition_message(&hr, "RolledBack").contains("rolled back to revision 1"),
-        "{hr:?}"
+    assert_eq!(
+        condition_message(&hr, "RolledBack"),
+        format!("Rolled back Helm release '{release_name}' in '{demo}'.")
     );
     let data = Api::<ConfigMap>::namespaced(client.clone(), &demo)
         .get(&format!("{release_name}-hello"))
@@ -417,7 +429,7 @@ async fn bad_releases_end_as_conditions_while_others_proceed() {
             .await
             .unwrap();
     }
-    wait_for(&releases, "good", "deployed", WAIT, phase_is("Deployed"))
+    wait_for(&releases, "good", "deployed", WAIT, phase_is("Succeeded"))
         .await
         .unwrap();
     let hr = wait_for(
