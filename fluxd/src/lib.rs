@@ -20,6 +20,10 @@
 //!   Secret (`--sync-state secret`), next to gitsync's git tag.
 //! - [`run`]: all of it as the binary runs it, including `--once` and
 //!   `--dry-run` (offline when no cluster is configured).
+//! - The Helm operator (in `helmops`) started alone with
+//!   [`helm_operator::run_standalone`] (`fluxd helm-operator`, helm-operator
+//!   1.4's flags: [`HelmOperatorFlags`]) or beside the daemon
+//!   (`fluxd --helm-operator`), one code path for both.
 //!
 //! # Logs
 //! One line per event on stderr, text or JSON (`--log-format`). Each sync logs
@@ -42,6 +46,7 @@ mod cli;
 mod cluster;
 mod daemon;
 mod error;
+pub mod helm_operator;
 mod logging;
 mod sync;
 
@@ -53,6 +58,8 @@ pub use cli::{
     Config, Flags, GcMode, GoDuration, LogFormat, MAX_FLAG_DURATION, MarkerConfig, Mode, SyncState,
     parse_go_duration,
 };
+// The Helm operator's command line.
+pub use cli::{Command, HelmOperatorFlags, OperatorLogFormat, OperatorTuning, TillerFlags};
 pub use cluster::{ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace};
 pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};
 pub use error::Error;
@@ -85,6 +92,9 @@ where
             return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE));
         }
     };
+    if let Some(Command::HelmOperator(operator)) = &flags.command {
+        return run_helm_operator(operator);
+    }
     if let Err(error) = init_logging(flags.log_format, &flags.log_level) {
         eprintln!("fluxd: {error}");
         return ExitCode::from(EXIT_USAGE);
@@ -114,6 +124,38 @@ where
     match result {
         Ok(RunOutcome::Clean) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(EXIT_ERRORS),
+        Err(error) => fail(&error),
+    }
+}
+
+/// `fluxd helm-operator`: the Helm operator alone, until SIGTERM.
+fn run_helm_operator(flags: &HelmOperatorFlags) -> ExitCode {
+    if let Err(error) = init_logging(flags.log_format.into(), &flags.log_level) {
+        eprintln!("fluxd: {error}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let config = match helm_operator::HelmOperatorConfig::from_flags(flags) {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("fluxd: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_ERRORS);
+        }
+    };
+    let shutdown = {
+        let _runtime = runtime.enter();
+        shutdown_signal()
+    };
+    let result = runtime.block_on(helm_operator::run_standalone(config, shutdown));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
     }
 }

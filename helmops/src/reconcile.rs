@@ -1102,7 +1102,7 @@ impl Reconciler {
                 }
             }
             Err(e) => {
-                tracing::warn!(release = name, namespace, error = %redactor.redact(&e.to_string()), "reading the current values for the diff")
+                tracing::warn!(release = name, namespace, error = %redactor.redact(&e.to_string()), "reading the current values for the diff");
             }
         }
     }

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cli::duration::parse_go_duration;
+use crate::cli::helm_operator::{HelmOperatorFlags, OperatorTuning};
 
 /// Where the sync marker lives (`--sync-state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -39,13 +40,15 @@ pub enum LogFormat {
     about = "Keeps a Kubernetes cluster in step with a git repository.",
     long_about = "Keeps a Kubernetes cluster in step with a git repository: polls a branch, \
         applies the manifests under --git-path with server-side apply, and records how far \
-        it got in a sync marker. Flags keep Flux v1's names."
+        it got in a sync marker. Flags keep Flux v1's names.",
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
 )]
 #[non_exhaustive]
 pub struct Flags {
     /// URL of the git repository: ssh://, scp-like user@host:path, https://, file:// or a path.
-    #[arg(long, env = "FLUXD_GIT_URL", value_name = "URL")]
-    pub git_url: String,
+    #[arg(long, env = "FLUXD_GIT_URL", value_name = "URL", required = true)]
+    pub git_url: Option<String>,
 
     /// Branch to sync (default: the remote's default branch).
     #[arg(long, env = "FLUXD_GIT_BRANCH", value_name = "BRANCH")]
@@ -176,6 +179,33 @@ pub struct Flags {
     /// Log level or filter (`info`, `debug`, `fluxd=debug,kube=info`); RUST_LOG overrides it.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
+
+    // The Helm operator: `fluxd helm-operator`, or beside the daemon.
+    /// Run the Helm operator in this process too, beside the sync, sharing
+    /// its git mirror (FluxHelmRelease charts come from the synced revision).
+    #[arg(long)]
+    pub helm_operator: bool,
+
+    /// With --helm-operator: where the operator's /metrics, /healthz and
+    /// POST /api/v1/sync-git are served (default: not served).
+    #[arg(long, value_name = "ADDR", requires = "helm_operator")]
+    pub helm_operator_listen: Option<String>,
+
+    #[command(flatten, next_help_heading = "Helm operator (with --helm-operator)")]
+    #[allow(missing_docs)]
+    pub helm_operator_tuning: OperatorTuning,
+
+    /// A program other than the daemon.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `fluxd` runs instead of the daemon.
+#[derive(Clone, Debug, Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Run the Helm operator alone, with helm-operator 1.4's flags.
+    HelmOperator(Box<HelmOperatorFlags>),
 }
 
 /// The longest interval or timeout a flag takes: a year (8760h). Longer ones

@@ -82,12 +82,9 @@ struct Scene {
 async fn scene(helm: std::path::PathBuf) -> Scene {
     let work = tempfile::tempdir().unwrap();
     let repo = hello_repository(work.path()).await;
-    let run = OperatorRun::start(
-        cluster().await.unwrap(),
-        OperatorOptions::new(helm, RESYNC),
-    )
-    .await
-    .unwrap();
+    let run = OperatorRun::start(cluster().await.unwrap(), OperatorOptions::new(helm, RESYNC))
+        .await
+        .unwrap();
     let client = run.flux.client().unwrap();
     let demo = run.demo().to_owned();
     Api::<Secret>::namespaced(client.clone(), &demo)
@@ -196,7 +193,10 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
             .iter()
             .any(|e| e.reason.as_deref() == Some("ReleaseSynced")
                 && e.note.as_deref()
-                    == Some(format!("managed release 'hello' in namespace '{demo}' synchronized").as_str())
+                    == Some(
+                        format!("managed release 'hello' in namespace '{demo}' synchronized")
+                            .as_str()
+                    )
                 && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("hello")),
         "{:?}",
         published.items
@@ -330,9 +330,15 @@ async fn failed_upgrade_is_rolled_back() {
         .await
         .unwrap();
     let release_name = format!("{demo}-fragile");
-    wait_for(&releases, "fragile", "deployed", WAIT, phase_is("Succeeded"))
-        .await
-        .unwrap();
+    wait_for(
+        &releases,
+        "fragile",
+        "deployed",
+        WAIT,
+        phase_is("Succeeded"),
+    )
+    .await
+    .unwrap();
     releases
         .patch(
             "fragile",
@@ -357,8 +363,9 @@ async fn failed_upgrade_is_rolled_back() {
     assert_ne!(st.last_attempted_checksum, st.last_deployed_checksum);
     let released = condition_message(&hr, "Released");
     assert!(
-        released.starts_with(&format!("Installation or upgrade failed for Helm release '{release_name}' in '{demo}': "))
-            && released.contains("is invalid"),
+        released.starts_with(&format!(
+            "Installation or upgrade failed for Helm release '{release_name}' in '{demo}': "
+        )) && released.contains("is invalid"),
         "{released}"
     );
     assert_eq!(
