@@ -125,31 +125,31 @@ impl Metrics {
         let queue_length = Gauge::default();
         registry.register(
             "release_queue_length_count",
-            "Count of release jobs waiting in the queue to be processed.",
+            "Count of release jobs waiting in the queue to be processed",
             queue_length.clone(),
         );
         let release_count = Gauge::default();
         registry.register(
             "release_count",
-            "Count of releases managed by the operator.",
+            "Count of releases managed by the operator",
             release_count.clone(),
         );
         let release_duration = Family::new_with_constructor(histogram as fn() -> Histogram);
         registry.register(
             "release_duration_seconds",
-            "Release synchronization duration in seconds (deprecated: see release_action_duration_seconds).",
+            "Release synchronization duration in seconds (deprecated: see release_action_duration_seconds)",
             release_duration.clone(),
         );
         let phase_duration = Family::new_with_constructor(histogram as fn() -> Histogram);
         registry.register(
             "release_phase_duration_seconds",
-            "Release synchronization phase duration in seconds (deprecated: see release_action_duration_seconds).",
+            "Release synchronization phase duration in seconds (deprecated: see release_action_duration_seconds)",
             phase_duration.clone(),
         );
         let action_duration = Family::new_with_constructor(histogram as fn() -> Histogram);
         registry.register(
             "release_action_duration_seconds",
-            "Release synchronization action duration in seconds.",
+            "Release synchronization action duration in seconds",
             action_duration.clone(),
         );
         let condition = Family::default();

@@ -455,8 +455,14 @@ impl Operator {
                 }
             })
         };
+        // Dropped before the end (the caller gave up on this future): no
+        // watch loop outlives it.
+        let guard = AbortOnDrop {
+            watches: watches.clone(),
+            housekeeping,
+        };
         shutdown.clone().await;
-        housekeeping.abort();
+        guard.housekeeping.abort();
         let mut handles = std::mem::take(&mut watches.running.lock().await.handles);
         let grace = self.config.shutdown_grace;
         tracing::info!(
@@ -471,6 +477,8 @@ impl Operator {
                 "stopping: stopping the helm commands still running; the next start recovers their releases"
             );
             self.reconciler.helm.terminate();
+            // A finished JoinHandle must not be polled again.
+            handles.retain(|handle| !handle.is_finished());
             if tokio::time::timeout(
                 TERM_GRACE + Duration::from_secs(2),
                 futures::future::join_all(handles.iter_mut()),
@@ -485,6 +493,23 @@ impl Operator {
         }
         tracing::info!("helm operator stopped");
         Ok(())
+    }
+}
+
+/// Aborts the watch loops and housekeeping of a run whose future is dropped.
+struct AbortOnDrop {
+    watches: Arc<Watches>,
+    housekeeping: JoinHandle<()>,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.housekeeping.abort();
+        if let Ok(running) = self.watches.running.try_lock() {
+            for handle in &running.handles {
+                handle.abort();
+            }
+        }
     }
 }
 
@@ -513,8 +538,10 @@ struct Watches {
 
 /// A controller's cache of one kind, for the status updater.
 trait WatchedStore: Send + Sync {
-    /// Refreshes `releaseStatus` of every object that needs it; how many objects there are.
-    fn refresh<'a>(&'a self, reconciler: &'a Reconciler) -> BoxFuture<'a, usize>;
+    /// How many objects there are.
+    fn len(&self) -> usize;
+    /// Refreshes `releaseStatus` of every object that needs it.
+    fn refresh<'a>(&'a self, reconciler: &'a Reconciler) -> BoxFuture<'a, ()>;
     /// (target namespace, release name, status) of every object with a status.
     fn statuses(&self) -> Vec<(String, String, crate::api::HelmReleaseStatus)>;
 }
@@ -524,13 +551,15 @@ struct KindStore<K: HelmReleaseResource> {
 }
 
 impl<K: HelmReleaseResource> WatchedStore for KindStore<K> {
-    fn refresh<'a>(&'a self, reconciler: &'a Reconciler) -> BoxFuture<'a, usize> {
+    fn len(&self) -> usize {
+        self.store.state().len()
+    }
+
+    fn refresh<'a>(&'a self, reconciler: &'a Reconciler) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let objects = self.store.state();
-            for obj in &objects {
+            for obj in &self.store.state() {
                 reconciler.refresh_release_status(obj.as_ref()).await;
             }
-            objects.len()
         })
     }
 
@@ -621,16 +650,20 @@ impl Watches {
                 _ = status_tick.tick() => {
                     let stores: Vec<Arc<dyn WatchedStore>> = self.running.lock().await.stores.clone();
                     let reconciler = &self.operator.reconciler;
-                    let mut count = 0;
+                    // The gauges first, from the caches alone; then the writes.
                     let mut statuses = Vec::new();
                     for store in &stores {
-                        count += store.refresh(reconciler).await;
                         statuses.extend(store.statuses());
                     }
-                    reconciler.metrics.set_release_count(count);
+                    reconciler
+                        .metrics
+                        .set_release_count(stores.iter().map(|s| s.len()).sum());
                     reconciler.metrics.reset_conditions(
                         statuses.iter().map(|(ns, name, status)| (ns.as_str(), name.as_str(), status)),
                     );
+                    for store in &stores {
+                        store.refresh(reconciler).await;
+                    }
                 }
                 _ = discovery_tick.tick() => {
                     let running = self.running.lock().await.kinds;

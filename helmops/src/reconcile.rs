@@ -453,8 +453,10 @@ impl Reconciler {
             decision = Decision::Skip(SkipCause::Pending(
                 "an operation of this operator".to_owned(),
             ));
-        } else if decision == Decision::Upgrade(UpgradeCause::RetryFailed)
-            && self.backing_off(&key, &checksum, draft.generation)
+        } else if matches!(
+            decision,
+            Decision::Install | Decision::Upgrade(UpgradeCause::RetryFailed)
+        ) && self.backing_off(&key, &checksum, draft.generation)
         {
             decision = Decision::Skip(SkipCause::BackingOff);
         }
@@ -1208,6 +1210,14 @@ impl Reconciler {
             .to_release()
             .map(|r| r.target_namespace)
             .unwrap_or_else(|_| obj.namespace().unwrap_or_default());
+        // A release this operator is working on gets its status from that work.
+        if self
+            .in_flight
+            .lock()
+            .is_ok_and(|set| set.contains(&(namespace.clone(), name.to_owned())))
+        {
+            return false;
+        }
         let Some(Some(stored)) = self.storage.cached(&namespace, name) else {
             return false;
         };

@@ -7,5 +7,6 @@ mod controlplane;
 mod engine;
 mod fluxd;
 mod gitsync;
+mod helm_operator;
 mod helmops;
 mod registry;
