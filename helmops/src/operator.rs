@@ -655,9 +655,9 @@ impl Watches {
                     for store in &stores {
                         statuses.extend(store.statuses());
                     }
-                    reconciler
-                        .metrics
-                        .set_release_count(stores.iter().map(|s| s.len()).sum());
+                    let count: usize = stores.iter().map(|s| s.len()).sum();
+                    tracing::debug!(watches = stores.len(), releases = count, "refreshing release statuses");
+                    reconciler.metrics.set_release_count(count);
                     reconciler.metrics.reset_conditions(
                         statuses.iter().map(|(ns, name, status)| (ns.as_str(), name.as_str(), status)),
                     );

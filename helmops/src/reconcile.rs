@@ -1224,6 +1224,7 @@ impl Reconciler {
         if status.release_status.as_deref() == Some(stored.latest_status.as_str()) {
             return false;
         }
+        tracing::debug!(resource = %resource_id(obj), from = ?status.release_status, to = %stored.latest_status, "refreshing releaseStatus");
         let patch = serde_json::json!({"status": {"releaseStatus": stored.latest_status}});
         let api: Api<K> =
             Api::namespaced(self.client.clone(), &obj.namespace().unwrap_or_default());

@@ -224,19 +224,18 @@ async fn fluxd_helm_operator_releases_the_seed_umbrella_over_ssh_as_the_seed_acc
                     )),
         "{events:?}"
     );
-    let metrics = wait_for_metric(
-        &format!("{base}/metrics"),
-        &format!("flux_helm_operator_release_condition_info{{target_namespace=\"{demo}\",release_name=\"xposer\",condition=\"Released\"}} 1"),
-    )
-    .await;
-    assert!(
-        metrics.contains("flux_helm_operator_release_count 2"),
-        "{metrics}\n{}",
-        operator.log_text()
-    );
-    assert!(metrics.contains(&format!(
-        "flux_helm_operator_release_condition_info{{target_namespace=\"{demo}\",release_name=\"xposer\",condition=\"ChartFetched\"}} 1"
-    )), "{metrics}");
+    // The gauges: conditions as they are written, the count every status interval.
+    for line in [
+        format!(
+            "flux_helm_operator_release_condition_info{{target_namespace=\"{demo}\",release_name=\"xposer\",condition=\"Released\"}} 1"
+        ),
+        format!(
+            "flux_helm_operator_release_condition_info{{target_namespace=\"{demo}\",release_name=\"xposer\",condition=\"ChartFetched\"}} 1"
+        ),
+        "flux_helm_operator_release_count 2".to_owned(),
+    ] {
+        wait_for_metric(&format!("{base}/metrics"), &line).await;
+    }
 
     // The release whose values Secret is malformed fails, and its secret
     // appears nowhere: not in the status, not in an Event, not in the log.
@@ -499,4 +498,31 @@ async fn fluxd_with_helm_operator_releases_what_the_sync_applies() {
         "{}",
         daemon.log_text()
     );
+}
+
+/// The README's two ways to run the operator parse as fluxd's command line.
+#[test]
+fn the_readme_commands_parse() {
+    use clap::Parser;
+    let readme = std::fs::read_to_string(tests::tools::workspace_root().join("README.md")).unwrap();
+    let section = readme
+        .split("## The Helm operator")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap();
+    let joined = section.replace("\\\n", " ");
+    let commands: Vec<&str> = joined
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("fluxd "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    for command in commands {
+        let flags = fluxd::Flags::try_parse_from(command.split_whitespace())
+            .unwrap_or_else(|e| panic!("{command}: {e}"));
+        assert!(
+            flags.helm_operator || matches!(flags.command, Some(fluxd::Command::HelmOperator(_))),
+            "{command}"
+        );
+    }
 }

@@ -131,9 +131,23 @@ async fn status_events_and_metrics_read_as_helm_operators() {
         format!(
             "flux_helm_operator_release_action_duration_seconds_count{{action=\"test\",success=\"true\",target_namespace=\"{demo}\",release_name=\"{name}\"}} 1"
         ),
-        "flux_helm_operator_release_count 1".to_owned(),
     ] {
         assert!(metrics.contains(&expected), "{expected}\n{metrics}");
+    }
+    // The count comes with the next status interval (a second here).
+    let deadline = std::time::Instant::now() + WAIT;
+    while !run
+        .handle()
+        .metrics()
+        .encode()
+        .contains("flux_helm_operator_release_count 1")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            run.handle().metrics().encode()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // maxHistory: Helm keeps two revisions, however many upgrades.
