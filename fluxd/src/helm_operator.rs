@@ -61,6 +61,31 @@ pub struct GitSettings {
     pub charts_path: PathBuf,
 }
 
+/// The git flags both forms have, by whichever name each gives them.
+struct GitFlags<'a> {
+    timeout: Duration,
+    poll_interval: Duration,
+    ssh_key: Option<&'a std::path::Path>,
+    mount: &'a std::path::Path,
+    data_key: &'a str,
+    known_hosts: Option<&'a std::path::Path>,
+    tuning: &'a OperatorTuning,
+}
+
+impl GitSettings {
+    fn from_flags(flags: &GitFlags<'_>) -> Result<Self, Error> {
+        Ok(Self {
+            timeout: flags.timeout,
+            poll_interval: flags.poll_interval,
+            ssh_key: deploy_key(flags.ssh_key, flags.mount, flags.data_key)?,
+            known_hosts: known_hosts(flags.known_hosts)?,
+            ssh_allowed_hosts: flags.tuning.git_ssh_allowed_hosts.clone(),
+            daemon_repository: None,
+            charts_path: charts_path(&flags.tuning.git_charts_path)?,
+        })
+    }
+}
+
 /// The Helm operator's configuration, checked.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -123,17 +148,16 @@ impl HelmOperatorConfig {
             kubeconfig: flags.kubeconfig.clone(),
             listen: Some(parse_listen(&flags.listen)?),
             git: GitSettings {
-                timeout: flags.git_timeout,
-                poll_interval: flags.git_poll_interval,
-                ssh_key: deploy_key(
-                    flags.git_ssh_key.as_deref(),
-                    &flags.k8s_secret_volume_mount_path,
-                    &flags.k8s_secret_data_key,
-                )?,
-                known_hosts: known_hosts(flags.git_known_hosts.as_deref())?,
-                ssh_allowed_hosts: flags.tuning.git_ssh_allowed_hosts.clone(),
                 daemon_repository,
-                charts_path: charts_path(&flags.tuning.git_charts_path)?,
+                ..GitSettings::from_flags(&GitFlags {
+                    timeout: flags.git_timeout,
+                    poll_interval: flags.git_poll_interval,
+                    ssh_key: flags.git_ssh_key.as_deref(),
+                    mount: &flags.k8s_secret_volume_mount_path,
+                    data_key: &flags.k8s_secret_data_key,
+                    known_hosts: flags.git_known_hosts.as_deref(),
+                    tuning: &flags.tuning,
+                })?
             },
             ignored_flags: ignored,
         })
@@ -155,19 +179,15 @@ impl HelmOperatorConfig {
             operator,
             kubeconfig: flags.kubeconfig.clone(),
             listen,
-            git: GitSettings {
+            git: GitSettings::from_flags(&GitFlags {
                 timeout: flags.git_timeout,
                 poll_interval: flags.git_poll_interval,
-                ssh_key: deploy_key(
-                    flags.git_ssh_key.as_deref(),
-                    &flags.k8s_secret_volume_mount_path,
-                    &flags.k8s_secret_data_key,
-                )?,
-                known_hosts: known_hosts(flags.git_known_hosts.as_deref())?,
-                ssh_allowed_hosts: flags.helm_operator_tuning.git_ssh_allowed_hosts.clone(),
-                daemon_repository: None,
-                charts_path: charts_path(&flags.helm_operator_tuning.git_charts_path)?,
-            },
+                ssh_key: flags.git_ssh_key.as_deref(),
+                mount: &flags.k8s_secret_volume_mount_path,
+                data_key: &flags.k8s_secret_data_key,
+                known_hosts: flags.git_known_hosts.as_deref(),
+                tuning: &flags.helm_operator_tuning,
+            })?,
             ignored_flags: Vec::new(),
         })
     }

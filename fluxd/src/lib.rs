@@ -103,24 +103,10 @@ where
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("fluxd: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_ERRORS);
-        }
+    let result = match until_signal(|shutdown| run(config, shutdown)) {
+        Ok(result) => result,
+        Err(code) => return code,
     };
-    let shutdown = {
-        let _runtime = runtime.enter();
-        shutdown_signal()
-    };
-    let result = runtime.block_on(run(config, shutdown));
-    // The run has had its grace. A git operation it abandoned may still
-    // block a thread in libgit2 until its own timeout: do not wait for it.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(RunOutcome::Clean) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(EXIT_ERRORS),
@@ -138,6 +124,25 @@ fn run_helm_operator(flags: &HelmOperatorFlags) -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
+    let result = match until_signal(|shutdown| helm_operator::run_standalone(config, shutdown)) {
+        Ok(result) => result,
+        Err(code) => return code,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+/// Runs `work` on a fresh runtime, with a shutdown signal listened for from
+/// the start; the runtime's threads are not waited for past a second (a git
+/// operation abandoned after its grace may still block one in libgit2).
+fn until_signal<F, T>(
+    work: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>) -> F,
+) -> Result<T, ExitCode>
+where
+    F: Future<Output = T>,
+{
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,19 +150,16 @@ fn run_helm_operator(flags: &HelmOperatorFlags) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("fluxd: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_ERRORS);
+            return Err(ExitCode::from(EXIT_ERRORS));
         }
     };
     let shutdown = {
         let _runtime = runtime.enter();
-        shutdown_signal()
+        Box::pin(shutdown_signal())
     };
-    let result = runtime.block_on(helm_operator::run_standalone(config, shutdown));
+    let result = runtime.block_on(work(shutdown));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&error),
-    }
+    Ok(result)
 }
 
 fn fail(error: &Error) -> ExitCode {

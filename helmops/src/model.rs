@@ -876,6 +876,7 @@ metadata: {name: podinfo, namespace: flux}
 spec:
   targetNamespace: demo
   maxHistory: 3
+  skipCRDs: true
   chart: {git: 'https://example.com/repo.git', path: charts/podinfo, skipDepUpdate: true}
   valuesFrom:
   - configMapKeyRef: {name: common, key: common.yaml, optional: true}
@@ -894,6 +895,7 @@ spec:
         );
         assert!(r.options.wait, "rollback enabled implies wait");
         assert_eq!(r.options.max_history, Some(3));
+        assert!(r.options.skip_crds, "helm-operator's field is skipCRDs");
         let rollback = r.options.rollback.unwrap();
         assert!(rollback.retry);
         assert_eq!(rollback.max_retries, DEFAULT_MAX_RETRIES);
@@ -920,6 +922,26 @@ spec:
         ));
         assert!(
             matches!(&r.values_from[3], ValuesSource::ChartFile { path, .. } if path == "values-prod.yaml")
+        );
+    }
+
+    #[test]
+    fn v1_defaults_max_history_and_refuses_helm_2() {
+        let hr: v1::HelmRelease = from_yaml(
+            "metadata: {name: app, namespace: demo}\nspec: {chart: {repository: 'https://r/', name: a, version: 1.0.0}}",
+        );
+        assert_eq!(
+            hr.to_release().unwrap().options.max_history,
+            Some(DEFAULT_MAX_HISTORY)
+        );
+        let hr: v1::HelmRelease = from_yaml(
+            "metadata: {name: app, namespace: demo}\nspec: {helmVersion: v2, chart: {repository: 'https://r/', name: a, version: 1.0.0}}",
+        );
+        let err = hr.to_release().unwrap_err();
+        assert!(matches!(err, Error::Helm2 { .. }), "{err}");
+        assert!(
+            err.to_string().contains("helm 2to3 convert demo-app"),
+            "{err}"
         );
     }
 

@@ -50,6 +50,43 @@ fn keys(sshd: &Sshd, dir: &Path) -> Keys {
     Keys { mount, known_hosts }
 }
 
+/// The seed's namespaces and account, an sshd, and a repository holding the
+/// seed's umbrella chart (not committed yet) served with the deploy key.
+struct Scene {
+    rbac: tests::controlplane::SeedRbac,
+    flux: tests::controlplane::Kubeconfig,
+    client: kube::Client,
+    demo: String,
+    sshd: Sshd,
+    work: tempfile::TempDir,
+    repo: GitFixture,
+    keys: Keys,
+}
+
+async fn scene() -> Scene {
+    let cluster = cluster().await.unwrap();
+    let rbac = cluster.seed_rbac().await.unwrap();
+    let flux = rbac.flux_kubeconfig().await.unwrap();
+    let client = flux.client().unwrap();
+    let demo = rbac.demo.name().to_owned();
+    let sshd = Sshd::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("git")).unwrap();
+    let repo = GitFixture::new(&work.path().join("git"), "master").unwrap();
+    umbrella_chart(&repo.work_path().join("charts"), "umbrella", "xposer").unwrap();
+    let keys = keys(&sshd, work.path());
+    Scene {
+        rbac,
+        flux,
+        client,
+        demo,
+        sshd,
+        work,
+        repo,
+        keys,
+    }
+}
+
 async fn get(url: &str) -> (u16, String) {
     let response = reqwest::get(url).await.unwrap();
     let code = response.status().as_u16();
@@ -73,18 +110,17 @@ async fn wait_for_metric(url: &str, line: &str) -> String {
 
 #[tokio::test]
 async fn fluxd_helm_operator_releases_the_seed_umbrella_over_ssh_as_the_seed_account() {
-    let cluster = cluster().await.unwrap();
-    let rbac = cluster.seed_rbac().await.unwrap();
-    let flux = rbac.flux_kubeconfig().await.unwrap();
-    let client = flux.client().unwrap();
-    let demo = rbac.demo.name().to_owned();
-    let sshd = Sshd::start().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(work.path().join("git")).unwrap();
-    let repo = GitFixture::new(&work.path().join("git"), "master").unwrap();
-    umbrella_chart(&repo.work_path().join("charts"), "umbrella", "xposer").unwrap();
+    let Scene {
+        rbac,
+        flux,
+        client,
+        demo,
+        sshd,
+        work,
+        repo,
+        keys,
+    } = scene().await;
     let first = repo.commit_and_push("the seed's umbrella chart").unwrap();
-    let keys = keys(&sshd, work.path());
     let helm_log = work.path().join("helm.log");
     let helm = write_helm_wrapper(work.path(), &tests::tools::helm().unwrap(), &helm_log).unwrap();
     let port = tests::net::free_port().unwrap();
@@ -345,17 +381,17 @@ async fn fluxd_helm_operator_releases_the_seed_umbrella_over_ssh_as_the_seed_acc
 
 #[tokio::test]
 async fn fluxd_with_helm_operator_releases_what_the_sync_applies() {
-    let cluster = cluster().await.unwrap();
-    let rbac = cluster.seed_rbac().await.unwrap();
-    let flux = rbac.flux_kubeconfig().await.unwrap();
-    let client = flux.client().unwrap();
-    let demo = rbac.demo.name().to_owned();
-    let sshd = Sshd::start().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(work.path().join("git")).unwrap();
-    let repo = GitFixture::new(&work.path().join("git"), "master").unwrap();
+    let Scene {
+        rbac,
+        flux,
+        client,
+        demo,
+        sshd,
+        work,
+        repo,
+        keys,
+    } = scene().await;
     let url = sshd.url(repo.bare_path());
-    umbrella_chart(&repo.work_path().join("charts"), "umbrella", "xposer").unwrap();
     let release = |team: &str| {
         format!(
             "apiVersion: helm.fluxcd.io/v1\nkind: HelmRelease\nmetadata:\n  name: xposer\n  namespace: {demo}\nspec:\n  releaseName: xposer\n  chart:\n    git: {url}\n    path: charts/umbrella\n    ref: master\n  values:\n    xposer:\n      data:\n        team: {team}\n"
@@ -371,7 +407,6 @@ async fn fluxd_with_helm_operator_releases_what_the_sync_applies() {
     .unwrap();
     repo.commit_and_push("HelmReleases and their charts")
         .unwrap();
-    let keys = keys(&sshd, work.path());
     let helm_log = work.path().join("helm.log");
     let helm = write_helm_wrapper(work.path(), &tests::tools::helm3().unwrap(), &helm_log).unwrap();
     let port = tests::net::free_port().unwrap();

@@ -2,34 +2,19 @@
 //! control plane, as the seed's `flux` ServiceAccount restricted by RBAC to
 //! its `demo` namespace.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use helmops::api::{HelmReleaseStatus, v1beta1};
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use tests::helm::operator::{OperatorOptions, OperatorRun, cluster, wait_for};
 use tests::helm::{ChartRepository, configmap_chart, package_into_repo};
 
+use super::support::secret;
+
 const RESYNC: Duration = Duration::from_secs(2);
 const WAIT: Duration = Duration::from_secs(90);
-
-fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            ..ObjectMeta::default()
-        },
-        data: Some(
-            data.iter()
-                .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-        ..Secret::default()
-    }
-}
 
 fn helm_release(name: &str, spec: &serde_json::Value) -> v1beta1::HelmRelease {
     serde_json::from_value(serde_json::json!({
