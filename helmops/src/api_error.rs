@@ -65,6 +65,32 @@ fn http_reason(code: u16) -> &'static str {
     }
 }
 
+/// One line for a watch's error, its API error worded as kubectl words it.
+pub fn describe_watch(error: &kube::runtime::watcher::Error) -> String {
+    use kube::runtime::watcher::Error as W;
+    match error {
+        W::InitialListFailed(e) => format!("listing failed: {}", describe(e)),
+        W::WatchStartFailed(e) => format!("watching failed to start: {}", describe(e)),
+        W::WatchFailed(e) => format!("the watch failed: {}", describe(e)),
+        W::WatchError(status) => format!(
+            "the API server ended the watch: {}",
+            describe(&kube::Error::Api(status.clone()))
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// One line for the finalizer helper's error around a reconcile.
+pub fn describe_finalizer(error: &kube::runtime::finalizer::Error<crate::Error>) -> String {
+    use kube::runtime::finalizer::Error as F;
+    match error {
+        F::ApplyFailed(e) | F::CleanupFailed(e) => e.to_string(),
+        F::AddFinalizer(e) => format!("adding the finalizer failed: {}", describe(e)),
+        F::RemoveFinalizer(e) => format!("removing the finalizer failed: {}", describe(e)),
+        other => other.to_string(),
+    }
+}
+
 /// Whether the error is the API server's 403.
 pub fn is_forbidden(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 403)

@@ -712,8 +712,19 @@ impl Watches {
                 .for_each(move |result| {
                     let scope = scope.clone();
                     async move {
-                        if let Err(error) = result {
-                            tracing::debug!(namespace = %scope, %error, "helm release reconcile");
+                        match result {
+                            Err(controller::Error::QueueError(error)) => tracing::warn!(
+                                namespace = %scope,
+                                error = %crate::api_error::describe_watch(&error),
+                                "watching HelmReleases"
+                            ),
+                            Err(controller::Error::ReconcilerFailed(error, _)) => tracing::debug!(
+                                namespace = %scope,
+                                error = %crate::api_error::describe_finalizer(&error),
+                                "helm release reconcile"
+                            ),
+                            Err(error) => tracing::debug!(namespace = %scope, %error, "helm release reconcile"),
+                            Ok(_) => {}
                         }
                     }
                 }),
@@ -800,7 +811,11 @@ fn error_policy<K: HelmReleaseResource>(
     context: Arc<Context>,
 ) -> Action {
     let name = kube::ResourceExt::name_any(obj.as_ref());
-    tracing::warn!(resource = %name, %error, "reconcile failed; retrying");
+    tracing::warn!(
+        resource = %name,
+        error = %crate::api_error::describe_finalizer(error),
+        "reconcile failed; retrying"
+    );
     Action::requeue(ERROR_REQUEUE.min(context.resync))
 }
 
