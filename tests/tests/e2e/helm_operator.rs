@@ -147,6 +147,13 @@ async fn fluxd_helm_operator_releases_the_seed_umbrella_over_ssh_as_the_seed_acc
             "--git-ssh-allowed-hosts",
             &format!("127.0.0.1:{}", sshd.port()),
         ])
+        // The 0.x operator's flags: FluxHelmRelease charts from this repository.
+        .args([
+            "--git-url",
+            &sshd.url(repo.bare_path()),
+            "--git-branch",
+            "master",
+        ])
         .args([
             "--charts-sync-interval",
             "2s",
@@ -272,6 +279,40 @@ async fn fluxd_helm_operator_releases_the_seed_umbrella_over_ssh_as_the_seed_acc
     ] {
         wait_for_metric(&format!("{base}/metrics"), &line).await;
     }
+
+    // A FluxHelmRelease takes its chart from --git-url, under --git-charts-path.
+    let legacy: Api<v1alpha2::FluxHelmRelease> = Api::namespaced(client.clone(), &demo);
+    legacy
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "apiVersion": "helm.integrations.flux.weave.works/v1alpha2",
+                "kind": "FluxHelmRelease",
+                "metadata": {"name": "legacy"},
+                "spec": {"chartGitPath": "xposer", "values": {"data": {"era": "0.x"}}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &legacy,
+        "legacy",
+        "released from --git-url",
+        WAIT,
+        succeeded,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        config_maps
+            .get(&format!("{demo}-legacy-xposer"))
+            .await
+            .unwrap()
+            .data
+            .unwrap()["era"],
+        "0.x"
+    );
 
     // The release whose values Secret is malformed fails, and its secret
     // appears nowhere: not in the status, not in an Event, not in the log.
