@@ -7,7 +7,8 @@
 //! `--workers 2` and `4`, 200 HelmReleases created before it starts: the
 //! time until all of them succeeded, the helm invocations of the no-op
 //! resyncs that follow (goal: zero), and the process's idle RSS and CPU per
-//! resync interval (read from /proc). `HELMOPS_BENCH_PROGRAM=0` skips it.
+//! resync interval (read from /proc). `HELMOPS_BENCH_PROGRAM=0` skips it,
+//! `HELMOPS_BENCH_PROGRAM=only` runs it alone.
 //!
 //! Run: `cargo bench -p tests --bench helmops` (needs the test tools and the
 //! control plane binaries: tests/scripts/install-test-deps.sh and
@@ -135,6 +136,9 @@ async fn fixture() -> Fixture {
 }
 
 fn resync(c: &mut Criterion) {
+    if std::env::var("HELMOPS_BENCH_PROGRAM").as_deref() == Ok("only") {
+        return;
+    }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let fixture = runtime.block_on(fixture());
     let helm_before = fixture.operator.helm().invocations();
@@ -223,7 +227,7 @@ fn proc_usage(pid: u32) -> (u64, u64) {
     (cpu, rss)
 }
 
-/// The pid of the fluxd process whose command line mentions `marker`.
+/// The pid of the fluxd process (not its watchdog) whose command line mentions `marker`.
 fn find_pid(marker: &str) -> Option<u32> {
     std::fs::read_dir("/proc")
         .ok()?
@@ -232,7 +236,9 @@ fn find_pid(marker: &str) -> Option<u32> {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
             let cmdline = String::from_utf8_lossy(&cmdline);
-            (cmdline.contains("fluxd-e2e") && cmdline.contains(marker)).then_some(pid)
+            // The watchdog shell's command line names fluxd too; fluxd's starts with it.
+            let program = cmdline.split('\0').next()?;
+            (program.ends_with("fluxd-e2e") && cmdline.contains(marker)).then_some(pid)
         })
 }
 
