@@ -45,6 +45,9 @@ pub enum Error {
     /// A git operation failed.
     #[error(transparent)]
     Git(#[from] gitsync::Error),
+    /// The Helm operator could not start or run.
+    #[error(transparent)]
+    HelmOperator(#[from] helmops::Error),
     /// A local file operation failed.
     #[error("{context} {path}: {source}", path = path.display())]
     Io {

@@ -25,6 +25,10 @@
 //! - [`api`]: the HTTP API's request and response types, Flux v1's JSON
 //!   shapes. Feature `api-types` builds that module alone (what fluxctl
 //!   uses); the default feature `daemon` adds everything else.
+//! - The Helm operator (in `helmops`) started alone with
+//!   [`helm_operator::run_standalone`] (`fluxd helm-operator`, helm-operator
+//!   1.4's flags: [`HelmOperatorFlags`]) or beside the daemon
+//!   (`fluxd --helm-operator`), one code path for both.
 //!
 //! # Logs
 //! One line per event on stderr, logfmt as Flux v1 wrote it or JSON
@@ -54,6 +58,8 @@ mod daemon;
 #[cfg(feature = "daemon")]
 mod error;
 #[cfg(feature = "daemon")]
+pub mod helm_operator;
+#[cfg(feature = "daemon")]
 mod logging;
 #[cfg(feature = "daemon")]
 mod sync;
@@ -68,6 +74,9 @@ pub use cli::{
     Config, Flags, GcMode, GoDuration, LogFormat, MAX_FLAG_DURATION, MarkerConfig, Mode, SyncState,
     parse_go_duration,
 };
+// The Helm operator's command line.
+#[cfg(feature = "daemon")]
+pub use cli::{Command, HelmOperatorFlags, OperatorTuning, TillerFlags};
 #[cfg(feature = "daemon")]
 pub use cluster::{
     ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace, resource_namespace,
@@ -109,6 +118,9 @@ where
             return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE));
         }
     };
+    if let Some(Command::HelmOperator(operator)) = &flags.command {
+        return run_helm_operator(operator);
+    }
     if let Err(error) = init_logging(flags.log_format, &flags.log_level) {
         eprintln!("fluxd: {error}");
         return ExitCode::from(EXIT_USAGE);
@@ -117,6 +129,48 @@ where
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
+    let result = match until_signal(|shutdown| run(config, shutdown)) {
+        Ok(result) => result,
+        Err(code) => return code,
+    };
+    match result {
+        Ok(RunOutcome::Clean) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(EXIT_ERRORS),
+        Err(error) => fail(&error),
+    }
+}
+
+#[cfg(feature = "daemon")]
+/// `fluxd helm-operator`: the Helm operator alone, until SIGTERM.
+fn run_helm_operator(flags: &HelmOperatorFlags) -> ExitCode {
+    if let Err(error) = init_logging(flags.log_format, &flags.log_level) {
+        eprintln!("fluxd: {error}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let config = match helm_operator::HelmOperatorConfig::from_flags(flags) {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let result = match until_signal(|shutdown| helm_operator::run_standalone(config, shutdown)) {
+        Ok(result) => result,
+        Err(code) => return code,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+#[cfg(feature = "daemon")]
+/// Runs `work` on a fresh runtime, with a shutdown signal listened for from
+/// the start; the runtime's threads are not waited for past a second (a git
+/// operation abandoned after its grace may still block one in libgit2).
+fn until_signal<F, T>(
+    work: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>) -> F,
+) -> Result<T, ExitCode>
+where
+    F: Future<Output = T>,
+{
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -124,22 +178,16 @@ where
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("fluxd: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_ERRORS);
+            return Err(ExitCode::from(EXIT_ERRORS));
         }
     };
     let shutdown = {
         let _runtime = runtime.enter();
-        shutdown_signal()
+        Box::pin(shutdown_signal())
     };
-    let result = runtime.block_on(run(config, shutdown));
-    // The run has had its grace. A git operation it abandoned may still
-    // block a thread in libgit2 until its own timeout: do not wait for it.
+    let result = runtime.block_on(work(shutdown));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    match result {
-        Ok(RunOutcome::Clean) => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::from(EXIT_ERRORS),
-        Err(error) => fail(&error),
-    }
+    Ok(result)
 }
 
 #[cfg(feature = "daemon")]

@@ -8,6 +8,10 @@
 //!   before `helm dependency update` touches anything.
 //! - Repository charts come from [`ChartRepositories`] (`http(s)://`) or
 //!   `helm pull` (`oci://`), with `chartPullSecret` credentials.
+//! - What a HelmRelease may point at is limited by the [`AccessPolicy`]: no
+//!   git repositories on the operator's own disk unless allowed, no internal
+//!   addresses unless allowed. Credentials read from Secrets are added to the
+//!   release's [`Redactor`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,10 +24,13 @@ use kube::Api;
 use tokio::sync::Mutex;
 
 use crate::Error;
+use crate::access::AccessPolicy;
+use crate::api_error;
 use crate::chartrepo::{ChartRepositories, RepoCredentials};
 use crate::checksum::{chart_closure, chart_dir_digest, has_dependencies, sha256_hex};
 use crate::helm::Helm;
 use crate::model::{ChartRef, GitChart, Release, RepoChart};
+use crate::redact::Redactor;
 
 /// A read-only working tree of a git repository at one revision.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +41,36 @@ pub struct Checkout {
     pub revision: String,
 }
 
+/// Credentials for a git chart source, from its `chart.secretRef`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum GitCredentials {
+    /// `username` and `password` (or token) for an https remote.
+    Basic(RepoCredentials),
+    /// An ssh private key (key `identity`) for an ssh remote.
+    SshKey(String),
+}
+
+impl std::fmt::Debug for GitCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic(basic) => f.debug_tuple("Basic").field(basic).finish(),
+            Self::SshKey(_) => f.write_str("SshKey(<redacted>)"),
+        }
+    }
+}
+
+impl GitCredentials {
+    /// A digest of the credentials, to tell mirrors made with different ones apart.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Self::Basic(basic) => {
+                sha256_hex(format!("basic\0{}\0{}", basic.username, basic.password).as_bytes())
+            }
+            Self::SshKey(key) => sha256_hex(format!("ssh\0{key}").as_bytes()),
+        }
+    }
+}
+
 /// Gives checkouts of git repositories for git chart sources.
 pub trait GitCharts: Send + Sync {
     /// A checkout of `url` at `git_ref` (branch, tag or commit), fetched at
@@ -42,14 +79,25 @@ pub trait GitCharts: Send + Sync {
         &'a self,
         url: &'a str,
         git_ref: &'a str,
-        credentials: Option<&'a RepoCredentials>,
+        credentials: Option<&'a GitCredentials>,
     ) -> BoxFuture<'a, Result<Checkout, Error>>;
+
+    /// Makes the next checkouts fetch, whatever the poll interval says
+    /// (`POST /api/v1/sync-git`).
+    fn refresh(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Gives the daemon's own repository, for FluxHelmRelease charts.
 pub trait DaemonRepository: Send + Sync {
     /// The checkout the daemon last synced.
     fn checkout(&self) -> BoxFuture<'_, Result<Checkout, Error>>;
+
+    /// Makes the next checkout fetch, when the repository is the operator's own.
+    fn refresh(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// A [`DaemonRepository`] the daemon updates after each sync: the handle
@@ -137,6 +185,8 @@ pub struct ChartSourcesSettings {
     pub refresh: Duration,
     /// Directory for downloads and prepared charts.
     pub work_dir: PathBuf,
+    /// What HelmReleases may point at.
+    pub policy: AccessPolicy,
 }
 
 type DigestKey = (PathBuf, String, String);
@@ -185,9 +235,15 @@ impl ChartSources {
     }
 
     /// The chart of `release`, fetched or checked out, with its digest.
-    pub async fn resolve(&self, release: &Release, helm: &Helm) -> Result<ResolvedChart, Error> {
+    /// Credentials read for it are added to `redactor`.
+    pub async fn resolve(
+        &self,
+        release: &Release,
+        helm: &Helm,
+        redactor: &mut Redactor,
+    ) -> Result<ResolvedChart, Error> {
         match &release.chart {
-            ChartRef::Git(git) => self.resolve_git(release, git).await,
+            ChartRef::Git(git) => self.resolve_git(release, git, redactor).await,
             ChartRef::DaemonRepository { path, .. } => {
                 let Some(daemon) = &self.daemon else {
                     return Err(Error::Chart {
@@ -199,10 +255,10 @@ impl ChartSources {
                 self.tree(checkout, path).await
             }
             ChartRef::Repository(repo) if repo.url.starts_with("oci://") => {
-                self.resolve_oci(release, repo, helm).await
+                self.resolve_oci(release, repo, helm, redactor).await
             }
             ChartRef::Repository(repo) => {
-                let credentials = self.pull_credentials(release, repo).await?;
+                let credentials = self.pull_credentials(release, repo, redactor).await?;
                 let fetched = self
                     .repositories
                     .fetch(&repo.url, &repo.name, &repo.version, credentials.as_ref())
@@ -216,30 +272,45 @@ impl ChartSources {
         }
     }
 
-    async fn resolve_git(&self, release: &Release, git: &GitChart) -> Result<ResolvedChart, Error> {
-        let Some(provider) = &self.git else {
-            return Err(Error::Git {
-                url: git.url.clone(),
-                git_ref: git.git_ref.clone().unwrap_or_default(),
-                reason: "the operator was started without git chart support".to_owned(),
-            });
+    async fn resolve_git(
+        &self,
+        release: &Release,
+        git: &GitChart,
+        redactor: &mut Redactor,
+    ) -> Result<ResolvedChart, Error> {
+        let git_ref = git
+            .git_ref
+            .clone()
+            .unwrap_or_else(|| self.settings.git_default_ref.clone());
+        let refused = |reason: String| Error::Git {
+            url: crate::chartrepo::redact_url(&git.url),
+            git_ref: git_ref.clone(),
+            reason,
         };
+        let Some(provider) = &self.git else {
+            return Err(refused(
+                "the operator was started without git chart support".to_owned(),
+            ));
+        };
+        let parsed = gitsync::GitUrl::parse(&git.url).map_err(|e| refused(e.to_string()))?;
+        if parsed.transport() == gitsync::Transport::Local && !self.settings.policy.allow_local_git
+        {
+            return Err(refused(
+                "a path on the operator's machine (or a file:// URL) is not a chart source a HelmRelease may use: it could read any repository the operator can; start the operator with --git-allow-local to allow it".to_owned(),
+            ));
+        }
         let credentials = match &git.secret_ref {
             Some(secret) => Some(
-                read_credentials(
+                read_git_credentials(
                     &self.client,
                     secret.namespace.as_deref().unwrap_or(&release.namespace),
                     &secret.name,
-                    "chart.secretRef",
+                    redactor,
                 )
                 .await?,
             ),
             None => None,
         };
-        let git_ref = git
-            .git_ref
-            .clone()
-            .unwrap_or_else(|| self.settings.git_default_ref.clone());
         let checkout = provider
             .checkout(&git.url, &git_ref, credentials.as_ref())
             .await?;
@@ -297,20 +368,39 @@ impl ChartSources {
         release: &Release,
         repo: &RepoChart,
         helm: &Helm,
+        redactor: &mut Redactor,
     ) -> Result<ResolvedChart, Error> {
         let reference = format!("{}/{}", repo.url.trim_end_matches('/'), repo.name);
+        let host = reference
+            .trim_start_matches("oci://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let (hostname, port) = split_host_port(&host);
+        self.settings
+            .policy
+            .check_host(hostname, port)
+            .await
+            .map_err(|reason| Error::Chart {
+                chart: format!("{reference} {}", repo.version),
+                reason,
+            })?;
+        let plain_http = self.settings.policy.oci_plain_http(&host);
         let key = (
             reference.clone(),
             repo.version.clone(),
             release.namespace.clone(),
         );
-        if let Some((at, chart)) = self.oci.lock().await.get(&key)
+        let cached = self.oci.lock().await.get(&key).cloned();
+        if let Some((at, chart)) = cached
             && at.elapsed() < self.settings.refresh
-            && matches!(&chart.location, ChartLocation::Archive(p) if p.is_file())
+            && let ChartLocation::Archive(path) = &chart.location
+            && archive_matches(path, &chart.digest).await
         {
-            return Ok(chart.clone());
+            return Ok(chart);
         }
-        let credentials = self.pull_credentials(release, repo).await?;
+        let credentials = self.pull_credentials(release, repo, redactor).await?;
         let scratch = tempfile::tempdir_in(&self.settings.work_dir).map_err(|e| {
             Error::io(
                 format!(
@@ -323,14 +413,14 @@ impl ChartSources {
         let registry_config = match &credentials {
             Some(credentials) => {
                 let config = scratch.path().join("registry.json");
-                let host = reference
-                    .trim_start_matches("oci://")
-                    .split('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                helm.registry_login(&host, &credentials.username, &credentials.password, &config)
-                    .await?;
+                helm.registry_login(
+                    &host,
+                    &credentials.username,
+                    &credentials.password,
+                    &config,
+                    plain_http,
+                )
+                .await?;
                 Some(config)
             }
             None => None,
@@ -341,6 +431,7 @@ impl ChartSources {
                 &repo.version,
                 scratch.path(),
                 registry_config.as_deref(),
+                plain_http,
             )
             .await
             .map_err(|e| Error::Chart {
@@ -381,12 +472,15 @@ impl ChartSources {
         &self,
         release: &Release,
         repo: &RepoChart,
+        redactor: &mut Redactor,
     ) -> Result<Option<RepoCredentials>, Error> {
         match &repo.pull_secret {
             Some(name) => {
-                read_credentials(&self.client, &release.namespace, name, "chartPullSecret")
-                    .await
-                    .map(Some)
+                let origin = format!("chartPullSecret Secret {}/{name}", release.namespace);
+                let data = read_secret(&self.client, &release.namespace, name, &origin).await?;
+                let credentials = basic_credentials(&data, &origin)?;
+                redactor.add(&credentials.password);
+                Ok(Some(credentials))
             }
             None => Ok(None),
         }
@@ -435,40 +529,103 @@ impl ChartSources {
     }
 }
 
-/// `username` and `password` of a Secret.
-async fn read_credentials(
+/// The data of a Secret; an error naming `origin` when it cannot be read.
+async fn read_secret(
     client: &kube::Client,
     namespace: &str,
     name: &str,
-    field: &str,
-) -> Result<RepoCredentials, Error> {
-    let origin = format!("{field} Secret {namespace}/{name}");
+    origin: &str,
+) -> Result<std::collections::BTreeMap<String, k8s_openapi::ByteString>, Error> {
     let secret = Api::<Secret>::namespaced(client.clone(), namespace)
         .get_opt(name)
         .await
         .map_err(|e| Error::ValuesSource {
-            source_ref: origin.clone(),
-            reason: format!("cannot read it: {e}"),
+            source_ref: origin.to_owned(),
+            reason: format!("cannot read it: {}", api_error::describe(&e)),
         })?
         .ok_or_else(|| Error::ValuesSource {
-            source_ref: origin.clone(),
+            source_ref: origin.to_owned(),
             reason: "the Secret does not exist".to_owned(),
         })?;
-    let data = secret.data.unwrap_or_default();
-    let field_of = |key: &str| -> Result<String, Error> {
-        data.get(key)
-            .and_then(|v| String::from_utf8(v.0.clone()).ok())
-            .ok_or_else(|| Error::ValuesSource {
-                source_ref: origin.clone(),
-                reason: format!(
-                    "the Secret has no text key {key:?} (it needs username and password)"
-                ),
-            })
-    };
-    Ok(RepoCredentials {
-        username: field_of("username")?,
-        password: field_of("password")?,
-    })
+    Ok(secret.data.unwrap_or_default())
+}
+
+fn text_key(
+    data: &std::collections::BTreeMap<String, k8s_openapi::ByteString>,
+    key: &str,
+) -> Option<String> {
+    data.get(key)
+        .and_then(|v| String::from_utf8(v.0.clone()).ok())
+}
+
+/// `username` and `password` of a Secret's data.
+fn basic_credentials(
+    data: &std::collections::BTreeMap<String, k8s_openapi::ByteString>,
+    origin: &str,
+) -> Result<RepoCredentials, Error> {
+    match (text_key(data, "username"), text_key(data, "password")) {
+        (Some(username), Some(password)) => Ok(RepoCredentials { username, password }),
+        _ => Err(Error::ValuesSource {
+            source_ref: origin.to_owned(),
+            reason: "the Secret needs text keys \"username\" and \"password\"".to_owned(),
+        }),
+    }
+}
+
+/// `chart.secretRef`: `username` and `password` for https remotes, or
+/// `identity` (an ssh private key) for ssh remotes.
+async fn read_git_credentials(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    redactor: &mut Redactor,
+) -> Result<GitCredentials, Error> {
+    let origin = format!("chart.secretRef Secret {namespace}/{name}");
+    let data = read_secret(client, namespace, name, &origin).await?;
+    if let Some(key) = text_key(&data, "identity") {
+        redactor.add(&key);
+        return Ok(GitCredentials::SshKey(key));
+    }
+    match basic_credentials(&data, &origin) {
+        Ok(basic) => {
+            redactor.add(&basic.password);
+            Ok(GitCredentials::Basic(basic))
+        }
+        Err(_) => Err(Error::ValuesSource {
+            source_ref: origin,
+            reason: "the Secret needs text keys \"username\" and \"password\" (https), or \"identity\" holding an ssh private key".to_owned(),
+        }),
+    }
+}
+
+/// Whether the archive at `path` (not a symlink) still has sha256 `digest`.
+async fn archive_matches(path: &Path, digest: &str) -> bool {
+    match tokio::fs::symlink_metadata(path).await {
+        Ok(meta) if meta.is_file() => match tokio::fs::read(path).await {
+            Ok(bytes) => sha256_hex(&bytes) == digest,
+            Err(_) => false,
+        },
+        _ => false,
+    }
+}
+
+/// `host:port` (port 443 when absent); IPv6 literals keep their brackets off.
+fn split_host_port(host: &str) -> (&str, u16) {
+    if let Some(rest) = host.strip_prefix('[')
+        && let Some((ip, after)) = rest.split_once(']')
+    {
+        let port = after
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(443);
+        return (ip, port);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+            (name, port.parse().unwrap_or(443))
+        }
+        _ => (host, 443),
+    }
 }
 
 /// Copies a directory tree (regular files and directories; `.git` and

@@ -13,6 +13,14 @@ pub enum Decision {
     Install,
     /// The release exists and must be upgraded, for this reason.
     Upgrade(UpgradeCause),
+    /// An install, upgrade or rollback of this operator was interrupted (the
+    /// operator stopped or was killed while helm ran) and left the release
+    /// `pending-*`: roll it back to its last deployed revision (or remove a
+    /// release that never deployed), then release again.
+    Recover {
+        /// Helm's status of the newest revision (`pending-upgrade`, ...).
+        pending: String,
+    },
     /// Nothing to do.
     Skip(SkipCause),
 }
@@ -24,6 +32,8 @@ pub enum UpgradeCause {
     Adopt,
     /// Chart content or values changed.
     Changed,
+    /// The HelmRelease changed (a new generation) without changing chart or values.
+    SpecChanged,
     /// Someone ran helm on the release (upgrade, rollback) since the operator did.
     ChangedOutside {
         /// The revision the operator recorded.
@@ -31,7 +41,7 @@ pub enum UpgradeCause {
         /// The newest revision Helm has.
         found: i64,
     },
-    /// The last attempt failed and is retried.
+    /// The last attempt failed and is retried (after a back-off).
     RetryFailed,
     /// The last upgrade was rolled back and `rollback.retry` allows another try.
     RetryAfterRollback,
@@ -46,11 +56,17 @@ pub enum SkipCause {
     UpToDate,
     /// Rolled back, and retries are off or used up until something changes.
     RolledBack,
+    /// Failed before with the same chart and values; retried after a back-off.
+    BackingOff,
+    /// Another helm operation holds the release (`pending-*`): not ours to break.
+    Pending(String),
 }
 
-/// Decides what the release needs.
+/// Decides what the release needs. `generation` is the HelmRelease's
+/// `metadata.generation`.
 pub fn decide(
     status: Option<&HelmReleaseStatus>,
+    generation: Option<i64>,
     release_name: &str,
     checksum: &str,
     stored: Option<&StoredRelease>,
@@ -59,13 +75,31 @@ pub fn decide(
     let Some(stored) = stored else {
         return Decision::Install;
     };
-    let Some(status) = status.filter(|s| {
+    let ours = status.filter(|s| {
         s.release_name.as_deref() == Some(release_name) && s.last_attempted_checksum.is_some()
-    }) else {
+    });
+    if stored.latest_status.starts_with("pending-") {
+        let interrupted = ours
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(Phase::in_progress);
+        return if interrupted {
+            Decision::Recover {
+                pending: stored.latest_status.clone(),
+            }
+        } else {
+            Decision::Skip(SkipCause::Pending(stored.latest_status.clone()))
+        };
+    }
+    let Some(status) = ours else {
         return Decision::Upgrade(UpgradeCause::Adopt);
     };
     if status.last_attempted_checksum.as_deref() != Some(checksum) {
         return Decision::Upgrade(UpgradeCause::Changed);
+    }
+    if let (Some(observed), Some(generation)) = (status.observed_generation, generation)
+        && observed < generation
+    {
+        return Decision::Upgrade(UpgradeCause::SpecChanged);
     }
     let recorded = status.helm_revision.unwrap_or(0);
     if stored.latest_revision > recorded {
@@ -76,8 +110,11 @@ pub fn decide(
     }
     let phase = status.phase.as_deref();
     if phase == Some(Phase::RolledBack.as_str()) || phase == Some(Phase::RollbackFailed.as_str()) {
+        // helm-operator's ShouldRetryUpgrade: maxRetries 0 retries forever.
         let retries_left = rollback.is_some_and(|policy| {
-            policy.retry && status.rollback_count.unwrap_or(0) < policy.max_retries
+            policy.retry
+                && (policy.max_retries == 0
+                    || status.rollback_count.unwrap_or(0) <= policy.max_retries)
         });
         return if retries_left {
             Decision::Upgrade(UpgradeCause::RetryAfterRollback)
@@ -137,6 +174,7 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&status),
+                None,
                 "demo-app",
                 "c1",
                 Some(&stored(2, "deployed")),
@@ -150,12 +188,13 @@ mod tests {
     fn install_change_adopt_and_drift() {
         let status = deployed_status();
         assert_eq!(
-            decide(Some(&status), "demo-app", "c1", None, None),
+            decide(Some(&status), None, "demo-app", "c1", None, None),
             Decision::Install
         );
         assert_eq!(
             decide(
                 Some(&status),
+                None,
                 "demo-app",
                 "c2",
                 Some(&stored(2, "deployed")),
@@ -164,12 +203,20 @@ mod tests {
             Decision::Upgrade(UpgradeCause::Changed)
         );
         assert_eq!(
-            decide(None, "demo-app", "c1", Some(&stored(1, "deployed")), None),
+            decide(
+                None,
+                None,
+                "demo-app",
+                "c1",
+                Some(&stored(1, "deployed")),
+                None
+            ),
             Decision::Upgrade(UpgradeCause::Adopt)
         );
         assert_eq!(
             decide(
                 Some(&status),
+                None,
                 "renamed",
                 "c1",
                 Some(&stored(1, "deployed")),
@@ -180,6 +227,7 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&status),
+                None,
                 "demo-app",
                 "c1",
                 Some(&stored(4, "deployed")),
@@ -193,6 +241,7 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&status),
+                None,
                 "demo-app",
                 "c1",
                 Some(&stored(2, "failed")),
@@ -210,6 +259,7 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&failed),
+                None,
                 "demo-app",
                 "c2",
                 Some(&stored(2, "failed")),
@@ -223,6 +273,7 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&rolled_back),
+                None,
                 "demo-app",
                 "c2",
                 Some(&stored(2, "deployed")),
@@ -233,6 +284,7 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&rolled_back),
+                None,
                 "demo-app",
                 "c2",
                 Some(&stored(2, "deployed")),
@@ -240,10 +292,11 @@ mod tests {
             ),
             Decision::Upgrade(UpgradeCause::RetryAfterRollback)
         );
-        rolled_back.rollback_count = Some(2);
+        rolled_back.rollback_count = Some(3);
         assert_eq!(
             decide(
                 Some(&rolled_back),
+                None,
                 "demo-app",
                 "c2",
                 Some(&stored(2, "deployed")),
@@ -254,6 +307,7 @@ mod tests {
         assert_eq!(
             decide(
                 Some(&rolled_back),
+                None,
                 "demo-app",
                 "c3",
                 Some(&stored(2, "deployed")),
@@ -261,6 +315,60 @@ mod tests {
             ),
             Decision::Upgrade(UpgradeCause::Changed),
             "a new change is always tried"
+        );
+    }
+
+    #[test]
+    fn spec_changes_and_interrupted_operations() {
+        let status = deployed_status();
+        let mut observed = status.clone();
+        observed.observed_generation = Some(3);
+        assert_eq!(
+            decide(
+                Some(&observed),
+                Some(4),
+                "demo-app",
+                "c1",
+                Some(&stored(2, "deployed")),
+                None
+            ),
+            Decision::Upgrade(UpgradeCause::SpecChanged)
+        );
+        assert_eq!(
+            decide(
+                Some(&observed),
+                Some(3),
+                "demo-app",
+                "c1",
+                Some(&stored(2, "deployed")),
+                None
+            ),
+            Decision::Skip(SkipCause::UpToDate)
+        );
+        let mut upgrading = status.clone();
+        upgrading.phase = Some("Upgrading".into());
+        let pending = StoredRelease {
+            latest_revision: 3,
+            latest_status: "pending-upgrade".into(),
+            deployed_revision: Some(2),
+        };
+        assert_eq!(
+            decide(
+                Some(&upgrading),
+                None,
+                "demo-app",
+                "c1",
+                Some(&pending),
+                None
+            ),
+            Decision::Recover {
+                pending: "pending-upgrade".into()
+            }
+        );
+        assert_eq!(
+            decide(Some(&status), None, "demo-app", "c1", Some(&pending), None),
+            Decision::Skip(SkipCause::Pending("pending-upgrade".into())),
+            "someone else's helm is running"
         );
     }
 }

@@ -17,8 +17,8 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
-    /// A call to the Kubernetes API failed.
-    #[error("{context}: {source}")]
+    /// A call to the Kubernetes API failed; shown as kubectl shows it.
+    #[error("{context}: {}", crate::api_error::describe(source))]
     Kube {
         /// What was being done.
         context: String,
@@ -105,6 +105,20 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The release belongs to Helm 2 (Tiller), or the HelmRelease asks for it.
+    #[error(
+        "{resource}: release {release} in {namespace} is a Helm 2 (Tiller) release ({reason}); this operator runs Helm 3 and will not install a second release beside it: migrate it with the helm-2to3 plugin (`helm 2to3 convert {release}`), then remove spec.helmVersion or set it to v3"
+    )]
+    Helm2 {
+        /// The resource id.
+        resource: String,
+        /// The release name.
+        release: String,
+        /// Its target namespace.
+        namespace: String,
+        /// What shows it is Helm 2's.
+        reason: String,
+    },
     /// The operator cannot start.
     #[error("helm operator cannot start: {reason}")]
     Startup {
@@ -143,6 +157,7 @@ impl Error {
             Self::DigestMismatch { .. } => "ChartDigestMismatch",
             Self::ValuesSource { .. } => "ValuesUnavailable",
             Self::Git { .. } => "GitError",
+            Self::Helm2 { .. } => "Helm2Release",
             Self::Startup { .. } => "StartupFailed",
         }
     }

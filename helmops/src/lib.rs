@@ -18,8 +18,15 @@
 //! - [`checksum`] and [`decision`]: whether a release needs helm at all,
 //!   decided from its status and the [`storage`] watch of Helm's own release
 //!   records, so an unchanged release costs no helm call.
-//! - [`reconcile`] and [`operator`]: the reconciler, its status and events,
-//!   and the [`run`] entry point a daemon embeds.
+//! - [`reconcile`] and [`operator`]: the reconciler (helm-operator 1.4's
+//!   release cycle, phases, conditions and Events, back-off of failed
+//!   releases, recovery of interrupted ones), the watch loops, and the
+//!   [`run`] entry point a daemon embeds; [`metrics`]: the
+//!   `flux_helm_operator_*` metrics an HTTP server beside it serves
+//!   ([`OperatorHandle`]).
+//! - [`access`], [`redact`] and [`api_error`]: what a HelmRelease (written by
+//!   a tenant) may make the operator reach, keeping secret text out of
+//!   statuses, Events and logs, and API errors as kubectl words them.
 //!
 //! A daemon embeds it like this (the HelmRelease CRDs applied by a cluster
 //! admin, the operator restricted to the namespaces it may touch):
@@ -31,7 +38,7 @@
 //!     .map_err(|e| helmops::Error::kube("connecting to the cluster", e))?;
 //! let config = helmops::OperatorConfig {
 //!     allow_namespaces: vec!["demo".to_owned()],
-//!     state_dir: "/var/lib/fluxd/helm".into(),
+//!     state_dir: "/var/lib/fluxd/helm-operator".into(),
 //!     ..helmops::OperatorConfig::default()
 //! };
 //! // No git chart provider and no daemon repository here: releases from
@@ -44,9 +51,12 @@
 //! ```
 //!
 //! Nothing here panics on bad input: a HelmRelease that cannot be released
-//! ends with a status condition saying why, and the others go on.
+//! ends with a status condition saying why, and the others go on; should a
+//! reconcile panic all the same, it is caught, and the others still go on.
 
+pub mod access;
 pub mod api;
+pub mod api_error;
 pub mod chart;
 pub mod chartrepo;
 pub mod checksum;
@@ -55,13 +65,20 @@ pub mod decision;
 mod error;
 pub mod gitcharts;
 pub mod helm;
+pub mod metrics;
 pub mod model;
 mod operator;
 pub mod reconcile;
+pub mod redact;
 pub mod storage;
 pub mod values;
 mod yaml;
 
-pub use chart::{Checkout, DaemonRepository, GitCharts, SyncedCheckout};
+pub use access::AccessPolicy;
+pub use chart::{Checkout, DaemonRepository, GitCharts, GitCredentials, SyncedCheckout};
 pub use error::Error;
-pub use operator::{FINALIZER, Operator, OperatorConfig, ServedKinds, discover, run};
+pub use metrics::Metrics;
+pub use operator::{
+    FINALIZER, Operator, OperatorConfig, OperatorHandle, ServedKinds, default_state_dir, discover,
+    prepare_state_dir, run,
+};

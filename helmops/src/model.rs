@@ -19,6 +19,8 @@ use crate::api::{
 
 /// Helm's default for `--timeout`, and Flux's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// helm-operator's default for `maxHistory`.
+pub const DEFAULT_MAX_HISTORY: u32 = 10;
 /// Flux's default for `rollback.maxRetries`.
 pub const DEFAULT_MAX_RETRIES: i64 = 5;
 /// The key of a Secret or ConfigMap that holds values when none is named.
@@ -75,6 +77,24 @@ impl Release {
     /// `namespace:kind/name`, Flux's resource id.
     pub fn resource_id(&self) -> String {
         format!("{}:{}/{}", self.namespace, self.kind.kind(), self.name)
+    }
+
+    /// `test.ignoreFailures`.
+    pub fn ignore_test_failures(&self) -> bool {
+        self.options
+            .test
+            .as_ref()
+            .is_some_and(|t| t.ignore_failures)
+    }
+}
+
+impl ReleaseKind {
+    /// Whether failure conditions carry what went wrong after
+    /// helm-operator's message. `helm.fluxcd.io/v1` keeps helm-operator
+    /// 1.4's messages exactly (the detail is in the `FailedReleaseSync`
+    /// Event); the older kinds' operators wrote the error itself.
+    pub fn detailed_conditions(self) -> bool {
+        !matches!(self, Self::HelmReleaseV1)
     }
 }
 
@@ -209,7 +229,7 @@ pub struct RollbackPolicy {
     pub wait: bool,
     /// Retry the upgrade after a rollback.
     pub retry: bool,
-    /// Upgrade retries after rollbacks.
+    /// Upgrade retries after rollbacks; 0 is no limit.
     pub max_retries: i64,
 }
 
@@ -608,11 +628,6 @@ impl HelmReleaseResource for v1::HelmRelease {
     fn to_release(&self) -> Result<Release, Error> {
         let meta = Meta::of(self, Self::RELEASE_KIND)?;
         let spec = &self.spec;
-        if spec.helm_version.as_deref() == Some("v2") {
-            return Err(meta.invalid(
-                "helmVersion v2 (Tiller) is not supported; remove helmVersion or set it to v3",
-            ));
-        }
         let c = &spec.chart;
         let chart = match meta.chart(
             c.git.as_deref(),
@@ -643,6 +658,22 @@ impl HelmReleaseResource for v1::HelmRelease {
             format!("{}-{}-{}", meta.namespace, target_namespace, meta.name)
         };
         let release_name = meta.release_name(spec.release_name.as_deref(), default_name)?;
+        match spec.helm_version.as_deref() {
+            None | Some("" | "v3") => {}
+            Some("v2") => {
+                return Err(Error::Helm2 {
+                    resource: meta.id.clone(),
+                    release: release_name,
+                    namespace: target_namespace,
+                    reason: "spec.helmVersion is v2".to_owned(),
+                });
+            }
+            Some(other) => {
+                return Err(meta.invalid(format!(
+                    "helmVersion {other:?} is not a Helm version this operator runs (v3, or leave it out)"
+                )));
+            }
+        }
         let rollback_enabled = spec
             .rollback
             .as_ref()
@@ -689,7 +720,10 @@ impl HelmReleaseResource for v1::HelmRelease {
                 reset_values: spec.reset_values.unwrap_or(true),
                 force: spec.force_upgrade.unwrap_or(false),
                 wait: spec.wait.unwrap_or(rollback_enabled || test_enabled),
-                max_history: max_history(&meta, spec.max_history)?,
+                // helm-operator's default, and Helm's.
+                max_history: Some(
+                    max_history(&meta, spec.max_history)?.unwrap_or(DEFAULT_MAX_HISTORY),
+                ),
                 skip_crds: spec.skip_crds.unwrap_or(false),
                 disable_openapi_validation: spec.disable_openapi_validation.unwrap_or(false),
                 rollback,
@@ -842,6 +876,7 @@ metadata: {name: podinfo, namespace: flux}
 spec:
   targetNamespace: demo
   maxHistory: 3
+  skipCRDs: true
   chart: {git: 'https://example.com/repo.git', path: charts/podinfo, skipDepUpdate: true}
   valuesFrom:
   - configMapKeyRef: {name: common, key: common.yaml, optional: true}
@@ -860,6 +895,7 @@ spec:
         );
         assert!(r.options.wait, "rollback enabled implies wait");
         assert_eq!(r.options.max_history, Some(3));
+        assert!(r.options.skip_crds, "helm-operator's field is skipCRDs");
         let rollback = r.options.rollback.unwrap();
         assert!(rollback.retry);
         assert_eq!(rollback.max_retries, DEFAULT_MAX_RETRIES);
@@ -886,6 +922,26 @@ spec:
         ));
         assert!(
             matches!(&r.values_from[3], ValuesSource::ChartFile { path, .. } if path == "values-prod.yaml")
+        );
+    }
+
+    #[test]
+    fn v1_defaults_max_history_and_refuses_helm_2() {
+        let hr: v1::HelmRelease = from_yaml(
+            "metadata: {name: app, namespace: demo}\nspec: {chart: {repository: 'https://r/', name: a, version: 1.0.0}}",
+        );
+        assert_eq!(
+            hr.to_release().unwrap().options.max_history,
+            Some(DEFAULT_MAX_HISTORY)
+        );
+        let hr: v1::HelmRelease = from_yaml(
+            "metadata: {name: app, namespace: demo}\nspec: {helmVersion: v2, chart: {repository: 'https://r/', name: a, version: 1.0.0}}",
+        );
+        let err = hr.to_release().unwrap_err();
+        assert!(matches!(err, Error::Helm2 { .. }), "{err}");
+        assert!(
+            err.to_string().contains("helm 2to3 convert demo-app"),
+            "{err}"
         );
     }
 

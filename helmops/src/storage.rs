@@ -107,7 +107,11 @@ impl ReleaseStorage {
                 let mut stream = std::pin::pin!(stream);
                 while let Some(event) = stream.next().await {
                     if let Err(error) = event {
-                        tracing::warn!(namespace = %scope, %error, "watching helm release storage");
+                        tracing::warn!(
+                            namespace = %scope,
+                            error = %crate::api_error::describe_watch(&error),
+                            "watching helm release storage"
+                        );
                     }
                 }
             }));

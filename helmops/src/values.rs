@@ -5,7 +5,14 @@
 //! by key, anything else (lists included) is replaced by the later source.
 //! A missing Secret, ConfigMap, key or file fails the release with an
 //! [`Error::ValuesSource`] naming it, unless the source is `optional`.
+//!
+//! Every source is untrusted: values from Secrets are remembered by the
+//! release's [`Redactor`] so no message quotes them; `externalSourceRef`
+//! URLs follow the [`AccessPolicy`](crate::access::AccessPolicy) of the HTTP
+//! client and their bodies are bounded while they stream; `chartFileRef`
+//! refuses symlinks and anything outside the chart.
 
+use std::io::Read;
 use std::path::{Component, Path};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -13,7 +20,10 @@ use kube::Api;
 use serde_json::{Map, Value};
 
 use crate::Error;
+use crate::access::AccessPolicy;
+use crate::api_error;
 use crate::model::{ObjectKey, Release, ValuesSource};
+use crate::redact::Redactor;
 
 /// Largest values document read from any source (Secrets cap at 1 MiB anyway).
 const MAX_VALUES_BYTES: u64 = 4 * 1024 * 1024;
@@ -70,6 +80,7 @@ fn json_type(value: &Value) -> &'static str {
 pub struct ValuesResolver {
     client: kube::Client,
     http: reqwest::Client,
+    policy: AccessPolicy,
 }
 
 impl std::fmt::Debug for ValuesResolver {
@@ -79,21 +90,32 @@ impl std::fmt::Debug for ValuesResolver {
 }
 
 impl ValuesResolver {
-    /// A resolver reading Secrets and ConfigMaps with `client`.
-    pub fn new(client: kube::Client, http: reqwest::Client) -> Self {
-        Self { client, http }
+    /// A resolver reading Secrets and ConfigMaps with `client`, and URLs
+    /// with `http` (built by [`crate::access::http_client`] for `policy`).
+    pub fn new(client: kube::Client, http: reqwest::Client, policy: AccessPolicy) -> Self {
+        Self {
+            client,
+            http,
+            policy,
+        }
     }
 
     /// The merged values of `release`. `chart_dir` is the chart's directory
-    /// when it is unpacked (git charts), for `chartFileRef`.
+    /// when it is unpacked (git charts), for `chartFileRef`. Values read from
+    /// Secrets are added to `redactor`.
     pub async fn assemble(
         &self,
         release: &Release,
         chart_dir: Option<&Path>,
+        redactor: &mut Redactor,
     ) -> Result<Map<String, Value>, Error> {
         let mut merged = Map::new();
         for source in &release.values_from {
-            if let Some(values) = self.read(source, chart_dir).await? {
+            let values = self.read(source, chart_dir).await?;
+            if let Some(values) = values {
+                if matches!(source, ValuesSource::SecretKey(_)) {
+                    redactor.add_values(&values);
+                }
                 deep_merge(&mut merged, values);
             }
         }
@@ -123,7 +145,7 @@ impl ValuesResolver {
             .await
             .map_err(|e| Error::ValuesSource {
                 source_ref: origin.clone(),
-                reason: format!("cannot read it: {e}"),
+                reason: format!("cannot read it: {}", api_error::describe(&e)),
             })?;
         let Some(secret) = secret else {
             return missing(key.optional, &origin, "the Secret does not exist");
@@ -158,7 +180,7 @@ impl ValuesResolver {
             .await
             .map_err(|e| Error::ValuesSource {
                 source_ref: origin.clone(),
-                reason: format!("cannot read it: {e}"),
+                reason: format!("cannot read it: {}", api_error::describe(&e)),
             })?;
         let Some(config_map) = config_map else {
             return missing(key.optional, &origin, "the ConfigMap does not exist");
@@ -174,30 +196,34 @@ impl ValuesResolver {
         url: &str,
         optional: bool,
     ) -> Result<Option<Map<String, Value>>, Error> {
-        let origin = format!("URL {url}");
-        let fetched = async {
-            let response = self
-                .http
-                .get(url)
-                .send()
-                .await
-                .map_err(|e| format!("request failed: {e}"))?;
-            if !response.status().is_success() {
-                return Err(format!("answered {}", response.status()));
+        let origin = format!("URL {}", crate::chartrepo::redact_url(url));
+        let fetched =
+            async {
+                let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+                self.policy.check_url(&parsed)?;
+                let mut response = self.http.get(parsed).send().await.map_err(|e| {
+                    format!("request failed: {}", crate::chartrepo::describe_http(&e))
+                })?;
+                if !response.status().is_success() {
+                    return Err(format!("answered {}", response.status()));
+                }
+                if response.content_length().unwrap_or(0) > MAX_VALUES_BYTES {
+                    return Err(format!("larger than {MAX_VALUES_BYTES} bytes"));
+                }
+                // Bounded while it streams: a body without Content-Length (or
+                // with a false one) stops at the limit.
+                let mut body: Vec<u8> = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(|e| {
+                    format!("reading the body: {}", crate::chartrepo::describe_http(&e))
+                })? {
+                    if (body.len() + chunk.len()) as u64 > MAX_VALUES_BYTES {
+                        return Err(format!("larger than {MAX_VALUES_BYTES} bytes"));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                String::from_utf8(body).map_err(|_| "not UTF-8 text".to_owned())
             }
-            if response.content_length().unwrap_or(0) > MAX_VALUES_BYTES {
-                return Err(format!("larger than {MAX_VALUES_BYTES} bytes"));
-            }
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| format!("reading the body: {e}"))?;
-            if bytes.len() as u64 > MAX_VALUES_BYTES {
-                return Err(format!("larger than {MAX_VALUES_BYTES} bytes"));
-            }
-            String::from_utf8(bytes.to_vec()).map_err(|_| "not UTF-8 text".to_owned())
-        }
-        .await;
+            .await;
         match fetched {
             Ok(text) => parse_values(&text, &origin).map(Some),
             Err(reason) => missing(optional, &origin, &reason),
@@ -228,27 +254,75 @@ fn chart_file(
             reason: "the path must be relative to the chart and stay inside it".to_owned(),
         });
     }
-    let full = dir.join(relative);
-    match std::fs::metadata(&full) {
-        Ok(meta) if meta.len() > MAX_VALUES_BYTES => Err(Error::ValuesSource {
+    let full = match confined(dir, relative) {
+        Ok(full) => full,
+        Err(Confinement::Missing) => {
+            return missing(optional, &origin, "no such file in the chart");
+        }
+        Err(Confinement::Refused(reason)) => {
+            return Err(Error::ValuesSource {
+                source_ref: origin,
+                reason,
+            });
+        }
+    };
+    let read = std::fs::File::open(&full).and_then(|file| {
+        let mut text = String::new();
+        file.take(MAX_VALUES_BYTES + 1).read_to_string(&mut text)?;
+        Ok(text)
+    });
+    match read {
+        Ok(text) if text.len() as u64 > MAX_VALUES_BYTES => Err(Error::ValuesSource {
             source_ref: origin,
             reason: format!("larger than {MAX_VALUES_BYTES} bytes"),
         }),
-        Ok(_) => {
-            let text = std::fs::read_to_string(&full).map_err(|e| Error::ValuesSource {
-                source_ref: origin.clone(),
-                reason: format!("cannot read {}: {e}", full.display()),
-            })?;
-            parse_values(&text, &origin).map(Some)
-        }
+        Ok(text) => parse_values(&text, &origin).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             missing(optional, &origin, "no such file in the chart")
         }
         Err(e) => Err(Error::ValuesSource {
             source_ref: origin,
-            reason: format!("cannot read {}: {e}", full.display()),
+            reason: format!("cannot read it: {e}"),
         }),
     }
+}
+
+enum Confinement {
+    Missing,
+    Refused(String),
+}
+
+/// `dir/relative`, if no component of it is a symlink and it is a regular file.
+fn confined(dir: &Path, relative: &Path) -> Result<std::path::PathBuf, Confinement> {
+    let mut path = dir.to_path_buf();
+    let components: Vec<Component<'_>> = relative.components().collect();
+    for (i, component) in components.iter().enumerate() {
+        match component {
+            Component::Normal(part) => path.push(part),
+            Component::CurDir => continue,
+            _ => {
+                return Err(Confinement::Refused(
+                    "the path must be relative to the chart and stay inside it".to_owned(),
+                ));
+            }
+        }
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Confinement::Missing),
+            Err(e) => return Err(Confinement::Refused(format!("cannot read it: {e}"))),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(Confinement::Refused(
+                "it is (or passes through) a symlink, which chartFileRef does not follow"
+                    .to_owned(),
+            ));
+        }
+        let last = i + 1 == components.len();
+        if last && !meta.is_file() {
+            return Err(Confinement::Refused("not a regular file".to_owned()));
+        }
+    }
+    Ok(path)
 }
 
 fn missing(
@@ -384,5 +458,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("needs a chart from git"), "{err}");
+    }
+
+    #[test]
+    fn chart_files_refuse_symlinks() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.yaml"), "token: outside\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.yaml"),
+            dir.path().join("link.yaml"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("sub")).unwrap();
+        for path in ["link.yaml", "sub/secret.yaml"] {
+            let err = chart_file(Some(dir.path()), path, true)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("symlink") && !err.contains("outside\n"),
+                "{path}: {err}"
+            );
+        }
+        std::fs::create_dir(dir.path().join("values")).unwrap();
+        let err = chart_file(Some(dir.path()), "values", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }

@@ -87,16 +87,25 @@ pub struct Config {
     pub kubeconfig: Option<PathBuf>,
     /// Where the mirror and checkouts live; `None`: a temporary directory.
     pub mirror_dir: Option<PathBuf>,
+    /// The Helm operator to run beside the daemon (`--helm-operator`).
+    pub helm_operator: Option<crate::helm_operator::HelmOperatorConfig>,
 }
 
 impl Config {
     /// Checks the flags and resolves their defaults. Errors name the flag.
     pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
         compat::check(flags)?;
-        let url =
-            GitUrl::parse(&flags.git_url).map_err(|e| Error::flag("--git-url", e.to_string()))?;
+        let git_url = flags
+            .git_url
+            .as_deref()
+            .ok_or_else(|| Error::flag("--git-url", "required (the repository to sync)"))?;
+        let url = GitUrl::parse(git_url).map_err(|e| Error::flag("--git-url", e.to_string()))?;
         let mut remote = Remote::new(url).with_timeout(flags.git_timeout);
-        if let Some(key) = ssh_key(flags)? {
+        if let Some(key) = deploy_key(
+            flags.git_ssh_key.as_deref(),
+            &flags.k8s_secret_volume_mount_path,
+            &flags.k8s_secret_data_key,
+        )? {
             remote = remote.with_ssh_key(key);
         }
         if let Some(known_hosts) = known_hosts(flags.git_known_hosts.as_deref())? {
@@ -186,6 +195,12 @@ impl Config {
             mode,
             kubeconfig: flags.kubeconfig.clone(),
             mirror_dir: flags.git_mirror_dir.clone(),
+            // The Helm operator beside the daemon (`--helm-operator`).
+            helm_operator: if flags.helm_operator {
+                Some(crate::helm_operator::HelmOperatorConfig::embedded(flags)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -199,9 +214,14 @@ impl Config {
     }
 }
 
-/// `--git-ssh-key` (which must exist), else the mounted deploy key if there is one.
-fn ssh_key(flags: &Flags) -> Result<Option<SshKey>, Error> {
-    if let Some(path) = &flags.git_ssh_key {
+/// `--git-ssh-key` (which must exist), else the mounted deploy key
+/// (`mount`/`data_key`) if there is one.
+pub(crate) fn deploy_key(
+    explicit: Option<&Path>,
+    mount: &Path,
+    data_key: &str,
+) -> Result<Option<SshKey>, Error> {
+    if let Some(path) = explicit {
         return if path.is_file() {
             Ok(Some(SshKey::file(path)))
         } else {
@@ -211,21 +231,21 @@ fn ssh_key(flags: &Flags) -> Result<Option<SshKey>, Error> {
             ))
         };
     }
-    let key = &flags.k8s_secret_data_key;
+    let key = data_key;
     if key.is_empty() || key.contains('/') || key == "." || key == ".." {
         return Err(Error::flag(
             "--k8s-secret-data-key",
             format!("{key:?} is not a file name"),
         ));
     }
-    let mounted = flags.k8s_secret_volume_mount_path.join(key);
+    let mounted = mount.join(key);
     Ok(mounted.is_file().then(|| SshKey::file(mounted)))
 }
 
 /// `--git-known-hosts` (which must parse), else the system file and the
 /// user's (`~/.ssh/known_hosts`, where Flux v1's chart mounts its
 /// `ssh.known_hosts`), those that exist, as OpenSSH reads both.
-fn known_hosts(flag: Option<&Path>) -> Result<Option<KnownHosts>, Error> {
+pub(crate) fn known_hosts(flag: Option<&Path>) -> Result<Option<KnownHosts>, Error> {
     if let Some(path) = flag {
         return KnownHosts::from_file(path)
             .map(Some)
@@ -320,7 +340,7 @@ fn non_empty(values: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn dedup(values: &[String]) -> Vec<String> {
+pub(crate) fn dedup(values: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(values.len());
     for value in values {
         if !out.contains(value) {
@@ -331,7 +351,7 @@ fn dedup(values: &[String]) -> Vec<String> {
 }
 
 /// A namespace name is a DNS-1123 label.
-fn check_namespace(flag: &'static str, name: &str) -> Result<(), Error> {
+pub(crate) fn check_namespace(flag: &'static str, name: &str) -> Result<(), Error> {
     if is_dns_label(name) {
         Ok(())
     } else {

@@ -14,9 +14,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::cli::duration::parse_go_duration;
+use crate::cli::helm_operator::{HelmOperatorFlags, OperatorTuning};
 
 /// Where the sync marker lives (`--sync-state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -60,7 +61,9 @@ const FLUX_REFUSED: &str = "Flux v1 flags refused when set";
     long_about = "Keeps a Kubernetes cluster in step with a git repository: polls a branch, \
         applies the manifests under --git-path with server-side apply, and records how far \
         it got in a sync marker. Every flag of Flux v1's fluxd is accepted, with its name \
-        and meaning; those fluxd does not act on say so when given."
+        and meaning; those fluxd does not act on say so when given.",
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
 )]
 #[non_exhaustive]
 pub struct Flags {
@@ -69,9 +72,10 @@ pub struct Flags {
         long,
         env = "FLUXD_GIT_URL",
         hide_env_values = true,
-        value_name = "URL"
+        value_name = "URL",
+        required = true
     )]
-    pub git_url: String,
+    pub git_url: Option<String>,
 
     /// Branch to sync (default: the remote's default branch; Flux v1 used `master`).
     #[arg(
@@ -380,10 +384,37 @@ pub struct Flags {
     #[arg(long, value_name = "REGISTRY", value_delimiter = ',', help_heading = FLUX_REFUSED)]
     pub registry_require: Vec<String>,
 
+    // The Helm operator: `fluxd helm-operator`, or beside the daemon.
+    /// Run the Helm operator in this process too, beside the sync, sharing
+    /// its git mirror (FluxHelmRelease charts come from the synced revision).
+    #[arg(long)]
+    pub helm_operator: bool,
+
+    /// With --helm-operator: where the operator's /metrics, /healthz and
+    /// POST /api/v1/sync-git are served (default: not served).
+    #[arg(long, value_name = "ADDR", requires = "helm_operator")]
+    pub helm_operator_listen: Option<String>,
+
+    #[command(flatten, next_help_heading = "Helm operator (with --helm-operator)")]
+    #[allow(missing_docs)]
+    pub helm_operator_tuning: OperatorTuning,
+
+    /// A program other than the daemon.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The long names of the flags given on the command line or through their
     /// environment variable; filled by [`Flags::from_command_line`].
     #[arg(skip)]
     pub given: BTreeSet<String>,
+}
+
+/// What `fluxd` runs instead of the daemon.
+#[derive(Clone, Debug, Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Run the Helm operator alone, with helm-operator 1.4's flags.
+    HelmOperator(Box<HelmOperatorFlags>),
 }
 
 impl Flags {

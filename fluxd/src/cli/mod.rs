@@ -6,7 +6,9 @@ pub mod compat;
 pub(crate) mod config;
 pub(crate) mod duration;
 pub(crate) mod flags;
+pub(crate) mod helm_operator;
 
 pub use config::{Config, GcMode, MarkerConfig, Mode};
 pub use duration::{GoDuration, parse_go_duration};
-pub use flags::{Flags, LogFormat, MAX_FLAG_DURATION, SyncState};
+pub use flags::{Command, Flags, LogFormat, MAX_FLAG_DURATION, SyncState};
+pub use helm_operator::{HelmOperatorFlags, OperatorTuning, TillerFlags};

@@ -52,6 +52,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<RunOutcome, Error> {
     let shutdown = shutdown.boxed().shared();
+    // The Helm operator beside the daemon stops in its own time.
+    let operator_stop = config
+        .helm_operator
+        .as_ref()
+        .map(crate::helm_operator::HelmOperatorConfig::stop_time)
+        .unwrap_or_default();
     let run = run_until(config, shutdown.clone());
     tokio::pin!(run);
     tokio::select! {
@@ -59,7 +65,8 @@ pub async fn run(
         () = shutdown => {
             // The loop and a `--once` sync take their grace inside `run`;
             // start-up gets as long, and a little more so theirs ends first.
-            match tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), &mut run).await {
+            let grace = (SHUTDOWN_GRACE + Duration::from_secs(1)).max(operator_stop);
+            match tokio::time::timeout(grace, &mut run).await {
                 Ok(ended) => ended,
                 Err(_) => {
                     tracing::warn!("stopping: abandoned start-up");
@@ -74,7 +81,7 @@ pub async fn run(
 /// the loop and around the `--once` sync.
 async fn run_until(
     config: Config,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + Clone,
 ) -> Result<RunOutcome, Error> {
     let cluster = ClusterConfig::locate(config.kubeconfig.as_deref()).await?;
     match &cluster {
@@ -116,12 +123,16 @@ async fn run_until(
     let engine_config = engine_config(&config, default_namespace);
 
     if config.mode == Mode::DryRun {
+        if config.helm_operator.is_some() {
+            tracing::warn!("--helm-operator runs beside the daemon only; ignored with --dry-run");
+        }
         return plan::dry_run(&source, cluster.as_ref(), engine_config).await;
     }
     let Some(cluster) = cluster else {
         return Err(Error::NoCluster);
     };
     let client = cluster.client()?;
+    let operator_client = client.clone();
     let engine = cluster::Engine::new(client.clone(), engine_config)?;
     let marker: Box<dyn SyncMarker> = match &config.marker {
         MarkerConfig::GitTag { tag, tagger } => Box::new(
@@ -137,6 +148,9 @@ async fn run_until(
     syncer.resume().await;
 
     if config.mode == Mode::Once {
+        if config.helm_operator.is_some() {
+            tracing::warn!("--helm-operator runs beside the daemon only; ignored with --once");
+        }
         let once = async {
             let head = syncer.source().fetch().await?;
             syncer.sync(&head).await
@@ -147,13 +161,39 @@ async fn run_until(
             (None, _) => Ok(RunOutcome::Interrupted),
         };
     }
-    SyncLoop {
+    let Some(operator) = config.helm_operator.clone() else {
+        SyncLoop {
+            syncer,
+            poll_interval: config.poll_interval,
+            sync_interval: config.sync_interval,
+            synced: None,
+        }
+        .run(shutdown)
+        .await;
+        return Ok(RunOutcome::Clean);
+    };
+    // `--helm-operator`: the operator beside the sync, sharing its mirror and
+    // following the revisions it syncs.
+    let (synced, follow) = tokio::sync::watch::channel(None);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let operator =
+        crate::helm_operator::run_beside(operator, operator_client, mirror, follow, async move {
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+    let sync = SyncLoop {
         syncer,
         poll_interval: config.poll_interval,
         sync_interval: config.sync_interval,
+        synced: Some(synced),
     }
-    .run(shutdown)
-    .await;
+    .run(shutdown.clone());
+    let forward = async move {
+        shutdown.await;
+        stop.send_replace(true);
+    };
+    let ((), operator, ()) = tokio::join!(sync, operator, forward);
+    operator?;
     Ok(RunOutcome::Clean)
 }
 
@@ -202,6 +242,9 @@ pub struct SyncLoop {
     pub poll_interval: Duration,
     /// How often to sync without a new commit.
     pub sync_interval: Duration,
+    /// Told each revision synced (the Helm operator beside the daemon
+    /// takes FluxHelmRelease charts from it).
+    pub synced: Option<tokio::sync::watch::Sender<Option<gitsync::Revision>>>,
 }
 
 impl SyncLoop {
@@ -245,6 +288,9 @@ impl SyncLoop {
             let (result, stopping) =
                 with_grace(self.syncer.sync(&current), shutdown.as_mut()).await;
             if let Some(result) = result {
+                if let (Ok(run), Some(synced)) = (&result, &self.synced) {
+                    synced.send_replace(Some(run.revision));
+                }
                 log_failed(result);
             }
             if stopping {

@@ -23,4 +23,6 @@ pub use common::{
     ChartFileSelector, ExternalSourceSelector, KeySelector, LocalObjectReference, ObjectReference,
     ValuesFromSource,
 };
-pub use status::{Condition, ConditionStatus, ConditionType, HelmReleaseStatus, Phase};
+pub use status::{
+    Condition, ConditionStatus, ConditionType, HelmReleaseStatus, Phase, PhaseChange,
+};

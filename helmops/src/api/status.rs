@@ -1,9 +1,11 @@
 //! The status subresource shared by the three HelmRelease kinds.
 //!
-//! Fields written by the operator are plain strings in the stored form, so a
-//! status left behind by another operator (Flux's own helm-operator wrote
-//! phases such as `Testing`) still reads; [`Phase`], [`ConditionType`] and
-//! [`ConditionStatus`] name the values this crate writes.
+//! The fields, phases, condition types, reasons and messages are those of
+//! Flux's helm-operator 1.4 (`pkg/status`), so `kubectl get hr` and alerts on
+//! conditions read as they did. Fields are plain strings in the stored form,
+//! so a status left behind by another operator still reads; [`Phase`],
+//! [`ConditionType`] and [`ConditionStatus`] name the values this crate
+//! writes, and [`Phase::conditions`] what each phase sets.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,8 +18,8 @@ pub struct HelmReleaseStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Where the release is in its life cycle: ChartFetched, ChartFetchFailed,
-    /// Installing, Upgrading, Deployed, DeployFailed, RollingBack, RolledBack,
-    /// RollbackFailed or Failed.
+    /// Installing, Upgrading, Deployed, DeployFailed, Testing, Tested,
+    /// TestFailed, Succeeded, Failed, RollingBack, RolledBack or RollbackFailed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
     /// The Helm release's name, as given or defaulted.
@@ -41,7 +43,7 @@ pub struct HelmReleaseStatus {
     /// Checksum of chart content and merged values last deployed successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_deployed_checksum: Option<String>,
-    /// Rollbacks made since the last successful upgrade or change.
+    /// Rollbacks made since the release last succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_count: Option<i64>,
     /// Observations of the release, one per type.
@@ -53,7 +55,7 @@ pub struct HelmReleaseStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// What is observed: ChartFetched, Released or RolledBack.
+    /// What is observed: ChartFetched, Deployed, Released, RolledBack or Tested.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
@@ -64,7 +66,7 @@ pub struct Condition {
     /// When the condition was last written (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<String>,
-    /// A machine-readable reason, in PascalCase.
+    /// The phase that set the condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// What happened and what a person can do about it.
@@ -72,25 +74,40 @@ pub struct Condition {
     pub message: Option<String>,
 }
 
-/// The condition types this operator writes.
+/// The condition types this operator writes (helm-operator 1.4's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ConditionType {
     /// The chart was fetched (or failed to be).
     ChartFetched,
-    /// The release was installed or upgraded as specified (or failed to be).
+    /// The last install or upgrade succeeded (or failed, or is running).
+    Deployed,
+    /// The release as a whole (chart, values, install or upgrade, tests) succeeded or failed.
     Released,
     /// The release was rolled back after a failed upgrade.
     RolledBack,
+    /// `helm test` passed (or failed, or is running).
+    Tested,
 }
 
 impl ConditionType {
+    /// Every type, in the order the status lists them.
+    pub const ALL: [Self; 5] = [
+        Self::ChartFetched,
+        Self::Deployed,
+        Self::Released,
+        Self::RolledBack,
+        Self::Tested,
+    ];
+
     /// The name stored in the status.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ChartFetched => "ChartFetched",
+            Self::Deployed => "Deployed",
             Self::Released => "Released",
             Self::RolledBack => "RolledBack",
+            Self::Tested => "Tested",
         }
     }
 }
@@ -115,36 +132,55 @@ impl ConditionStatus {
             Self::Unknown => "Unknown",
         }
     }
+
+    /// The value of `flux_helm_operator_release_condition_info`: -1 False,
+    /// 0 Unknown, 1 True.
+    pub fn gauge(status: &str) -> i64 {
+        match status {
+            "True" => 1,
+            "False" => -1,
+            _ => 0,
+        }
+    }
 }
 
-/// The phases this operator writes.
+/// The phases of helm-operator 1.4; each sets the conditions of
+/// [`Phase::conditions`], with the phase's name as their reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Phase {
     /// The chart was fetched; a release follows.
     ChartFetched,
-    /// The chart could not be fetched, or its values could not be assembled.
+    /// The chart could not be fetched.
     ChartFetchFailed,
     /// `helm upgrade --install` is running for a new release.
     Installing,
     /// `helm upgrade` is running.
     Upgrading,
-    /// The release is deployed as specified.
+    /// The install or upgrade succeeded.
     Deployed,
-    /// Install or upgrade failed.
+    /// The install or upgrade failed.
     DeployFailed,
+    /// `helm test` is running.
+    Testing,
+    /// `helm test` passed.
+    Tested,
+    /// `helm test` failed.
+    TestFailed,
+    /// The release is as specified.
+    Succeeded,
+    /// The release could not be made (spec, values, Helm's storage).
+    Failed,
     /// A rollback is running.
     RollingBack,
-    /// The release was rolled back after a failed upgrade.
+    /// The release was rolled back after a failed upgrade or test.
     RolledBack,
     /// The rollback failed too.
     RollbackFailed,
-    /// The spec itself is invalid; nothing was attempted.
-    Failed,
 }
 
 impl Phase {
-    /// The name stored in the status.
+    /// The name stored in the status (and the conditions' reason).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ChartFetched => "ChartFetched",
@@ -153,10 +189,75 @@ impl Phase {
             Self::Upgrading => "Upgrading",
             Self::Deployed => "Deployed",
             Self::DeployFailed => "DeployFailed",
+            Self::Testing => "Testing",
+            Self::Tested => "Tested",
+            Self::TestFailed => "TestFailed",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
             Self::RollingBack => "RollingBack",
             Self::RolledBack => "RolledBack",
             Self::RollbackFailed => "RollbackFailed",
-            Self::Failed => "Failed",
+        }
+    }
+
+    /// Whether the phase says a helm command of the operator was under way.
+    pub fn in_progress(phase: &str) -> bool {
+        [
+            Self::Installing,
+            Self::Upgrading,
+            Self::Testing,
+            Self::RollingBack,
+        ]
+        .iter()
+        .any(|p| p.as_str() == phase)
+    }
+
+    /// The conditions this phase sets, with helm-operator 1.4's messages
+    /// (`release` in `namespace`). A failed test fails the release too
+    /// unless its failures are ignored.
+    pub fn conditions(
+        self,
+        release: &str,
+        namespace: &str,
+        ignore_test_failures: bool,
+    ) -> Vec<(ConditionType, ConditionStatus, String)> {
+        use ConditionStatus::{False, True, Unknown};
+        use ConditionType::{ChartFetched, Deployed, Released, RolledBack, Tested};
+        let at = |text: &str| format!("{text} Helm release '{release}' in '{namespace}'.");
+        match self {
+            Self::Installing => vec![(Deployed, Unknown, at("Running installation for"))],
+            Self::Upgrading => vec![(Deployed, Unknown, at("Running upgrade for"))],
+            Self::Deployed => vec![(Deployed, True, at("Installation or upgrade succeeded for"))],
+            Self::DeployFailed => {
+                let message = at("Installation or upgrade failed for");
+                vec![
+                    (Deployed, False, message.clone()),
+                    (Released, False, message),
+                ]
+            }
+            Self::Succeeded => vec![(Released, True, at("Release was successful for"))],
+            Self::Failed => vec![(Released, False, at("Release failed for"))],
+            Self::Testing => vec![(Tested, Unknown, at("Testing"))],
+            Self::Tested => vec![(Tested, True, at("Tested"))],
+            Self::TestFailed => {
+                let message = at("Test failed for");
+                let mut conditions = vec![(Tested, False, message.clone())];
+                if !ignore_test_failures {
+                    conditions.push((Released, False, message));
+                }
+                conditions
+            }
+            Self::RollingBack => vec![(RolledBack, Unknown, at("Rolling back"))],
+            Self::RolledBack => vec![(RolledBack, True, at("Rolled back"))],
+            Self::RollbackFailed => vec![(RolledBack, False, at("Rollback failed for"))],
+            Self::ChartFetched => vec![(ChartFetched, True, at("Chart fetch was successful for"))],
+            Self::ChartFetchFailed => {
+                let message = at("Chart fetch failed for");
+                vec![
+                    (ChartFetched, False, message.clone()),
+                    (Released, False, message),
+                ]
+            }
         }
     }
 }
@@ -212,6 +313,58 @@ impl HelmReleaseStatus {
     pub fn clear_condition(&mut self, type_: ConditionType) {
         self.conditions.retain(|c| c.type_ != type_.as_str());
     }
+
+    /// Moves to `phase` as helm-operator 1.4 did: the phase's conditions
+    /// with the phase as reason; `Released=True` drops `RolledBack` and resets
+    /// `rollbackCount`, `RolledBack=True` counts one more rollback. `detail`,
+    /// when given, follows the message (what went wrong, for people).
+    pub fn apply_phase(&mut self, phase: Phase, change: &PhaseChange<'_>) {
+        self.phase = Some(phase.as_str().to_owned());
+        self.apply_conditions(phase, change);
+    }
+
+    /// The conditions of [`apply_phase`](Self::apply_phase) without moving
+    /// the phase (a chart fetched again while the release stays rolled back).
+    pub fn apply_conditions(&mut self, phase: Phase, change: &PhaseChange<'_>) {
+        for (type_, status, message) in phase.conditions(
+            change.release,
+            change.namespace,
+            change.ignore_test_failures,
+        ) {
+            let message = match change.detail {
+                Some(detail) if status != ConditionStatus::True => {
+                    format!("{}: {detail}", message.trim_end_matches('.'))
+                }
+                _ => message,
+            };
+            self.set_condition(type_, status, phase.as_str(), message, change.now);
+            match (type_, status) {
+                (ConditionType::Released, ConditionStatus::True) => {
+                    self.clear_condition(ConditionType::RolledBack);
+                    self.rollback_count = Some(0);
+                }
+                (ConditionType::RolledBack, ConditionStatus::True) => {
+                    self.rollback_count = Some(self.rollback_count.unwrap_or(0) + 1);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// What [`HelmReleaseStatus::apply_phase`] needs besides the phase.
+#[derive(Clone, Copy, Debug)]
+pub struct PhaseChange<'a> {
+    /// The Helm release's name.
+    pub release: &'a str,
+    /// Its target namespace.
+    pub namespace: &'a str,
+    /// `test.ignoreFailures`.
+    pub ignore_test_failures: bool,
+    /// What went wrong, appended to failure messages (older kinds only).
+    pub detail: Option<&'a str>,
+    /// When (RFC 3339).
+    pub now: &'a str,
 }
 
 #[cfg(test)]
@@ -258,6 +411,69 @@ mod tests {
         let c = status.condition(ConditionType::Released).unwrap();
         assert_eq!(c.last_transition_time.as_deref(), Some("t3"));
         assert_eq!(status.conditions.len(), 1);
+    }
+
+    fn change<'a>(detail: Option<&'a str>) -> PhaseChange<'a> {
+        PhaseChange {
+            release: "demo-app",
+            namespace: "demo",
+            ignore_test_failures: false,
+            detail,
+            now: "t1",
+        }
+    }
+
+    #[test]
+    fn phases_set_helm_operator_conditions() {
+        let mut status = HelmReleaseStatus::default();
+        status.apply_phase(Phase::ChartFetchFailed, &change(None));
+        assert_eq!(status.phase.as_deref(), Some("ChartFetchFailed"));
+        let released = status.condition(ConditionType::Released).unwrap();
+        assert_eq!(released.status, "False");
+        assert_eq!(released.reason.as_deref(), Some("ChartFetchFailed"));
+        assert_eq!(
+            released.message.as_deref(),
+            Some("Chart fetch failed for Helm release 'demo-app' in 'demo'.")
+        );
+        status.apply_phase(Phase::Upgrading, &change(None));
+        status.apply_phase(Phase::DeployFailed, &change(Some("helm said no")));
+        assert_eq!(
+            status
+                .condition(ConditionType::Deployed)
+                .unwrap()
+                .message
+                .as_deref(),
+            Some(
+                "Installation or upgrade failed for Helm release 'demo-app' in 'demo': helm said no"
+            )
+        );
+        status.apply_phase(Phase::RollingBack, &change(None));
+        status.apply_phase(Phase::RolledBack, &change(None));
+        assert_eq!(status.rollback_count, Some(1));
+        status.apply_phase(Phase::RolledBack, &change(None));
+        assert_eq!(status.rollback_count, Some(2));
+        status.apply_phase(Phase::Succeeded, &change(None));
+        assert_eq!(status.rollback_count, Some(0));
+        assert!(status.condition(ConditionType::RolledBack).is_none());
+        assert_eq!(
+            status
+                .condition(ConditionType::Released)
+                .unwrap()
+                .message
+                .as_deref(),
+            Some("Release was successful for Helm release 'demo-app' in 'demo'.")
+        );
+        let mut ignoring = change(None);
+        ignoring.ignore_test_failures = true;
+        status.apply_phase(Phase::TestFailed, &ignoring);
+        assert_eq!(
+            status.condition(ConditionType::Released).unwrap().status,
+            "True"
+        );
+        assert_eq!(
+            status.condition(ConditionType::Tested).unwrap().status,
+            "False"
+        );
     }
 
     #[test]

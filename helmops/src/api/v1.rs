@@ -89,7 +89,7 @@ pub struct HelmReleaseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_values: Option<bool>,
     /// Do not install the chart's CRDs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "skipCRDs", skip_serializing_if = "Option::is_none")]
     pub skip_crds: Option<bool>,
     /// Wait until the release's resources are ready (default: when rollback or
     /// test is enabled).

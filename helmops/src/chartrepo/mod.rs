@@ -3,7 +3,11 @@
 //! [`ChartRepositories`] keeps each repository's index in memory and fetches
 //! it again only after the refresh interval; a chart archive is downloaded
 //! once, checked against the index digest (sha256), and kept on disk under
-//! its digest. Basic-auth credentials go only to the repository's own host,
+//! its digest; a kept archive is checked against the digest again before
+//! each use (its hash remembered while the file is unchanged), so a file
+//! changed on disk is fetched anew rather than installed. An index whose
+//! digest is not a sha256 hex string is refused, whatever else it holds.
+//! URLs follow the operator's [`AccessPolicy`]. Basic-auth credentials go only to the repository's own host,
 //! as helm does without `--pass-credentials`. So a resync of unchanged
 //! releases costs at most one index request per repository and interval.
 
@@ -18,6 +22,7 @@ pub use index::{ChartVersion, RepoIndex};
 use tokio::sync::Mutex;
 
 use crate::Error;
+use crate::access::AccessPolicy;
 use crate::checksum::sha256_hex;
 
 /// Largest `index.yaml` accepted.
@@ -64,7 +69,10 @@ pub struct ChartRepositories {
     http: reqwest::Client,
     cache_dir: PathBuf,
     refresh: Duration,
+    policy: AccessPolicy,
     indexes: Mutex<HashMap<(String, Option<String>), CachedIndex>>,
+    /// Archives whose hash was checked: path to (length, modified, sha256).
+    verified: std::sync::Mutex<HashMap<PathBuf, (u64, std::time::SystemTime, String)>>,
 }
 
 impl std::fmt::Debug for ChartRepositories {
@@ -77,14 +85,48 @@ impl std::fmt::Debug for ChartRepositories {
 }
 
 impl ChartRepositories {
-    /// Archives are kept under `cache_dir`; indexes are fetched again after `refresh`.
-    pub fn new(http: reqwest::Client, cache_dir: PathBuf, refresh: Duration) -> Self {
+    /// Archives are kept under `cache_dir`; indexes are fetched again after
+    /// `refresh`. Repositories are reached with `http` within `policy`.
+    pub fn new(
+        http: reqwest::Client,
+        cache_dir: PathBuf,
+        refresh: Duration,
+        policy: AccessPolicy,
+    ) -> Self {
         Self {
             http,
             cache_dir,
             refresh,
+            policy,
             indexes: Mutex::new(HashMap::new()),
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The sha256 of a kept archive, hashed again only when its length or
+    /// modification time changed.
+    async fn archive_digest(&self, path: &Path) -> Option<String> {
+        let meta = tokio::fs::symlink_metadata(path).await.ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let modified = meta.modified().ok()?;
+        if let Ok(verified) = self.verified.lock()
+            && let Some((len, at, digest)) = verified.get(path)
+            && *len == meta.len()
+            && *at == modified
+        {
+            return Some(digest.clone());
+        }
+        let bytes = tokio::fs::read(path).await.ok()?;
+        let digest = sha256_hex(&bytes);
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() > 4096 {
+                verified.clear();
+            }
+            verified.insert(path.to_path_buf(), (meta.len(), modified, digest.clone()));
+        }
+        Some(digest)
     }
 
     /// The repository's index, from memory while fresh.
@@ -136,22 +178,34 @@ impl ChartRepositories {
     ) -> Result<FetchedChart, Error> {
         let index = self.index(repo_url, credentials).await?;
         let entry = index.select(&redact(repo_url), name, version)?.clone();
-        let expected = entry
-            .digest
-            .as_deref()
-            .map(|d| d.trim_start_matches("sha256:").to_ascii_lowercase())
-            .filter(|d| !d.is_empty());
+        let expected =
+            expected_digest(entry.digest.as_deref()).map_err(|reason| Error::ChartRepository {
+                url: redact(repo_url),
+                reason: format!("index.yaml lists {name} {}: {reason}", entry.version),
+            })?;
         let dir = self
             .cache_dir
             .join(sha256_hex(normalize(repo_url).as_bytes()));
         if let Some(expected) = &expected {
             let cached = dir.join(archive_name(name, &entry.version, expected));
-            if cached.is_file() {
-                return Ok(FetchedChart {
-                    archive: cached,
-                    version: entry.version,
-                    digest: expected.clone(),
-                });
+            match self.archive_digest(&cached).await {
+                Some(actual) if actual == *expected => {
+                    return Ok(FetchedChart {
+                        archive: cached,
+                        version: entry.version,
+                        digest: expected.clone(),
+                    });
+                }
+                Some(actual) => {
+                    tracing::warn!(
+                        archive = %cached.display(),
+                        expected = %expected,
+                        actual = %actual,
+                        "a kept chart archive no longer matches the index digest; fetching it again"
+                    );
+                    let _ = tokio::fs::remove_file(&cached).await;
+                }
+                None => {}
             }
         }
         let Some(relative) = entry.urls.first() else {
@@ -193,30 +247,29 @@ impl ChartRepositories {
         credentials: Option<&RepoCredentials>,
         limit: usize,
     ) -> Result<Vec<u8>, Error> {
-        let mut request = self.http.get(url);
+        let failed = |reason: String| Error::ChartRepository {
+            url: redact(url),
+            reason,
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|e| failed(format!("not a URL: {e}")))?;
+        self.policy.check_url(&parsed).map_err(failed)?;
+        let mut request = self.http.get(parsed);
         if let Some(credentials) = credentials
             && same_origin(url, repo_url)
         {
             request = request.basic_auth(&credentials.username, Some(&credentials.password));
         }
-        let failed = |reason: String| Error::ChartRepository {
-            url: redact(url),
-            reason,
-        };
         // One retry of a request that never got an answer: a pooled
         // connection the server had just closed fails that way.
         let retry = request.try_clone();
         let mut response = match (request.send().await, retry) {
             (Ok(response), _) => response,
             (Err(e), Some(retry)) if e.is_connect() || e.is_request() => {
-                tracing::debug!(url = %redact(url), error = %e.without_url(), "retrying a chart repository request");
+                tracing::debug!(url = %redact(url), error = %describe_http(&e), "retrying a chart repository request");
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                retry
-                    .send()
-                    .await
-                    .map_err(|e| failed(format!("request failed: {}", e.without_url())))?
+                retry.send().await.map_err(|e| failed(describe_http(&e)))?
             }
-            (Err(e), _) => return Err(failed(format!("request failed: {}", e.without_url()))),
+            (Err(e), _) => return Err(failed(describe_http(&e))),
         };
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
@@ -231,7 +284,7 @@ impl ChartRepositories {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| failed(format!("reading the body: {}", e.without_url())))?
+            .map_err(|e| failed(format!("reading the body: {}", describe_http(&e))))?
         {
             if body.len() + chunk.len() > limit {
                 return Err(failed(format!("larger than {limit} bytes")));
@@ -246,6 +299,38 @@ impl ChartRepositories {
 fn normalize(url: &str) -> String {
     let base = url.split(['?', '#']).next().unwrap_or(url);
     format!("{}/", base.trim_end_matches('/'))
+}
+
+/// One line for a failed HTTP request, without its URL (callers name it)
+/// and with the causes that say why (refused address, DNS, TLS, timeout).
+pub(crate) fn describe_http(error: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "cannot connect".to_owned()
+    } else if error.is_redirect() {
+        "redirect refused".to_owned()
+    } else if error.is_body() || error.is_decode() {
+        "the body could not be read".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A URL without any user info, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    redact(url)
 }
 
 /// A URL without any user info, for messages.
@@ -280,6 +365,21 @@ fn same_origin(a: &str, b: &str) -> bool {
     }
 }
 
+/// The digest an index entry gives, as lower-case hex: `None` when it gives
+/// none; an error when it is not a sha256 (64 hex digits, `sha256:` allowed).
+fn expected_digest(given: Option<&str>) -> Result<Option<String>, String> {
+    let Some(given) = given.map(str::trim).filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    let hex = given.strip_prefix("sha256:").unwrap_or(given);
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(Some(hex.to_ascii_lowercase()))
+    } else {
+        Err("its digest is not a sha256 (64 hex digits)".to_owned())
+    }
+}
+
+/// The file name of a kept archive; `digest` is hex (ASCII).
 fn archive_name(name: &str, version: &str, digest: &str) -> String {
     let safe = |s: &str| {
         s.chars()
@@ -296,7 +396,7 @@ fn archive_name(name: &str, version: &str, digest: &str) -> String {
         "{}-{}-{}.tgz",
         safe(name),
         safe(version),
-        &digest[..digest.len().min(16)]
+        digest.chars().take(16).collect::<String>()
     )
 }
 
@@ -345,6 +445,16 @@ mod tests {
             archive_name("app", "1.0.0+meta", "abcdef0123456789ff"),
             "app-1.0.0_meta-abcdef0123456789.tgz"
         );
+        assert_eq!(expected_digest(None), Ok(None));
+        let hex = "AB".repeat(32);
+        assert_eq!(
+            expected_digest(Some(&format!("sha256:{hex}"))),
+            Ok(Some(hex.to_ascii_lowercase()))
+        );
+        for bad in ["ééééééééééééééééé", "abc", &"zz".repeat(32)] {
+            assert!(expected_digest(Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(archive_name("a", "1", "ééé"), "a-1-ééé.tgz");
         let creds = RepoCredentials {
             username: "u".into(),
             password: "hunter2".into(),

@@ -12,6 +12,11 @@
 //!
 //! Every invocation is counted ([`Helm::invocations`]), which is how tests and
 //! benchmarks prove that an unchanged resync runs helm zero times.
+//!
+//! [`Helm::terminate`] stops every running helm (the operator's shutdown,
+//! once its grace is over): SIGTERM first, which makes Helm 3 and 4 record an
+//! interrupted install or upgrade as `failed` instead of leaving it
+//! `pending-*`, then SIGKILL after [`TERM_GRACE`].
 
 pub mod args;
 mod output;
@@ -38,6 +43,8 @@ use crate::model::RollbackPolicy;
 const KILL_GRACE: Duration = Duration::from_secs(120);
 /// Time limit of helm calls that do not take a `--timeout`.
 const SHORT_CALL: Duration = Duration::from_secs(300);
+/// How long a helm sent SIGTERM has to exit before it is killed.
+pub const TERM_GRACE: Duration = Duration::from_secs(5);
 
 /// How to run helm.
 #[derive(Clone, Debug)]
@@ -57,6 +64,7 @@ pub struct Helm {
     major: HelmMajor,
     version: semver::Version,
     invocations: Arc<AtomicU64>,
+    terminating: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// What a finished helm process left behind.
@@ -82,6 +90,7 @@ impl Helm {
             major: HelmMajor::V3,
             version: semver::Version::new(0, 0, 0),
             invocations: Arc::new(AtomicU64::new(0)),
+            terminating: Arc::new(tokio::sync::watch::Sender::new(false)),
         };
         let args: Vec<OsString> = ["version", "--template", "{{.Version}}"]
             .iter()
@@ -133,6 +142,12 @@ impl Helm {
     /// The settings helm runs with.
     pub fn settings(&self) -> &HelmSettings {
         &self.settings
+    }
+
+    /// Stops every helm process running now or started later: SIGTERM, then
+    /// SIGKILL after [`TERM_GRACE`]. Their calls fail with "stopped".
+    pub fn terminate(&self) {
+        self.terminating.send_replace(true);
     }
 
     /// `helm upgrade --install`; the release as helm reports it.
@@ -265,11 +280,15 @@ impl Helm {
         version: &str,
         destination: &Path,
         registry_config: Option<&Path>,
+        plain_http: bool,
     ) -> Result<PathBuf, Error> {
         let mut args = args::pull_oci(reference, version, destination);
         if let Some(config) = registry_config {
             args.push("--registry-config".into());
             args.push(config.as_os_str().to_owned());
+        }
+        if plain_http {
+            args.push("--plain-http".into());
         }
         self.run_checked(&args, SHORT_CALL).await?;
         let mut entries = tokio::fs::read_dir(destination)
@@ -297,6 +316,7 @@ impl Helm {
         username: &str,
         password: &str,
         registry_config: &Path,
+        plain_http: bool,
     ) -> Result<(), Error> {
         let mut args: Vec<OsString> = [
             "registry",
@@ -311,6 +331,9 @@ impl Helm {
         .map(OsString::from)
         .collect();
         args.push(registry_config.as_os_str().to_owned());
+        if plain_http {
+            args.push("--plain-http".into());
+        }
         let finished = self
             .run(&args, SHORT_CALL, Some(password.as_bytes()))
             .await?;
@@ -397,18 +420,52 @@ impl Helm {
                 .map_err(|e| Error::io(format!("writing to helm {described}"), e))?;
             drop(pipe);
         }
-        let output = match tokio::time::timeout(limit, child.wait_with_output()).await {
-            Ok(output) => {
-                output.map_err(|e| Error::io(format!("waiting for helm {described}"), e))?
-            }
-            Err(_) => {
-                return Err(Error::HelmCommand {
-                    command: described,
-                    status: "killed".to_owned(),
-                    stderr: format!("did not finish within {limit:?}"),
-                });
+        let pid = child.id();
+        let mut terminating = self.terminating.subscribe();
+        let stopped = async move {
+            let _ = terminating.wait_for(|stop| *stop).await;
+        };
+        let output = child.wait_with_output();
+        tokio::pin!(output);
+        let result = tokio::select! {
+            done = tokio::time::timeout(limit, &mut output) => match done {
+                Ok(output) => output,
+                Err(_) => {
+                    return Err(Error::HelmCommand {
+                        command: described,
+                        status: "killed".to_owned(),
+                        stderr: format!("did not finish within {limit:?}"),
+                    });
+                }
+            },
+            () = stopped => {
+                tracing::info!(command = %described, "stopping helm: the operator is shutting down");
+                if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).and_then(rustix::process::Pid::from_raw) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                }
+                match tokio::time::timeout(TERM_GRACE, &mut output).await {
+                    Ok(Ok(output)) => {
+                        return Err(Error::HelmCommand {
+                            command: described,
+                            status: "stopped".to_owned(),
+                            stderr: format!(
+                                "stopped by the operator's shutdown: {}",
+                                error_summary(&String::from_utf8_lossy(&output.stderr))
+                            ),
+                        });
+                    }
+                    // Dropping the child (kill_on_drop) kills it.
+                    _ => {
+                        return Err(Error::HelmCommand {
+                            command: described,
+                            status: "killed".to_owned(),
+                            stderr: "killed by the operator's shutdown".to_owned(),
+                        });
+                    }
+                }
             }
         };
+        let output = result.map_err(|e| Error::io(format!("waiting for helm {described}"), e))?;
         Ok(Finished {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),

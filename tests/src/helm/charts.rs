@@ -49,6 +49,79 @@ data:
     Ok(dir.to_path_buf())
 }
 
+/// Adds to a chart a `helm test` hook: a ConfigMap the API server accepts,
+/// or, with `testFail: true` in the values, refuses (there are no nodes to
+/// run a test Pod).
+pub fn add_test_hook(chart: &Path) -> Result<(), Error> {
+    write(
+        &chart.join("templates/test.yaml"),
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-test
+  annotations:
+    "helm.sh/hook": test
+    "helm.sh/hook-delete-policy": before-hook-creation
+  {{- if .Values.testFail }}
+  labels:
+    broken: "this label value is not valid!"
+  {{- end }}
+data:
+  test: ok
+"#,
+    )
+}
+
+/// Adds to a chart a Deployment of `.Values.replicas` (default 1) pods that
+/// never become ready (there are no nodes): a `--wait` on it lasts until
+/// its timeout, which is how tests catch helm in the middle of an upgrade.
+pub fn add_deployment(chart: &Path) -> Result<(), Error> {
+    write(
+        &chart.join("templates/deployment.yaml"),
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-app
+spec:
+  replicas: {{ .Values.replicas | default 1 }}
+  selector:
+    matchLabels: {app: {{ .Release.Name | quote }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name | quote }}}
+    spec:
+      containers:
+      - name: app
+        image: registry.invalid/app:1
+"#,
+    )
+}
+
+/// Adds to a chart a CRD in `crds/` (a cluster admin's to install; the
+/// seed's ServiceAccount may not).
+pub fn add_crd(chart: &Path, group: &str) -> Result<(), Error> {
+    write(
+        &chart.join("crds/widgets.yaml"),
+        &format!(
+            r"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.{group}
+spec:
+  group: {group}
+  names: {{kind: Widget, plural: widgets, singular: widget}}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"
+        ),
+    )
+}
+
 /// Writes an umbrella chart `name` into `root/name` whose only dependency is
 /// the ConfigMap chart `sub` at `root/sub`, pulled in as `file://../sub`.
 pub fn umbrella_chart(root: &Path, name: &str, sub: &str) -> Result<PathBuf, Error> {

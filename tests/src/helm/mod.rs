@@ -5,5 +5,7 @@ pub mod charts;
 pub mod operator;
 pub mod repo;
 
-pub use charts::{configmap_chart, package_into_repo, umbrella_chart};
+pub use charts::{
+    add_crd, add_deployment, add_test_hook, configmap_chart, package_into_repo, umbrella_chart,
+};
 pub use repo::ChartRepository;

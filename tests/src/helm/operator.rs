@@ -71,6 +71,9 @@ pub async fn install_crds(cluster: &ControlPlane) -> Result<(), Error> {
     }
 }
 
+/// Changes a test makes to the operator's configuration.
+pub type Configure = Arc<dyn Fn(&mut OperatorConfig) + Send + Sync>;
+
 /// How to start an [`OperatorRun`].
 pub struct OperatorOptions {
     /// The real helm binary behind the logging wrapper.
@@ -81,6 +84,31 @@ pub struct OperatorOptions {
     pub git: Option<Arc<dyn GitCharts>>,
     /// The daemon's repository, for FluxHelmReleases.
     pub daemon: Option<Arc<dyn DaemonRepository>>,
+    /// Applied to the configuration last. The default configuration lets
+    /// HelmReleases reach loopback and `file://` (the fixtures live there).
+    pub configure: Option<Configure>,
+}
+
+impl OperatorOptions {
+    /// Options with `helm`, resyncing every `resync`, no git, the fixtures' access.
+    pub fn new(helm: PathBuf, resync: Duration) -> Self {
+        Self {
+            helm,
+            resync,
+            git: None,
+            daemon: None,
+            configure: None,
+        }
+    }
+}
+
+/// The access the fixtures need: servers on 127.0.0.1, repositories on disk.
+pub fn fixture_policy() -> helmops::AccessPolicy {
+    helmops::AccessPolicy {
+        allow_internal_urls: true,
+        allow_local_git: true,
+        ..helmops::AccessPolicy::default()
+    }
 }
 
 /// A running operator and the namespaces it works in.
@@ -90,7 +118,12 @@ pub struct OperatorRun {
     /// The `flux` ServiceAccount the operator (and helm) run as.
     pub flux: Kubeconfig,
     helm_log: PathBuf,
+    helm_pids: PathBuf,
     state: tempfile::TempDir,
+    handle: helmops::OperatorHandle,
+    config: OperatorConfig,
+    git: Option<Arc<dyn GitCharts>>,
+    daemon: Option<Arc<dyn DaemonRepository>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), helmops::Error>>>,
 }
@@ -112,30 +145,55 @@ impl OperatorRun {
         let state =
             tempfile::tempdir().map_err(|e| Error::io("creating the operator's state dir", e))?;
         let helm_log = state.path().join("helm-calls.log");
-        let wrapper = write_helm_wrapper(state.path(), &options.helm, &helm_log)?;
-        let config = OperatorConfig {
+        let helm_pids = state.path().join("helm-pids.log");
+        let wrapper =
+            write_helm_wrapper_with_pids(state.path(), &options.helm, &helm_log, Some(&helm_pids))?;
+        let mut config = OperatorConfig {
             helm_binary: wrapper,
             kubeconfig: Some(flux.path().to_path_buf()),
             allow_namespaces: vec![rbac.demo.name().to_owned()],
             charts_sync_interval: options.resync,
+            status_update_interval: Duration::from_secs(1),
             state_dir: state.path().join("operator"),
+            tiller_namespace: Some(rbac.kube_system.name().to_owned()),
+            policy: fixture_policy(),
+            shutdown_grace: Duration::from_secs(5),
+            discovery_interval: Duration::from_secs(1),
             ..OperatorConfig::default()
         };
-        let operator = Operator::new(flux.client()?, config, options.git, options.daemon)
-            .await
-            .map_err(|e| Error::invalid("starting the helm operator", e.to_string()))?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(operator.run(async {
-            let _ = stopped.await;
-        }));
+        if let Some(configure) = &options.configure {
+            configure(&mut config);
+        }
+        let (handle, stop, task) = launch(
+            &flux,
+            config.clone(),
+            options.git.clone(),
+            options.daemon.clone(),
+        )
+        .await?;
         Ok(Self {
             rbac,
             flux,
             helm_log,
+            helm_pids,
             state,
+            handle,
+            config,
+            git: options.git,
+            daemon: options.daemon,
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// The running operator's handle (metrics, sync-git).
+    pub fn handle(&self) -> &helmops::OperatorHandle {
+        &self.handle
+    }
+
+    /// The configuration the operator runs with.
+    pub fn config(&self) -> &OperatorConfig {
+        &self.config
     }
 
     /// The namespace standing for the seed's `demo`.
@@ -153,20 +211,33 @@ impl OperatorRun {
             .collect()
     }
 
+    /// The process ids of the helm processes started so far, with their
+    /// arguments, newest last.
+    pub fn helm_processes(&self) -> Vec<(u32, String)> {
+        std::fs::read_to_string(&self.helm_pids)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let (pid, args) = line.split_once(' ')?;
+                Some((pid.parse().ok()?, args.to_owned()))
+            })
+            .collect()
+    }
+
     /// Stops the operator and waits for it to finish.
     pub async fn stop(&mut self) -> Result<(), Error> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            match tokio::time::timeout(Duration::from_secs(30), task).await {
+            match tokio::time::timeout(Duration::from_secs(60), task).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => return Err(Error::invalid("the helm operator", e.to_string())),
                 Ok(Err(e)) => return Err(Error::invalid("the helm operator task", e.to_string())),
                 Err(_) => {
                     return Err(Error::Timeout {
                         what: "the helm operator to stop".to_owned(),
-                        after: Duration::from_secs(30),
+                        after: Duration::from_secs(60),
                         log_tail: String::new(),
                     });
                 }
@@ -174,6 +245,54 @@ impl OperatorRun {
         }
         Ok(())
     }
+
+    /// Ends the operator at once, as a killed process would end: no grace,
+    /// its helm processes killed.
+    pub fn abort(&mut self) {
+        self.stop.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Starts a new operator with the same configuration, namespaces and
+    /// state (the previous one must be stopped or aborted).
+    pub async fn restart(&mut self) -> Result<(), Error> {
+        let (handle, stop, task) = launch(
+            &self.flux,
+            self.config.clone(),
+            self.git.clone(),
+            self.daemon.clone(),
+        )
+        .await?;
+        self.handle = handle;
+        self.stop = Some(stop);
+        self.task = Some(task);
+        Ok(())
+    }
+}
+
+type Launched = (
+    helmops::OperatorHandle,
+    oneshot::Sender<()>,
+    JoinHandle<Result<(), helmops::Error>>,
+);
+
+async fn launch(
+    flux: &Kubeconfig,
+    config: OperatorConfig,
+    git: Option<Arc<dyn GitCharts>>,
+    daemon: Option<Arc<dyn DaemonRepository>>,
+) -> Result<Launched, Error> {
+    let operator = Operator::new(flux.client()?, config, git, daemon)
+        .await
+        .map_err(|e| Error::invalid("starting the helm operator", e.to_string()))?;
+    let handle = operator.handle();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(operator.run(async {
+        let _ = stopped.await;
+    }));
+    Ok((handle, stop, task))
 }
 
 impl Drop for OperatorRun {
@@ -189,12 +308,26 @@ impl Drop for OperatorRun {
 
 /// A shell script that appends its arguments to `log` and execs `helm`.
 pub fn write_helm_wrapper(dir: &Path, helm: &Path, log: &Path) -> Result<PathBuf, Error> {
+    write_helm_wrapper_with_pids(dir, helm, log, None)
+}
+
+/// [`write_helm_wrapper`], also appending `<pid> <arguments>` to `pids`
+/// (the pid is helm's: the script execs it).
+pub fn write_helm_wrapper_with_pids(
+    dir: &Path,
+    helm: &Path,
+    log: &Path,
+    pids: Option<&Path>,
+) -> Result<PathBuf, Error> {
     use std::os::unix::fs::PermissionsExt;
 
     let path = dir.join("helm-wrapper");
     let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    let pid_line = pids
+        .map(|p| format!("printf '%s %s\\n' \"$$\" \"$*\" >> {}\n", quote(p)))
+        .unwrap_or_default();
     let script = format!(
-        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec {} \"$@\"\n",
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\n{pid_line}exec {} \"$@\"\n",
         quote(log),
         quote(helm)
     );

@@ -8,5 +8,6 @@ mod engine;
 mod fluxctl;
 mod fluxd;
 mod gitsync;
+mod helm_operator;
 mod helmops;
 mod registry;

@@ -34,6 +34,7 @@ async fn fetches_verifies_and_caches_charts_behind_basic_auth() {
         reqwest::Client::new(),
         work.path().join("cache"),
         Duration::from_secs(600),
+        tests::helm::operator::fixture_policy(),
     );
 
     // Wrong password: a clear error naming the repository and the secret to check.
@@ -107,5 +108,44 @@ async fn fetches_verifies_and_caches_charts_behind_basic_auth() {
     assert!(
         matches!(err, helmops::Error::DigestMismatch { .. }),
         "{err}"
+    );
+}
+
+/// A kept archive is checked against the index digest before each use: one
+/// changed on disk is fetched again, never installed.
+#[tokio::test]
+async fn kept_archives_are_checked_against_the_index_again() {
+    let helm = tests::tools::helm().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let repo_dir = work.path().join("repo");
+    let chart = configmap_chart(&work.path().join("src"), "hello", "1.0.0").unwrap();
+    package_into_repo(&helm, &chart, &repo_dir).unwrap();
+    let server = ChartRepository::start(repo_dir.clone(), None)
+        .await
+        .unwrap();
+    let repos = ChartRepositories::new(
+        reqwest::Client::new(),
+        work.path().join("cache"),
+        Duration::from_secs(600),
+        tests::helm::operator::fixture_policy(),
+    );
+    let fetched = repos
+        .fetch(&server.url(), "hello", "1.0.0", None)
+        .await
+        .unwrap();
+    let original = std::fs::read(&fetched.archive).unwrap();
+    let before = server.requests().len();
+    std::fs::write(&fetched.archive, b"a chart someone slipped in").unwrap();
+    let again = repos
+        .fetch(&server.url(), "hello", "1.0.0", None)
+        .await
+        .unwrap();
+    assert_eq!(again.digest, fetched.digest);
+    assert_eq!(std::fs::read(&again.archive).unwrap(), original);
+    assert_eq!(
+        server.requests().len(),
+        before + 1,
+        "the archive was fetched again: {:?}",
+        server.requests()
     );
 }

@@ -48,7 +48,10 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
     let charts = Arc::new(GitsyncCharts::new(
         work.path().join("gitcharts"),
         Duration::from_millis(500),
-        GitAccess::default(),
+        GitAccess {
+            policy: tests::helm::operator::fixture_policy(),
+            ..GitAccess::default()
+        },
     ));
     let run = OperatorRun::start(
         cluster().await.unwrap(),
@@ -60,6 +63,7 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
                 charts: charts.clone(),
                 url: url.clone(),
             })),
+            configure: None,
         },
     )
     .await
@@ -82,7 +86,7 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
         releases.create(&PostParams::default(), &hr).await.unwrap();
     }
     let hr = wait_for(&releases, "xposer", "deployed", WAIT, |hr| {
-        status_of(hr).phase.as_deref() == Some("Deployed")
+        status_of(hr).phase.as_deref() == Some("Succeeded")
     })
     .await
     .unwrap();
@@ -163,7 +167,7 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
     .unwrap();
     legacy.create(&PostParams::default(), &fhr).await.unwrap();
     let fhr = wait_for(&legacy, "legacy", "deployed", WAIT, |fhr| {
-        status_of(fhr).phase.as_deref() == Some("Deployed")
+        status_of(fhr).phase.as_deref() == Some("Succeeded")
     })
     .await
     .unwrap();
@@ -179,4 +183,92 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
         .data
         .unwrap();
     assert_eq!(data["era"], "v1alpha2");
+}
+
+/// A git chart behind HTTP basic auth takes its credentials from
+/// `chart.secretRef`; without them it fails, and the password is never shown.
+#[tokio::test]
+async fn http_git_charts_use_chart_secret_ref() {
+    use tests::git::http::{Access, GitHttpServer};
+
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("git")).unwrap();
+    let repo = GitFixture::new(&work.path().join("git"), "master").unwrap();
+    umbrella_chart(&repo.work_path().join("charts"), "umbrella", "xposer").unwrap();
+    repo.commit_and_push("chart").unwrap();
+    let server = GitHttpServer::start(
+        &work.path().join("git"),
+        Access::Basic {
+            username: "charts".to_owned(),
+            password: "pa55-the-secret".to_owned(),
+        },
+    )
+    .unwrap();
+    let charts = Arc::new(GitsyncCharts::new(
+        work.path().join("gitcharts"),
+        Duration::from_millis(500),
+        GitAccess {
+            policy: tests::helm::operator::fixture_policy(),
+            ..GitAccess::default()
+        },
+    ));
+    let mut options = tests::helm::operator::OperatorOptions::new(
+        tests::tools::helm().unwrap(),
+        Duration::from_secs(2),
+    );
+    options.git = Some(charts);
+    let run = OperatorRun::start(cluster().await.unwrap(), options)
+        .await
+        .unwrap();
+    let client = run.flux.client().unwrap();
+    let demo = run.demo().to_owned();
+    super::support::create_secret(
+        &client,
+        &demo,
+        &super::support::secret(
+            "git-auth",
+            &[("username", "charts"), ("password", "pa55-the-secret")],
+        ),
+    )
+    .await;
+    let releases: Api<helmops::api::v1::HelmRelease> = Api::namespaced(client.clone(), &demo);
+    let chart = serde_json::json!({"git": server.url("origin.git"), "path": "charts/umbrella", "ref": "master"});
+    let mut with_secret = chart.clone();
+    with_secret["secretRef"] = serde_json::json!({"name": "git-auth"});
+    for (name, chart) in [("with-auth", with_secret), ("without", chart)] {
+        releases
+            .create(
+                &PostParams::default(),
+                &super::support::v1_release(name, &serde_json::json!({"chart": chart})),
+            )
+            .await
+            .unwrap();
+    }
+    wait_for(
+        &releases,
+        "with-auth",
+        "released",
+        WAIT,
+        super::support::phase_is("Succeeded"),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &releases,
+        "without",
+        "refused",
+        WAIT,
+        super::support::phase_is("ChartFetchFailed"),
+    )
+    .await
+    .unwrap();
+    assert!(server.refused() > 0);
+    let events = super::support::events_about(&client, &demo, "without").await;
+    assert!(
+        events.iter().any(|(r, _)| r == "FailedReleaseSync"),
+        "{events:?}"
+    );
+    for hr in releases.list(&Default::default()).await.unwrap().items {
+        assert!(!serde_json::to_string(&hr.status).unwrap().contains("pa55"));
+    }
 }

@@ -6,4 +6,8 @@
 mod chartrepo;
 mod git;
 mod helm;
+mod hostile;
 mod operator;
+mod recovery;
+mod support;
+mod v1;

@@ -2,34 +2,19 @@
 //! control plane, as the seed's `flux` ServiceAccount restricted by RBAC to
 //! its `demo` namespace.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use helmops::api::{HelmReleaseStatus, v1beta1};
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use tests::helm::operator::{OperatorOptions, OperatorRun, cluster, wait_for};
 use tests::helm::{ChartRepository, configmap_chart, package_into_repo};
 
+use super::support::secret;
+
 const RESYNC: Duration = Duration::from_secs(2);
 const WAIT: Duration = Duration::from_secs(90);
-
-fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            ..ObjectMeta::default()
-        },
-        data: Some(
-            data.iter()
-                .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-        ..Secret::default()
-    }
-}
 
 fn helm_release(name: &str, spec: &serde_json::Value) -> v1beta1::HelmRelease {
     serde_json::from_value(serde_json::json!({
@@ -82,17 +67,9 @@ struct Scene {
 async fn scene(helm: std::path::PathBuf) -> Scene {
     let work = tempfile::tempdir().unwrap();
     let repo = hello_repository(work.path()).await;
-    let run = OperatorRun::start(
-        cluster().await.unwrap(),
-        OperatorOptions {
-            helm,
-            resync: RESYNC,
-            git: None,
-            daemon: None,
-        },
-    )
-    .await
-    .unwrap();
+    let run = OperatorRun::start(cluster().await.unwrap(), OperatorOptions::new(helm, RESYNC))
+        .await
+        .unwrap();
     let client = run.flux.client().unwrap();
     let demo = run.demo().to_owned();
     Api::<Secret>::namespaced(client.clone(), &demo)
@@ -157,7 +134,7 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
         )
         .await
         .unwrap();
-    let hr = wait_for(&releases, "hello", "deployed", WAIT, phase_is("Deployed"))
+    let hr = wait_for(&releases, "hello", "deployed", WAIT, phase_is("Succeeded"))
         .await
         .unwrap();
     let st = status(&hr);
@@ -172,7 +149,24 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
     assert_eq!(data["greeting"], "from-secret", "valueFileSecrets merged");
     assert_eq!(data["color"], "green", "inline values win");
 
-    // The transition was published as a Kubernetes Event on the HelmRelease.
+    // helm-operator's conditions, and its Event on the HelmRelease.
+    let released = status(&hr)
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Released")
+        .cloned()
+        .unwrap();
+    assert_eq!(released.status, "True");
+    assert_eq!(released.reason.as_deref(), Some("Succeeded"));
+    assert_eq!(
+        released.message.as_deref(),
+        Some(format!("Release was successful for Helm release 'hello' in '{demo}'.").as_str())
+    );
+    assert_eq!(
+        condition_message(&hr, "Deployed"),
+        format!("Installation or upgrade succeeded for Helm release 'hello' in '{demo}'.")
+    );
+    assert_eq!(st.release_status.as_deref(), Some("deployed"));
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &demo);
     let published = events
         .list(&kube::api::ListParams::default())
@@ -182,7 +176,12 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
         published
             .items
             .iter()
-            .any(|e| e.reason.as_deref() == Some("InstallSucceeded")
+            .any(|e| e.reason.as_deref() == Some("ReleaseSynced")
+                && e.note.as_deref()
+                    == Some(
+                        format!("managed release 'hello' in namespace '{demo}' synchronized")
+                            .as_str()
+                    )
                 && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("hello")),
         "{:?}",
         published.items
@@ -212,14 +211,11 @@ async fn repository_release_life_cycle(helm: std::path::PathBuf) {
         .await
         .unwrap();
     let hr = wait_for(&releases, "hello", "upgraded to revision 2", WAIT, |hr| {
-        status(hr).helm_revision == Some(2) && status(hr).phase.as_deref() == Some("Deployed")
+        status(hr).helm_revision == Some(2) && status(hr).phase.as_deref() == Some("Succeeded")
     })
     .await
     .unwrap();
-    assert!(
-        condition_message(&hr, "Released").contains("upgraded at revision 2"),
-        "{hr:?}"
-    );
+    assert_eq!(status(&hr).observed_generation, hr.metadata.generation);
     assert_eq!(
         config_maps.get("hello-hello").await.unwrap().data.unwrap()["color"],
         "red"
@@ -319,9 +315,15 @@ async fn failed_upgrade_is_rolled_back() {
         .await
         .unwrap();
     let release_name = format!("{demo}-fragile");
-    wait_for(&releases, "fragile", "deployed", WAIT, phase_is("Deployed"))
-        .await
-        .unwrap();
+    wait_for(
+        &releases,
+        "fragile",
+        "deployed",
+        WAIT,
+        phase_is("Succeeded"),
+    )
+    .await
+    .unwrap();
     releases
         .patch(
             "fragile",
@@ -346,12 +348,14 @@ async fn failed_upgrade_is_rolled_back() {
     assert_ne!(st.last_attempted_checksum, st.last_deployed_checksum);
     let released = condition_message(&hr, "Released");
     assert!(
-        released.contains("upgrade of release") && released.contains("is invalid"),
+        released.starts_with(&format!(
+            "Installation or upgrade failed for Helm release '{release_name}' in '{demo}': "
+        )) && released.contains("is invalid"),
         "{released}"
     );
-    assert!(
-        condition_message(&hr, "RolledBack").contains("rolled back to revision 1"),
-        "{hr:?}"
+    assert_eq!(
+        condition_message(&hr, "RolledBack"),
+        format!("Rolled back Helm release '{release_name}' in '{demo}'.")
     );
     let data = Api::<ConfigMap>::namespaced(client.clone(), &demo)
         .get(&format!("{release_name}-hello"))
@@ -417,7 +421,7 @@ async fn bad_releases_end_as_conditions_while_others_proceed() {
             .await
             .unwrap();
     }
-    wait_for(&releases, "good", "deployed", WAIT, phase_is("Deployed"))
+    wait_for(&releases, "good", "deployed", WAIT, phase_is("Succeeded"))
         .await
         .unwrap();
     let hr = wait_for(
