@@ -42,6 +42,8 @@ mod cli;
 mod cluster;
 mod daemon;
 mod error;
+pub mod identity;
+pub mod jobs;
 mod logging;
 mod sync;
 
@@ -50,7 +52,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use cli::{
-    Config, Flags, GcMode, GoDuration, LogFormat, MAX_FLAG_DURATION, MarkerConfig, Mode, SyncState,
+    Config, DeployKeyConfig, Flags, GcMode, GitWriteConfig, GoDuration, LogFormat,
+    MAX_FLAG_DURATION, MarkerConfig, Mode, SigningKey, SyncState, VerifySignaturesMode,
     parse_go_duration,
 };
 pub use cluster::{ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace};
@@ -93,6 +96,11 @@ where
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
+    // Before any thread uses libgit2 (see gitsync's `set_io_timeout`).
+    if let Err(error) = gitsync::set_io_timeout(config.git_timeout) {
+        eprintln!("fluxd: {error}");
+        return ExitCode::from(EXIT_ERRORS);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,6 +128,11 @@ where
 
 fn fail(error: &Error) -> ExitCode {
     eprintln!("fluxd: {error}");
+    if let Error::Git(git) = error
+        && let Some(hint) = daemon::git_hint(git)
+    {
+        eprintln!("fluxd: {hint}");
+    }
     match error {
         Error::Flag { .. } | Error::NoCluster | Error::ClusterConfig { .. } => {
             ExitCode::from(EXIT_USAGE)

@@ -32,11 +32,10 @@ pub enum Error {
     },
     /// The ssh server's host key is not in known_hosts.
     #[error(
-        "host key verification failed: no {key_type} key for {host} in known_hosts ({known_hosts}); the server offered {fingerprint}. If that is the server's key, add its line, printed by `{keyscan}`, to the known_hosts file"
+        "host key verification failed: no {key_type} key for {host} in known_hosts ({known_hosts}); the server offered {fingerprint}. If that is the server's key, add its line, printed by `{keyscan}`, to the known_hosts file",
+        keyscan = crate::known_hosts::keyscan_command(host, key_type)
     )]
     HostKeyUnknown {
-        /// The `ssh-keyscan` command that prints the missing line.
-        keyscan: String,
         /// The host, `[host]:port` when not on port 22.
         host: String,
         /// The key type the server offered (`ssh-ed25519`, ...).
@@ -48,18 +47,16 @@ pub enum Error {
     },
     /// The ssh server's host key differs from the one in known_hosts.
     #[error(
-        "HOST KEY CHANGED: host key verification failed: the {key_type} key of {host} does not match known_hosts ({known_hosts}), which has {known_fingerprint}, while the server offered {fingerprint}; someone may be intercepting the connection, or the server's key was replaced: check with its administrator before changing known_hosts"
+        "HOST KEY CHANGED: host key verification failed: the {key_type} key of {host} does not match known_hosts ({known_hosts}), while the server offered {fingerprint}; someone may be intercepting the connection, or the server's key was replaced: check with its administrator before changing known_hosts"
     )]
     HostKeyMismatch {
-        /// SHA256 fingerprint of the key known_hosts has for the host.
-        known_fingerprint: String,
         /// The host, `[host]:port` when not on port 22.
         host: String,
         /// The key type the server offered.
         key_type: String,
         /// SHA256 fingerprint of the offered key.
         fingerprint: String,
-        /// Where the known hosts came from.
+        /// Where the known hosts came from, and the fingerprint they have.
         known_hosts: String,
     },
     /// The ssh server's host key is marked `@revoked` in known_hosts.

@@ -141,11 +141,9 @@ impl KnownHosts {
                 host: name,
                 key_type,
                 fingerprint,
-                known_fingerprint,
-                known_hosts,
+                known_hosts: format!("{known_hosts}, which has {known_fingerprint}"),
             },
             None => Error::HostKeyUnknown {
-                keyscan: keyscan_command(host, port, &key_type),
                 host: name,
                 key_type,
                 fingerprint,
@@ -167,16 +165,22 @@ pub(crate) fn host_name(host: &str, port: u16) -> String {
     }
 }
 
-/// The `ssh-keyscan` command that prints the known_hosts line of `host`'s
-/// key of type `key_type`.
-fn keyscan_command(host: &str, port: u16, key_type: &str) -> String {
+/// The `ssh-keyscan` command that prints the known_hosts line of the key of
+/// type `key_type` of `name` (`host`, or `[host]:port`).
+pub(crate) fn keyscan_command(name: &str, key_type: &str) -> String {
+    let (host, port) = match name
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("]:"))
+    {
+        Some((host, port)) => (host, port.parse().unwrap_or(22)),
+        None => (name, 22u16),
+    };
     let short = match key_type {
         "ssh-ed25519" => "ed25519",
         "ssh-rsa" | "rsa-sha2-256" | "rsa-sha2-512" => "rsa",
         t if t.starts_with("ecdsa-") => "ecdsa",
         other => other,
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
     if port == 22 {
         format!("ssh-keyscan -t {short} {host}")
     } else {

@@ -70,6 +70,40 @@ impl Mirror {
     }
 }
 
+impl Mirror {
+    /// Checks the signature of one commit: `Ok(Ok(signer))`, or `Ok(Err(why
+    /// not))` when it does not verify.
+    pub async fn verify_commit(
+        &self,
+        revision: Revision,
+        verifier: Verifier,
+    ) -> Result<Result<String, String>, Error> {
+        self.run("verifying a signature in", 0, move |repo, remote| {
+            verify_one(repo, revision.oid(), &verifier).map_err(|source| Error::Git {
+                url: remote.url().to_string(),
+                operation: "verifying a signature in",
+                source,
+            })
+        })
+        .await
+    }
+}
+
+fn verify_one(
+    repo: &Repository,
+    oid: Oid,
+    verifier: &Verifier,
+) -> Result<Result<String, String>, git2::Error> {
+    match repo.extract_signature(&oid, None) {
+        Ok((signature, data)) => Ok(match std::str::from_utf8(&signature) {
+            Ok(signature) => verifier.verify(signature, &data),
+            Err(_) => Err("the signature is not text".to_owned()),
+        }),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(Err("not signed".to_owned())),
+        Err(e) => Err(e),
+    }
+}
+
 fn newest_verified(
     repo: &Repository,
     head: Revision,
@@ -100,15 +134,7 @@ fn newest_verified(
         let oid: Oid = oid?;
         checked += 1;
         let revision = Revision::from_oid(oid);
-        let outcome = match repo.extract_signature(&oid, None) {
-            Ok((signature, data)) => match std::str::from_utf8(&signature) {
-                Ok(signature) => verifier.verify(signature, &data),
-                Err(_) => Err("the signature is not text".to_owned()),
-            },
-            Err(e) if e.code() == git2::ErrorCode::NotFound => Err("not signed".to_owned()),
-            Err(e) => return Err(e),
-        };
-        match outcome {
+        match verify_one(repo, oid, verifier)? {
             Ok(signer) => {
                 tracing::debug!(revision = %revision, signer, "signature verified");
                 verified = Some(revision);

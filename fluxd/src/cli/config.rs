@@ -3,9 +3,9 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use gitsync::{GitUrl, Identity, KnownHosts, Remote, SshKey};
+use gitsync::{GitUrl, Identity, KeyType, KnownHosts, Remote, SshKey, Transport, VerifyMode};
 
-use crate::{Error, Flags, SyncState};
+use crate::{Error, Flags, SyncState, VerifySignaturesMode};
 
 /// Where known_hosts is looked for when `--git-known-hosts` is not given.
 const DEFAULT_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
@@ -52,6 +52,54 @@ pub enum MarkerConfig {
     },
 }
 
+/// How commits and tags are signed (`--git-signing-key`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SigningKey {
+    /// A GPG key of gpg's keyring.
+    Gpg(String),
+    /// The ssh private key in this file (`ssh:FILE`).
+    SshFile(PathBuf),
+}
+
+/// How fluxd writes to git.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GitWriteConfig {
+    /// `--git-readonly`: no write check, no commits, no tag.
+    pub readonly: bool,
+    /// The committer (`--git-user`, `--git-email`).
+    pub committer: Identity,
+    /// `--git-set-author`: the job's user is the author.
+    pub set_author: bool,
+    /// Appended to every commit message (`--git-ci-skip`, `--git-ci-skip-message`).
+    pub message_suffix: String,
+    /// The notes ref (`refs/notes/flux`).
+    pub notes_ref: String,
+    /// Who signs commits and the sync tag.
+    pub signing_key: Option<SigningKey>,
+    /// GPG keys to import at start.
+    pub gpg_key_import: Vec<PathBuf>,
+    /// Which commits must be signed to be applied.
+    pub verify_mode: VerifyMode,
+    /// ssh keys allowed to sign, when verifying ssh signatures.
+    pub ssh_allowed_signers: Option<PathBuf>,
+}
+
+/// Where the deploy key comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeployKeyConfig {
+    /// The key file given or mounted (`--git-ssh-key`, or the mounted Secret).
+    pub file: Option<PathBuf>,
+    /// The Secret to read a key from, or to generate one into, when no file is given.
+    pub secret_name: String,
+    /// What to generate.
+    pub key_type: KeyType,
+    /// `--ssh-keygen-dir`.
+    pub keygen_dir: Option<PathBuf>,
+}
+
 /// The daemon's configuration, checked. Build it with [`Config::from_flags`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -84,6 +132,12 @@ pub struct Config {
     pub kubeconfig: Option<PathBuf>,
     /// Where the mirror and checkouts live; `None`: a temporary directory.
     pub mirror_dir: Option<PathBuf>,
+    /// Timeout of each network operation on the repository (`--git-timeout`).
+    pub git_timeout: Duration,
+    /// The deploy key (ssh URLs only).
+    pub deploy_key: DeployKeyConfig,
+    /// Commits, notes, signatures.
+    pub git_write: GitWriteConfig,
 }
 
 impl Config {
@@ -91,10 +145,28 @@ impl Config {
     pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
         let url =
             GitUrl::parse(&flags.git_url).map_err(|e| Error::flag("--git-url", e.to_string()))?;
+        let is_ssh = url.transport() == Transport::Ssh;
         let mut remote = Remote::new(url).with_timeout(flags.git_timeout);
-        if let Some(key) = ssh_key(flags)? {
-            remote = remote.with_ssh_key(key);
+        let key_file = ssh_key(flags)?;
+        if let Some(key) = &key_file {
+            remote = remote.with_ssh_key(SshKey::file(key));
         }
+        let deploy_key = DeployKeyConfig {
+            file: key_file.filter(|_| is_ssh),
+            secret_name: flags.k8s_secret_name.clone(),
+            key_type: KeyType::parse(&flags.ssh_keygen_type, flags.ssh_keygen_bits)
+                .map_err(|e| Error::flag("--ssh-keygen-type", e.to_string()))?,
+            keygen_dir: flags.ssh_keygen_dir.clone(),
+        };
+        if let Some(format) = &flags.ssh_keygen_format
+            && !format.eq_ignore_ascii_case("RFC4716")
+        {
+            tracing::warn!(
+                format = %format,
+                "--ssh-keygen-format: fluxd writes generated keys in OpenSSH's own format (RFC4716)"
+            );
+        }
+        let git_write = git_write(flags)?;
         if let Some(known_hosts) = known_hosts(flags.git_known_hosts.as_deref())? {
             remote = remote.with_known_hosts(known_hosts);
         }
@@ -179,6 +251,9 @@ impl Config {
             mode,
             kubeconfig: flags.kubeconfig.clone(),
             mirror_dir: flags.git_mirror_dir.clone(),
+            git_timeout: flags.git_timeout,
+            deploy_key,
+            git_write,
         })
     }
 
@@ -192,11 +267,69 @@ impl Config {
     }
 }
 
+/// The write side of the flags.
+fn git_write(flags: &Flags) -> Result<GitWriteConfig, Error> {
+    let notes_ref = flags.git_label.as_deref().unwrap_or(&flags.git_notes_ref);
+    let notes_flag = if flags.git_label.is_some() {
+        "--git-label"
+    } else {
+        "--git-notes-ref"
+    };
+    let notes_ref = gitsync::Note::new(notes_ref, "")
+        .map_err(|e| Error::flag(notes_flag, e.to_string()))?
+        .refname;
+    let signing_key = match flags.git_signing_key.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(key) => match key.strip_prefix("ssh:") {
+            Some(path) if Path::new(path).is_file() => Some(SigningKey::SshFile(path.into())),
+            Some(path) => {
+                return Err(Error::flag(
+                    "--git-signing-key",
+                    format!("{path} is not a readable ssh private key file"),
+                ));
+            }
+            None => Some(SigningKey::Gpg(key.to_owned())),
+        },
+    };
+    let verify_mode = match (
+        flags.git_verify_signatures_mode,
+        flags.git_verify_signatures,
+    ) {
+        (Some(VerifySignaturesMode::All), _) | (None, true) => VerifyMode::All,
+        (Some(VerifySignaturesMode::FirstParent), _) => VerifyMode::FirstParent,
+        _ => VerifyMode::None,
+    };
+    if let Some(path) = &flags.git_ssh_allowed_signers
+        && !path.is_file()
+    {
+        return Err(Error::flag(
+            "--git-ssh-allowed-signers",
+            format!("{} is not a readable file", path.display()),
+        ));
+    }
+    let message_suffix = match (&flags.git_ci_skip_message, flags.git_ci_skip) {
+        (Some(message), _) if !message.is_empty() => message.clone(),
+        (_, true) => "\n\n[ci skip]".to_owned(),
+        _ => String::new(),
+    };
+    Ok(GitWriteConfig {
+        readonly: flags.git_readonly,
+        committer: Identity::new(flags.git_user.clone(), flags.git_email.clone()),
+        set_author: flags.git_set_author,
+        message_suffix,
+        notes_ref,
+        signing_key,
+        gpg_key_import: flags.git_gpg_key_import.clone(),
+        verify_mode,
+        ssh_allowed_signers: flags.git_ssh_allowed_signers.clone(),
+    })
+}
+
 /// `--git-ssh-key` (which must exist), else the mounted deploy key if there is one.
-fn ssh_key(flags: &Flags) -> Result<Option<SshKey>, Error> {
+fn ssh_key(flags: &Flags) -> Result<Option<PathBuf>, Error> {
     if let Some(path) = &flags.git_ssh_key {
         return if path.is_file() {
-            Ok(Some(SshKey::file(path)))
+            Ok(Some(path.clone()))
         } else {
             Err(Error::flag(
                 "--git-ssh-key",
@@ -212,27 +345,35 @@ fn ssh_key(flags: &Flags) -> Result<Option<SshKey>, Error> {
         ));
     }
     let mounted = flags.k8s_secret_volume_mount_path.join(key);
-    Ok(mounted.is_file().then(|| SshKey::file(mounted)))
+    Ok(mounted.is_file().then_some(mounted))
 }
 
-/// `--git-known-hosts` (which must parse), else the system file if it exists.
+/// `--git-known-hosts` (which must parse), else the system file and the
+/// user's `~/.ssh/known_hosts` (where Flux's chart mounts `ssh.known_hosts`),
+/// those that exist.
 fn known_hosts(flag: Option<&Path>) -> Result<Option<KnownHosts>, Error> {
     if let Some(path) = flag {
         return KnownHosts::from_file(path)
             .map(Some)
             .map_err(|e| Error::flag("--git-known-hosts", e.to_string()));
     }
-    let default = Path::new(DEFAULT_KNOWN_HOSTS);
-    if !default.is_file() {
-        return Ok(None);
-    }
-    match KnownHosts::from_file(default) {
-        Ok(known_hosts) => Ok(Some(known_hosts)),
-        Err(error) => {
-            tracing::warn!(%error, "ignoring the system known_hosts");
-            Ok(None)
+    let user = std::env::home_dir().map(|home| home.join(".ssh").join("known_hosts"));
+    let mut found: Option<KnownHosts> = None;
+    for path in std::iter::once(PathBuf::from(DEFAULT_KNOWN_HOSTS)).chain(user) {
+        if !path.is_file() {
+            continue;
+        }
+        match KnownHosts::from_file(&path) {
+            Ok(known_hosts) => {
+                found = Some(match found {
+                    Some(before) => before.merge(known_hosts),
+                    None => known_hosts,
+                });
+            }
+            Err(error) => tracing::warn!(%error, "ignoring a known_hosts file"),
         }
     }
+    Ok(found)
 }
 
 /// Checks that each path is relative and stays inside the repository. The

@@ -5,6 +5,6 @@ pub(crate) mod config;
 pub(crate) mod duration;
 pub(crate) mod flags;
 
-pub use config::{Config, GcMode, MarkerConfig, Mode};
+pub use config::{Config, DeployKeyConfig, GcMode, GitWriteConfig, MarkerConfig, Mode, SigningKey};
 pub use duration::{GoDuration, parse_go_duration};
-pub use flags::{Flags, LogFormat, MAX_FLAG_DURATION, SyncState};
+pub use flags::{Flags, LogFormat, MAX_FLAG_DURATION, SyncState, VerifySignaturesMode};
