@@ -7,6 +7,7 @@
 
 mod cli;
 mod dry_run;
+mod identity;
 mod marker;
 mod readme;
 mod restart;
