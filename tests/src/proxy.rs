@@ -177,14 +177,14 @@ fn handle(shared: &Arc<Shared>, client: TcpStream) {
 
 fn copy_up(shared: &Shared, mut from: TcpStream, mut to: TcpStream, cut_answer: &AtomicBool) {
     let mut buffer = vec![0u8; 64 * 1024];
-    let mut first = true;
     loop {
         let n = match from.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if first {
-            first = false;
+        // A request starts a read (clients write their headers at once; one
+        // connection may carry several requests).
+        {
             let head = &buffer[..n];
             let is_push =
                 head.starts_with(b"POST ") && head.windows(16).any(|w| w == b"git-receive-pack");

@@ -14,6 +14,7 @@ mod restart;
 mod scope;
 mod ssh;
 mod sync;
+mod wedge;
 
 use std::path::Path;
 use std::time::Duration;

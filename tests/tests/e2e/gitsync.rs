@@ -12,6 +12,7 @@ mod marker;
 mod poll;
 mod push;
 mod ssh;
+mod write;
 
 use std::path::Path;
 
