@@ -14,6 +14,7 @@ mod restart;
 mod scope;
 mod ssh;
 mod sync;
+mod verify;
 mod wedge;
 
 use std::path::Path;

@@ -11,6 +11,7 @@ mod http;
 mod marker;
 mod poll;
 mod push;
+mod signing;
 mod ssh;
 mod write;
 
