@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod commit;
 mod dry_run;
 mod identity;
 mod marker;

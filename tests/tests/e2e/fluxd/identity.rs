@@ -230,3 +230,72 @@ async fn two_starts_at_once_end_with_one_key() {
     assert_eq!(key_of(&a), stored, "{}", a.output());
     assert_eq!(key_of(&b), stored, "{}", b.output());
 }
+
+#[tokio::test]
+async fn regenerating_replaces_the_key_keeps_the_rest_of_the_secret_and_is_used_next() {
+    use std::collections::BTreeMap;
+
+    use fluxd::identity::{DeployKey, KeySource};
+    use k8s_openapi::ByteString;
+    use kube::api::{ObjectMeta, PostParams};
+
+    let cluster = ControlPlane::shared().await.unwrap();
+    let ns = cluster.namespace("fluxd-regenerate").await.unwrap();
+    let client = cluster.client().unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns.name());
+    // The chart's Secret: empty of keys, with the sync marker and something else.
+    secrets
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: ObjectMeta {
+                    name: Some("flux-git-deploy".into()),
+                    annotations: Some(BTreeMap::from([(
+                        "flux.weave.works/sync-hwm".to_owned(),
+                        "0123456789abcdef0123456789abcdef01234567".to_owned(),
+                    )])),
+                    ..ObjectMeta::default()
+                },
+                data: Some(BTreeMap::from([(
+                    "known_hosts".to_owned(),
+                    ByteString(b"example.com ssh-ed25519 AAAA\n".to_vec()),
+                )])),
+                ..Secret::default()
+            },
+        )
+        .await
+        .unwrap();
+    let remote = gitsync::Remote::new(gitsync::GitUrl::parse("ssh://git@example.com/x").unwrap());
+    let handle = remote.ssh_key_handle();
+    let key = DeployKey::new(
+        client,
+        ns.name(),
+        "flux-git-deploy",
+        gitsync::KeyType::Ed25519,
+        handle.clone(),
+    );
+    assert_eq!(key.ensure().await.unwrap(), KeySource::Generated);
+    let before = key.public_key().unwrap();
+    assert!(handle.get().is_some());
+    let regenerated = key.regenerate().await.unwrap();
+    assert_ne!(regenerated.openssh, before.openssh);
+    assert_eq!(key.public_key().unwrap(), regenerated);
+    let (private, public) = secret_key(&secrets).await;
+    assert_eq!(public.trim(), regenerated.openssh);
+    assert_eq!(
+        gitsync::KeyPair::from_openssh(&private).unwrap().public(),
+        &regenerated
+    );
+    let secret = secrets.get("flux-git-deploy").await.unwrap();
+    assert!(secret.data.unwrap().contains_key("known_hosts"));
+    assert!(
+        secret
+            .metadata
+            .annotations
+            .unwrap()
+            .contains_key("flux.weave.works/sync-hwm")
+    );
+    // A second start finds the regenerated key.
+    assert_eq!(key.ensure().await.unwrap(), KeySource::Secret);
+    assert_eq!(key.public_key().unwrap(), regenerated);
+}
