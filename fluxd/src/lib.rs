@@ -17,7 +17,14 @@
 //!   sync marker), and [`SyncLoop`]: poll, sync each new head and again every
 //!   sync interval, never stopping on a failed fetch, load or apply.
 //! - [`SecretMarker`]: the sync marker as an annotation on the deploy-key
-//!   Secret (`--sync-state secret`), next to gitsync's git tag.
+//!   Secret (`--sync-state secret`), next to gitsync's git tag. The marker
+//!   moves only after a sync that ran to completion against the cluster.
+//! - [`identity`]: the deploy key, read from or generated into the Secret
+//!   of the daemon's namespace ([`daemon_namespace`]), logged as
+//!   `identity.pub`, regenerated on demand.
+//! - [`jobs`]: intentions (set an image, set or remove a policy) and the
+//!   one commit path every job that changes git goes through, with Flux's
+//!   commit messages as handlebars templates.
 //! - [`run`]: all of it as the binary runs it, including `--once` and
 //!   `--dry-run` (offline when no cluster is configured).
 //!

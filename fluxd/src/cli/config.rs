@@ -547,6 +547,61 @@ mod tests {
     }
 
     #[test]
+    fn the_write_flags() {
+        let write = config(&[]).unwrap().git_write;
+        assert_eq!(write.notes_ref, "refs/notes/flux");
+        assert_eq!(write.message_suffix, "");
+        assert_eq!(write.verify_mode, VerifyMode::None);
+        assert!(!write.set_author && !write.readonly && write.signing_key.is_none());
+        let write = config(&[
+            "--git-ci-skip",
+            "--git-set-author=true",
+            "--git-label=cluster-a",
+            "--git-verify-signatures",
+            "--git-signing-key=ABCDEF01",
+        ])
+        .unwrap()
+        .git_write;
+        assert_eq!(write.message_suffix, "\n\n[ci skip]");
+        assert!(write.set_author);
+        assert_eq!(write.notes_ref, "refs/notes/cluster-a");
+        assert_eq!(write.verify_mode, VerifyMode::All);
+        assert_eq!(write.signing_key, Some(SigningKey::Gpg("ABCDEF01".into())));
+        let write = config(&[
+            "--git-ci-skip=false",
+            "--git-ci-skip-message= [skip ci]",
+            "--git-verify-signatures-mode=first-parent",
+        ])
+        .unwrap()
+        .git_write;
+        assert_eq!(write.message_suffix, " [skip ci]");
+        assert_eq!(write.verify_mode, VerifyMode::FirstParent);
+        let key = config(&["--ssh-keygen-type=ecdsa", "--ssh-keygen-bits=384"])
+            .unwrap()
+            .deploy_key
+            .key_type;
+        assert_eq!(key, KeyType::Ecdsa { bits: 384 });
+        for (args, flag) in [
+            (&["--ssh-keygen-type=dsa"][..], "--ssh-keygen-type"),
+            (
+                &["--ssh-keygen-type=rsa", "--ssh-keygen-bits=512"][..],
+                "--ssh-keygen-type",
+            ),
+            (
+                &["--git-signing-key=ssh:/nonexistent/key"][..],
+                "--git-signing-key",
+            ),
+            (&["--git-notes-ref=bad..name"][..], "--git-notes-ref"),
+            (
+                &["--git-ssh-allowed-signers=/nonexistent"][..],
+                "--git-ssh-allowed-signers",
+            ),
+        ] {
+            assert_eq!(flag_of(config(args).unwrap_err()), flag, "{args:?}");
+        }
+    }
+
+    #[test]
     fn paths_are_kept_as_given() {
         let config = config(&["--git-path=a,b", "--git-path=a"]).unwrap();
         assert_eq!(config.paths, ["a", "b", "a"]);
