@@ -139,17 +139,7 @@ impl DeployKey {
                 log_identity(pair.public(), &KeySource::Secret, began);
                 return Ok(KeySource::Secret);
             }
-            let pair = generate(self.key_type, &self.namespace).await?;
-            let written = match &secret {
-                Some(secret) => {
-                    self.patch_key(&pair, secret.metadata.resource_version.as_deref())
-                        .await?
-                }
-                None => self.create_with_key(&pair).await?,
-            };
-            if written {
-                self.write_keygen_file(&pair);
-                self.use_key(&pair);
+            if let Some(pair) = self.write_new_key(secret.as_ref()).await? {
                 log_identity(pair.public(), &KeySource::Generated, began);
                 return Ok(KeySource::Generated);
             }
@@ -176,17 +166,7 @@ impl DeployKey {
                 .get_opt(&self.name)
                 .await
                 .map_err(|e| Error::kube(format!("reading the deploy key {}", self.id()), e))?;
-            let pair = generate(self.key_type, &self.namespace).await?;
-            let written = match &secret {
-                Some(secret) => {
-                    self.patch_key(&pair, secret.metadata.resource_version.as_deref())
-                        .await?
-                }
-                None => self.create_with_key(&pair).await?,
-            };
-            if written {
-                self.write_keygen_file(&pair);
-                self.use_key(&pair);
+            if let Some(pair) = self.write_new_key(secret.as_ref()).await? {
                 tracing::info!(
                     secret = %self.id(),
                     fingerprint = %pair.public().sha256,
@@ -201,6 +181,25 @@ impl DeployKey {
                 "it kept changing while fluxd wrote its key ({WRITE_ATTEMPTS} attempts)"
             ),
         })
+    }
+
+    /// Generates a key and writes it into `secret` as read (or a new Secret);
+    /// on success the key is in use. `None`: the Secret changed meanwhile.
+    async fn write_new_key(&self, secret: Option<&Secret>) -> Result<Option<KeyPair>, Error> {
+        let pair = generate(self.key_type, &self.namespace).await?;
+        let written = match secret {
+            Some(secret) => {
+                self.patch_key(&pair, secret.metadata.resource_version.as_deref())
+                    .await?
+            }
+            None => self.create_with_key(&pair).await?,
+        };
+        if !written {
+            return Ok(None);
+        }
+        self.write_keygen_file(&pair);
+        self.use_key(&pair);
+        Ok(Some(pair))
     }
 
     fn use_key(&self, pair: &KeyPair) {

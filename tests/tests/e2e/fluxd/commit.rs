@@ -26,6 +26,16 @@ spec:
         image: 'nginx:1.25' # pinned
 ";
 
+/// A job of `intentions` with `message` and no user or note.
+fn job(intentions: Vec<Intention>, message: &str) -> CommitJob {
+    CommitJob {
+        intentions,
+        message: message.to_owned(),
+        user: None,
+        note: None,
+    }
+}
+
 fn git_write(args: &[&str]) -> fluxd::GitWriteConfig {
     let flags =
         fluxd::Flags::try_parse_from(["fluxd", "--git-url=/srv/repo"].iter().chain(args.iter()))
@@ -58,7 +68,7 @@ async fn intentions_become_one_commit_with_author_ci_skip_and_note() {
     assert_eq!(path.check_write_access().await, WriteAccess::Granted);
 
     let web: manifests::ResourceId = "demo:deployment/web".parse().unwrap();
-    let job = serde_json::json!({"jobID": "0c6f5d2a-1b7e-4c8f-9a55-3e2f4d6b7a10", "spec": {"type": "image"}, "result": null});
+    let note = serde_json::json!({"jobID": "0c6f5d2a-1b7e-4c8f-9a55-3e2f4d6b7a10", "spec": {"type": "image"}, "result": null});
     let committed = path
         .commit(CommitJob {
             intentions: vec![
@@ -75,7 +85,7 @@ async fn intentions_become_one_commit_with_author_ci_skip_and_note() {
             ],
             message: "Release nginx:1.27 to demo:deployment/web".into(),
             user: Some("Jane Doe <jane@example.com>".into()),
-            note: Some(job.clone()),
+            note: Some(note.clone()),
         })
         .await
         .unwrap();
@@ -104,41 +114,37 @@ async fn intentions_become_one_commit_with_author_ci_skip_and_note() {
     assert!(file.contains("image: 'nginx:1.27' # pinned"), "{file}");
     assert!(file.contains("name: web # the front end"), "{file}");
     assert!(file.contains("fluxcd.io/automated"), "{file}");
-    let note = repo
+    let shown = repo
         .git_bare(["notes", "--ref", "flux", "show", &revision])
         .unwrap();
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&note).unwrap(),
-        job
+        serde_json::from_str::<serde_json::Value>(&shown).unwrap(),
+        note
     );
 
     // Already so in git: no commit.
     let again = path
-        .commit(CommitJob {
-            intentions: vec![Intention::SetImage {
+        .commit(job(
+            vec![Intention::SetImage {
                 resource: web.clone(),
                 container: "web".into(),
                 image: "nginx:1.27".into(),
             }],
-            message: "again".into(),
-            user: None,
-            note: None,
-        })
+            "again",
+        ))
         .await
         .unwrap();
     assert!(matches!(again, Committed::NoChange { .. }), "{again:?}");
 
     // An intention about a resource that left git fails the job; nothing is pushed.
     let failure = path
-        .commit(CommitJob {
-            intentions: vec![Intention::RemovePolicy {
+        .commit(job(
+            vec![Intention::RemovePolicy {
                 resource: "demo:deployment/gone".parse().unwrap(),
                 policy: Policy::Locked,
             }],
-            message: "Unlocked: demo:deployment/gone".into(),
-            user: None,
-            note: None,
-        })
+            "Unlocked: demo:deployment/gone",
+        ))
         .await
         .unwrap_err();
     assert!(matches!(failure, CommitFailure::Intention(_)), "{failure}");
@@ -158,15 +164,7 @@ async fn intentions_become_one_commit_with_author_ci_skip_and_note() {
         LoadOptions::default(),
         git_write(&["--git-readonly"]),
     );
-    let failure = readonly
-        .commit(CommitJob {
-            intentions: Vec::new(),
-            message: "x".into(),
-            user: None,
-            note: None,
-        })
-        .await
-        .unwrap_err();
+    let failure = readonly.commit(job(Vec::new(), "x")).await.unwrap_err();
     assert!(matches!(failure, CommitFailure::ReadOnly), "{failure}");
 
     // The key becomes read-only: the write check says so, and writing jobs fail with it.
@@ -181,15 +179,7 @@ async fn intentions_become_one_commit_with_author_ci_skip_and_note() {
         panic!("the read-only key passed the write check")
     };
     assert!(reason.contains("read only"), "{reason}");
-    let failure = path
-        .commit(CommitJob {
-            intentions: Vec::new(),
-            message: "x".into(),
-            user: None,
-            note: None,
-        })
-        .await
-        .unwrap_err();
+    let failure = path.commit(job(Vec::new(), "x")).await.unwrap_err();
     assert!(
         failure
             .to_string()
