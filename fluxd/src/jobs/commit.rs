@@ -237,9 +237,11 @@ impl CommitPath {
             }),
             CommitOutcome::NothingToCommit { head } => Committed::NoChange { head },
             _ => {
-                return Err(CommitFailure::Git(gitsync::Error::InvalidRevision(
-                    "unknown commit outcome".to_owned(),
-                )));
+                return Err(CommitFailure::Git(gitsync::Error::Task {
+                    url: self.mirror.remote().url().to_string(),
+                    operation: "commit and push to",
+                    reason: "gitsync reported an outcome this fluxd does not know".to_owned(),
+                }));
             }
         })
     }
