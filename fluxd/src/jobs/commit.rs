@@ -210,6 +210,7 @@ impl CommitPath {
         let root_paths = self.paths.clone();
         let options = self.load_options.clone();
         let intentions = job.intentions;
+        let url = self.mirror.remote().url().to_string();
         let outcome = self
             .mirror
             .commit_and_push(request, move |dir| {
@@ -220,7 +221,11 @@ impl CommitPath {
             .map_err(|error| match error {
                 gitsync::Error::Edit { source, .. } => match source.downcast::<IntentionError>() {
                     Ok(intention) => CommitFailure::Intention(*intention),
-                    Err(other) => CommitFailure::Git(gitsync::Error::Marker(other)),
+                    Err(other) => CommitFailure::Git(gitsync::Error::Task {
+                        url: url.clone(),
+                        operation: "editing the checkout of",
+                        reason: other.to_string(),
+                    }),
                 },
                 other => CommitFailure::Git(other),
             })?;
