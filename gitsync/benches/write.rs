@@ -154,6 +154,10 @@ fn benches(c: &mut Criterion) {
                             "clone",
                         ],
                     );
+                    git(
+                        &clone,
+                        &["fetch", "--quiet", "origin", "+refs/notes/*:refs/notes/*"],
+                    );
                     set_image(&clone, tag).unwrap();
                     git(
                         &clone,

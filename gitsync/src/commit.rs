@@ -601,7 +601,14 @@ fn subtree(
         } else {
             let metadata = entry.metadata().map_err(|e| io_error(&path, e))?;
             let contents = std::fs::read(&path).map_err(|e| io_error(&path, e))?;
-            let blob = repo.blob(&contents).map_err(git_error)?;
+            // Most files are as checked out: hash them, and write only what changed.
+            let unchanged = before.as_ref().map(git2::TreeEntry::id).filter(|id| {
+                Oid::hash_object(git2::ObjectType::Blob, &contents).is_ok_and(|hash| hash == *id)
+            });
+            let blob = match unchanged {
+                Some(id) => id,
+                None => repo.blob(&contents).map_err(git_error)?,
+            };
             let mode = if metadata.permissions().mode() & 0o111 != 0 {
                 FileMode::BlobExecutable
             } else {
