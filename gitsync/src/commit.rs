@@ -246,6 +246,8 @@ where
     let notes_ref = request.note.as_ref().map(|note| note.refname.as_str());
     let extra: Vec<&str> = notes_ref.into_iter().collect();
     let mut last_branch = branch.unwrap_or_default().to_owned();
+    // The working copy of the last attempt and the tree it was edited into.
+    let mut working: Option<(tempfile::TempDir, Oid)> = None;
     for attempt in 1..=attempts {
         if attempt > 1 {
             std::thread::sleep(backoff(attempt - 1));
@@ -257,17 +259,27 @@ where
             .map_err(git_error("reading the head of"))?;
         let parent_tree = parent.tree().map_err(git_error("reading the head of"))?;
 
-        let workdir = tempfile::Builder::new()
-            .prefix("gitsync-edit-")
-            .tempdir()
-            .map_err(|e| Error::io("creating a directory for the edit", e))?;
-        write_tree(repo, head.revision, workdir.path(), &url)?;
+        // The working copy of this head: the previous attempt's, brought to
+        // this head (only what differs is written), or a full checkout.
+        let workdir = match working.take() {
+            Some((dir, edited)) => {
+                let edited = repo
+                    .find_tree(edited)
+                    .map_err(git_error("reading the previous attempt of"))?;
+                if update_workdir(repo, dir.path(), &edited, &parent_tree, &url)? {
+                    dir
+                } else {
+                    fresh_workdir(repo, head.revision, &url)?
+                }
+            }
+            None => fresh_workdir(repo, head.revision, &url)?,
+        };
         edit(workdir.path()).map_err(|source| Error::Edit {
             url: url.clone(),
             source,
         })?;
         let tree_id = tree_from_dir(repo, workdir.path(), Some(&parent_tree), &url)?;
-        drop(workdir);
+        working = Some((workdir, tree_id));
         if tree_id == parent_tree.id() {
             return Ok(CommitOutcome::NothingToCommit {
                 head: head.revision,
@@ -365,6 +377,87 @@ where
         branch: last_branch,
         attempts,
     })
+}
+
+/// A new directory holding the files of `revision`.
+fn fresh_workdir(
+    repo: &Repository,
+    revision: Revision,
+    url: &str,
+) -> Result<tempfile::TempDir, Error> {
+    let workdir = tempfile::Builder::new()
+        .prefix("gitsync-edit-")
+        .tempdir()
+        .map_err(|e| Error::io("creating a directory for the edit", e))?;
+    write_tree(repo, revision, workdir.path(), url)?;
+    Ok(workdir)
+}
+
+/// Makes `dir`, which holds exactly the files of tree `from`, hold those of
+/// `to` by writing and removing only what differs: a retry on a moved
+/// remote then costs what changed, not a whole checkout. `false` (nothing
+/// done, or half done) when a path is not a plain relative one or an entry
+/// is a submodule: the caller checks out afresh.
+fn update_workdir(
+    repo: &Repository,
+    dir: &Path,
+    from: &Tree<'_>,
+    to: &Tree<'_>,
+    url: &str,
+) -> Result<bool, Error> {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let git_error = |source| Error::Git {
+        url: url.to_owned(),
+        operation: "updating the working copy of",
+        source,
+    };
+    let diff = repo
+        .diff_tree_to_tree(Some(from), Some(to), None)
+        .map_err(git_error)?;
+    for delta in diff.deltas() {
+        let (old, new) = (delta.old_file(), delta.new_file());
+        let Some(relative) = new.path().or_else(|| old.path()) else {
+            return Ok(false);
+        };
+        let plain = relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(name) if name != ".git"));
+        let submodule = |file: &git2::DiffFile<'_>| file.mode() == FileMode::Commit;
+        if !plain || submodule(&old) || submodule(&new) {
+            return Ok(false);
+        }
+        let path = dir.join(relative);
+        let io_error = |e| Error::io(format!("updating {}", path.display()), e);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => return Ok(false),
+            Ok(_) => std::fs::remove_file(&path).map_err(io_error)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(e)),
+        }
+        if delta.status() == git2::Delta::Deleted {
+            continue;
+        }
+        let blob = repo.find_blob(new.id()).map_err(git_error)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io_error)?;
+        }
+        match new.mode() {
+            FileMode::Link => {
+                let target =
+                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(blob.content());
+                std::os::unix::fs::symlink(target, &path).map_err(io_error)?;
+            }
+            mode => {
+                std::fs::write(&path, blob.content()).map_err(io_error)?;
+                if mode == FileMode::BlobExecutable {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                        .map_err(io_error)?;
+                }
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Where a push that failed in the network left the remote.

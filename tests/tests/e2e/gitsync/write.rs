@@ -94,6 +94,7 @@ async fn a_concurrent_pusher_loses_nothing_forces_nothing_and_the_note_survives(
         if !raced {
             raced = true;
             std::fs::write(other.join("theirs.yaml"), "kind: ConfigMap\n")?;
+            std::fs::write(other.join("deploy/app.yaml"), "kind: Deployment # theirs\n")?;
             git(&other, &["add", "--all"]);
             git(&other, &["commit", "--quiet", "-m", "their change"]);
             git(&other, &["push", "--quiet", "origin", "HEAD:main"]);
@@ -123,6 +124,11 @@ async fn a_concurrent_pusher_loses_nothing_forces_nothing_and_the_note_survives(
     );
     assert_eq!(git(bare, &["show", "main:theirs.yaml"]), "kind: ConfigMap");
     assert_eq!(git(bare, &["show", "main:ours.yaml"]), "kind: Secret");
+    // The retry's working copy was brought to their head: their edit stands.
+    assert_eq!(
+        git(bare, &["show", "main:deploy/app.yaml"]),
+        "kind: Deployment # theirs"
+    );
     // The note holds the job and is on the commit that landed.
     assert_eq!(
         git(
