@@ -123,6 +123,7 @@ pub(crate) fn reason_says_moved(reason: &str) -> bool {
         "fetch first",
         "stale info",
         "cannot lock ref",
+        "failed to lock",
         "failed to update ref",
     ]
     .iter()
@@ -162,6 +163,10 @@ mod tests {
     fn only_a_moved_remote_is_retried() {
         assert!(remote_moved(&rejected("non-fast-forward (cannot push)")));
         assert!(remote_moved(&rejected("failed to update ref")));
+        // Another writer holds the reference's lock (libgit2's local transport).
+        assert!(remote_moved(&rejected(
+            "failed to lock file '/srv/origin.git/refs/heads/main.lock' for writing: "
+        )));
         assert!(!remote_moved(&rejected("pre-receive hook declined")));
         assert!(!remote_moved(&rejected("deny updating a hidden ref")));
         assert!(!remote_moved(&Error::InvalidRevision("x".to_owned())));
