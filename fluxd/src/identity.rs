@@ -125,11 +125,7 @@ impl DeployKey {
     pub async fn ensure(&self) -> Result<KeySource, Error> {
         let began = Instant::now();
         for _ in 0..WRITE_ATTEMPTS {
-            let secret = self
-                .api
-                .get_opt(&self.name)
-                .await
-                .map_err(|e| Error::kube(format!("reading the deploy key {}", self.id()), e))?;
+            let secret = self.read_secret().await?;
             if let Some(private) = secret.as_ref().and_then(|s| data(s, PRIVATE_KEY_DATA_KEY)) {
                 let pair = KeyPair::from_openssh(&private).map_err(|e| Error::DeployKey {
                     secret: self.id(),
@@ -161,11 +157,7 @@ impl DeployKey {
     /// repository's deploy key must be replaced with it.
     pub async fn regenerate(&self) -> Result<PublicKeyInfo, Error> {
         for _ in 0..WRITE_ATTEMPTS {
-            let secret = self
-                .api
-                .get_opt(&self.name)
-                .await
-                .map_err(|e| Error::kube(format!("reading the deploy key {}", self.id()), e))?;
+            let secret = self.read_secret().await?;
             if let Some(pair) = self.write_new_key(secret.as_ref()).await? {
                 tracing::info!(
                     secret = %self.id(),
@@ -181,6 +173,14 @@ impl DeployKey {
                 "it kept changing while fluxd wrote its key ({WRITE_ATTEMPTS} attempts)"
             ),
         })
+    }
+
+    /// The Secret, if it exists.
+    async fn read_secret(&self) -> Result<Option<Secret>, Error> {
+        self.api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| Error::kube(format!("reading the deploy key {}", self.id()), e))
     }
 
     /// Generates a key and writes it into `secret` as read (or a new Secret);
