@@ -203,8 +203,10 @@ pub fn resource_namespace(flag: Option<&str>, cluster: Option<&ClusterConfig>) -
         .unwrap_or_else(|| "default".to_owned())
 }
 
-/// The daemon's own namespace (where the sync-marker Secret lives): in a
-/// cluster, the ServiceAccount's; else `--k8s-namespace`; else `default`.
+/// The daemon's own namespace (where the deploy-key and sync-marker Secret
+/// lives): in a cluster, the pod's (its ServiceAccount's); out of one,
+/// `--k8s-namespace` when given, else the kubeconfig context's namespace,
+/// else `default`.
 pub fn daemon_namespace(cluster: Option<&ClusterConfig>, flag: Option<&str>) -> String {
     if let Some(cluster) = cluster
         && cluster.source == ClusterSource::InCluster
@@ -221,7 +223,13 @@ pub fn daemon_namespace(cluster: Option<&ClusterConfig>, flag: Option<&str>) -> 
         }
         return namespace;
     }
-    flag.unwrap_or("default").to_owned()
+    match (flag, cluster) {
+        (Some(flag), _) => flag.to_owned(),
+        (None, Some(cluster)) if !cluster.default_namespace().is_empty() => {
+            cluster.default_namespace().to_owned()
+        }
+        _ => "default".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -263,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn the_daemon_namespace_is_the_pods_in_a_cluster_else_the_flag() {
+    fn the_daemon_namespace_is_the_pods_in_a_cluster_else_the_flag_else_the_context() {
         let mut config = kube::Config::new("https://10.0.0.1".parse().unwrap());
         config.default_namespace = "flux".to_owned();
         let in_cluster = ClusterConfig {
@@ -278,7 +286,9 @@ mod tests {
         };
         assert_eq!(daemon_namespace(Some(&in_cluster), Some("other")), "flux");
         assert_eq!(daemon_namespace(Some(&from_file), Some("other")), "other");
-        assert_eq!(daemon_namespace(Some(&from_file), None), "default");
+        // The kubeconfig context's namespace, as the seed's `flux` context says.
+        assert_eq!(daemon_namespace(Some(&from_file), None), "flux");
+        assert_eq!(daemon_namespace(None, Some("other")), "other");
         assert_eq!(daemon_namespace(None, None), "default");
     }
 

@@ -48,6 +48,32 @@ pub enum Error {
     /// The Helm operator could not start or run.
     #[error(transparent)]
     HelmOperator(#[from] helmops::Error),
+    /// The deploy key in its Secret cannot be read, generated or written.
+    #[error("the deploy key in {secret}: {reason}")]
+    DeployKey {
+        /// `namespace:secret/name`.
+        secret: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No revision of the branch verifies (`--git-verify-signatures-mode`).
+    #[error(
+        "nothing to apply: commit {revision} is not verified ({reason}) and no revision before it was synced"
+    )]
+    Unverified {
+        /// The oldest commit that did not verify.
+        revision: gitsync::Revision,
+        /// Why.
+        reason: String,
+    },
+    /// A commit message template does not compile or render.
+    #[error("commit message template `{kind}`: {reason}")]
+    Template {
+        /// The kind of job.
+        kind: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// A local file operation failed.
     #[error("{context} {path}: {source}", path = path.display())]
     Io {

@@ -77,7 +77,8 @@ impl GitSettings {
         Ok(Self {
             timeout: flags.timeout,
             poll_interval: flags.poll_interval,
-            ssh_key: deploy_key(flags.ssh_key, flags.mount, flags.data_key)?,
+            ssh_key: deploy_key(flags.ssh_key, flags.mount, flags.data_key)?
+                .map(gitsync::SshKey::file),
             known_hosts: known_hosts(flags.known_hosts)?,
             ssh_allowed_hosts: flags.tuning.git_ssh_allowed_hosts.clone(),
             daemon_repository: None,

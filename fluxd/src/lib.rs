@@ -19,7 +19,14 @@
 //!   sync marker), and [`SyncLoop`]: poll, sync each new head and again every
 //!   sync interval, never stopping on a failed fetch, load or apply.
 //! - [`SecretMarker`]: the sync marker as an annotation on the deploy-key
-//!   Secret (`--sync-state secret`), next to gitsync's git tag.
+//!   Secret (`--sync-state secret`), next to gitsync's git tag. The marker
+//!   moves only after a sync that ran to completion against the cluster.
+//! - [`identity`]: the deploy key, read from or generated into the Secret
+//!   of the daemon's namespace ([`daemon_namespace`]), logged as
+//!   `identity.pub`, regenerated on demand.
+//! - [`jobs`]: intentions (set an image, set or remove a policy) and the
+//!   one commit path every job that changes git goes through, with Flux's
+//!   commit messages as handlebars templates.
 //! - [`run`]: all of it as the binary runs it, including `--once` and
 //!   `--dry-run` (offline when no cluster is configured).
 //! - [`api`]: the HTTP API's request and response types, Flux v1's JSON
@@ -60,6 +67,10 @@ mod error;
 #[cfg(feature = "daemon")]
 pub mod helm_operator;
 #[cfg(feature = "daemon")]
+pub mod identity;
+#[cfg(feature = "daemon")]
+pub mod jobs;
+#[cfg(feature = "daemon")]
 mod logging;
 #[cfg(feature = "daemon")]
 mod sync;
@@ -71,7 +82,8 @@ use std::process::ExitCode;
 pub use cli::compat;
 #[cfg(feature = "daemon")]
 pub use cli::{
-    Config, Flags, GcMode, GoDuration, LogFormat, MAX_FLAG_DURATION, MarkerConfig, Mode, SyncState,
+    Config, DeployKeyConfig, Flags, GcMode, GitWriteConfig, GoDuration, LogFormat,
+    MAX_FLAG_DURATION, MarkerConfig, Mode, SigningKey, SyncState, VerifySignaturesMode,
     parse_go_duration,
 };
 // The Helm operator's command line.
@@ -129,6 +141,11 @@ where
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
+    // Before any thread uses libgit2 (see gitsync's `set_io_timeout`).
+    if let Err(error) = gitsync::set_io_timeout(config.git_timeout) {
+        eprintln!("fluxd: {error}");
+        return ExitCode::from(EXIT_ERRORS);
+    }
     let result = match until_signal(|shutdown| run(config, shutdown)) {
         Ok(result) => result,
         Err(code) => return code,
@@ -151,6 +168,11 @@ fn run_helm_operator(flags: &HelmOperatorFlags) -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
+    // Before any thread uses libgit2 (see gitsync's `set_io_timeout`).
+    if let Err(error) = gitsync::set_io_timeout(flags.git_timeout) {
+        eprintln!("fluxd: {error}");
+        return ExitCode::from(EXIT_ERRORS);
+    }
     let result = match until_signal(|shutdown| helm_operator::run_standalone(config, shutdown)) {
         Ok(result) => result,
         Err(code) => return code,
@@ -193,6 +215,11 @@ where
 #[cfg(feature = "daemon")]
 fn fail(error: &Error) -> ExitCode {
     eprintln!("fluxd: {error}");
+    if let Error::Git(git) = error
+        && let Some(hint) = daemon::git_hint(git)
+    {
+        eprintln!("fluxd: {hint}");
+    }
     match error {
         Error::Flag { .. } | Error::NoCluster | Error::ClusterConfig { .. } => {
             ExitCode::from(EXIT_USAGE)

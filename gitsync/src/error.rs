@@ -32,7 +32,8 @@ pub enum Error {
     },
     /// The ssh server's host key is not in known_hosts.
     #[error(
-        "host key verification failed: no {key_type} key for {host} in known_hosts ({known_hosts}); the server offered {fingerprint}"
+        "host key verification failed: no {key_type} key for {host} in known_hosts ({known_hosts}); the server offered {fingerprint}. If that is the server's key, add its line, printed by `{keyscan}`, to the known_hosts file",
+        keyscan = crate::known_hosts::keyscan_command(host, key_type)
     )]
     HostKeyUnknown {
         /// The host, `[host]:port` when not on port 22.
@@ -46,7 +47,7 @@ pub enum Error {
     },
     /// The ssh server's host key differs from the one in known_hosts.
     #[error(
-        "host key verification failed: the {key_type} key of {host} does not match known_hosts ({known_hosts}); the server offered {fingerprint}"
+        "HOST KEY CHANGED: host key verification failed: the {key_type} key of {host} does not match known_hosts ({known_hosts}), while the server offered {fingerprint}; someone may be intercepting the connection, or the server's key was replaced: check with its administrator before changing known_hosts"
     )]
     HostKeyMismatch {
         /// The host, `[host]:port` when not on port 22.
@@ -55,7 +56,7 @@ pub enum Error {
         key_type: String,
         /// SHA256 fingerprint of the offered key.
         fingerprint: String,
-        /// Where the known hosts came from.
+        /// Where the known hosts came from, and the fingerprint they have.
         known_hosts: String,
     },
     /// The ssh server's host key is marked `@revoked` in known_hosts.
@@ -190,6 +191,49 @@ pub enum Error {
     /// A sync marker implemented outside this crate failed.
     #[error("sync marker: {0}")]
     Marker(BoxError),
+    /// [`crate::set_io_timeout`] was called after the timeout was set.
+    #[error(
+        "libgit2's network timeout is already {current:?} for this process; set it once, before the first repository is opened"
+    )]
+    IoTimeoutAlreadySet {
+        /// The timeout in force.
+        current: Duration,
+    },
+    /// A key could not be generated, read or used.
+    #[error("ssh key: {reason}")]
+    Key {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The remote accepts no pushes with these credentials.
+    #[error("no write access to {url}: {reason}")]
+    NoWriteAccess {
+        /// The remote, without credentials.
+        url: String,
+        /// What the server or transport said.
+        reason: String,
+    },
+    /// A commit or tag could not be signed.
+    #[error("signing with {signer} failed: {reason}")]
+    Signing {
+        /// The key (GPG key id or ssh key fingerprint).
+        signer: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A push failed in a way that leaves unknown whether it landed, and the
+    /// remote could not be asked.
+    #[error(
+        "push to {url} failed ({push_error}) and whether it landed could not be checked: {check_error}"
+    )]
+    PushUnconfirmed {
+        /// The remote, without credentials.
+        url: String,
+        /// Why the push failed.
+        push_error: String,
+        /// Why the check failed.
+        check_error: String,
+    },
     /// A blocking git task panicked or was cancelled.
     #[error("{operation} {url}: the git task failed: {reason}")]
     Task {
@@ -214,7 +258,10 @@ impl Error {
     /// a timeout, a rejected push), as opposed to a configuration error.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Timeout { .. } | Self::StillBlocked { .. } | Self::PushRejected { .. } => true,
+            Self::Timeout { .. }
+            | Self::StillBlocked { .. }
+            | Self::PushRejected { .. }
+            | Self::PushUnconfirmed { .. } => true,
             Self::Git { source, .. } => matches!(
                 source.class(),
                 git2::ErrorClass::Net | git2::ErrorClass::Http | git2::ErrorClass::Ssh

@@ -81,6 +81,19 @@ impl KnownHosts {
         })
     }
 
+    /// These entries and `other`'s together (e.g. the system file and the
+    /// user's), named after both in errors.
+    #[must_use]
+    pub fn merge(mut self, other: Self) -> Self {
+        self.entries.extend(other.entries);
+        self.source = match (self.source.is_empty(), other.source.is_empty()) {
+            (true, _) => other.source,
+            (_, true) => self.source,
+            _ => format!("{} and {}", self.source, other.source),
+        };
+        self
+    }
+
     /// Number of entries read.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -108,7 +121,7 @@ impl KnownHosts {
                 known_hosts: self.source.clone(),
             });
         }
-        let mut same_type_other_key = false;
+        let mut same_type_other_key = None;
         for entry in self
             .entries
             .iter()
@@ -117,26 +130,25 @@ impl KnownHosts {
             if entry.key == key {
                 return Ok(());
             }
-            if entry.key_type == key_type {
-                same_type_other_key = true;
+            if entry.key_type == key_type && same_type_other_key.is_none() {
+                same_type_other_key = Some(fingerprint(&entry.key));
             }
         }
         let fingerprint = fingerprint(key);
         let known_hosts = self.source.clone();
-        Err(if same_type_other_key {
-            Error::HostKeyMismatch {
+        Err(match same_type_other_key {
+            Some(known_fingerprint) => Error::HostKeyMismatch {
+                host: name,
+                key_type,
+                fingerprint,
+                known_hosts: format!("{known_hosts}, which has {known_fingerprint}"),
+            },
+            None => Error::HostKeyUnknown {
                 host: name,
                 key_type,
                 fingerprint,
                 known_hosts,
-            }
-        } else {
-            Error::HostKeyUnknown {
-                host: name,
-                key_type,
-                fingerprint,
-                known_hosts,
-            }
+            },
         })
     }
 }
@@ -150,6 +162,29 @@ pub(crate) fn host_name(host: &str, port: u16) -> String {
         format!("{host}:{port}")
     } else {
         format!("[{host}]:{port}")
+    }
+}
+
+/// The `ssh-keyscan` command that prints the known_hosts line of the key of
+/// type `key_type` of `name` (`host`, or `[host]:port`).
+pub(crate) fn keyscan_command(name: &str, key_type: &str) -> String {
+    let (host, port) = match name
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("]:"))
+    {
+        Some((host, port)) => (host, port.parse().unwrap_or(22)),
+        None => (name, 22u16),
+    };
+    let short = match key_type {
+        "ssh-ed25519" => "ed25519",
+        "ssh-rsa" | "rsa-sha2-256" | "rsa-sha2-512" => "rsa",
+        t if t.starts_with("ecdsa-") => "ecdsa",
+        other => other,
+    };
+    if port == 22 {
+        format!("ssh-keyscan -t {short} {host}")
+    } else {
+        format!("ssh-keyscan -t {short} -p {port} {host}")
     }
 }
 

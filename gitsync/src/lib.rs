@@ -22,8 +22,19 @@
 //! - [`SyncMarker`]: where the last sync left off; [`GitTagMarker`] is Flux's
 //!   annotated `flux-sync` tag, and [`MarkerTracker`] notices a marker moved by
 //!   someone else ([`MarkerUpdate::MovedByOther`]).
-//! - [`Mirror::commit_and_push`]: commits an edit of the branch and pushes it,
-//!   fetching and re-applying the edit when the remote moved meanwhile.
+//! - [`Mirror::commit_and_push`]: commits an edit of the branch and pushes it
+//!   with an optional git [`Note`] in the same push, signed by a [`Signer`]
+//!   when asked, fetching and re-applying the edit (with backoff) when the
+//!   remote moved meanwhile, never force-pushing the branch, and asking the
+//!   remote where the branch is before retrying a push that failed in the
+//!   network.
+//! - [`Mirror::check_write_access`]: Flux's write check (push a uniquely
+//!   named tag, delete it); a refusal is [`Error::NoWriteAccess`].
+//! - [`KeyPair`]: ssh deploy keys generated as `ssh-keygen -t ed25519|rsa|ecdsa`
+//!   would, their one-line public key and SHA256 fingerprint.
+//! - [`Signer`] and [`Verifier`]: commit and tag signatures, OpenPGP through
+//!   the `gpg` binary or git's ssh signatures; [`Mirror::newest_verified`]
+//!   finds the newest revision that may be applied under a [`VerifyMode`].
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -51,17 +62,22 @@
 //! # }
 //! ```
 //!
-//! libgit2 cannot be interrupted from outside: a server that accepts a
-//! connection and then goes silent is caught by the transfer callbacks once
-//! data flows, and otherwise by an async watchdog that abandons the blocking
-//! task with [`Error::Timeout`]; until that task ends (when the connection
-//! does), further operations on the same mirror fail fast with
+//! git never wedges its caller: libgit2 itself times out every connect, read
+//! and write after [`io_timeout`] (set once per process with
+//! [`set_io_timeout`], e.g. from the daemon's `--git-timeout`), so a server
+//! that accepts a connection and then goes silent ends the operation with an
+//! error and leaves nothing blocked. On top of that, the transfer callbacks
+//! end an operation that goes on past its [`Remote`]'s timeout while data
+//! trickles in, and an async watchdog abandons a blocking task that
+//! outlives all of that with [`Error::Timeout`]; until such a task ends,
+//! further operations on the same mirror fail fast with
 //! [`Error::StillBlocked`].
 
 mod auth;
 mod checkout;
 mod commit;
 mod error;
+mod keys;
 mod known_hosts;
 mod marker;
 mod mirror;
@@ -69,16 +85,26 @@ mod poll;
 mod push;
 mod remote;
 mod revision;
+mod signing;
+#[allow(unsafe_code)]
+mod timeouts;
 mod url;
+mod verify;
+mod write_check;
 
 pub use auth::{HttpAuth, SshKey};
 pub use checkout::Checkout;
-pub use commit::{CommitOutcome, CommitRequest, DEFAULT_PUSH_ATTEMPTS, Identity};
+pub use commit::{CommitOutcome, CommitRequest, DEFAULT_PUSH_ATTEMPTS, Identity, Note};
 pub use error::{BoxError, Error};
+pub use keys::{KeyPair, KeyType, PublicKeyInfo};
 pub use known_hosts::KnownHosts;
 pub use marker::{DEFAULT_SYNC_TAG, GitTagMarker, MarkerTracker, MarkerUpdate, SyncMarker};
 pub use mirror::{Head, Mirror};
 pub use poll::{PollEvent, Poller};
-pub use remote::{DEFAULT_TIMEOUT, Remote};
+pub use remote::{DEFAULT_TIMEOUT, Remote, SshKeyHandle};
 pub use revision::Revision;
+pub use signing::{Signer, Verifier, import_gpg_keys};
+pub use timeouts::{DEFAULT_IO_TIMEOUT, io_timeout, set_io_timeout};
 pub use url::{GitUrl, Transport};
+pub use verify::{Unverified, Verification, VerifyMode};
+pub use write_check::WRITE_CHECK_TAG_PREFIX;

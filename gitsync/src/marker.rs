@@ -11,7 +11,7 @@ use crate::commit::Identity;
 use crate::mirror::{check_branch_name, fetch_head};
 use crate::push::push_refspec;
 use crate::remote::Session;
-use crate::{Error, Mirror, Revision};
+use crate::{Error, Mirror, Revision, Signer};
 
 /// Flux's default sync tag (`--git-sync-tag`).
 pub const DEFAULT_SYNC_TAG: &str = "flux-sync";
@@ -62,6 +62,7 @@ pub struct GitTagMarker {
     mirror: Mirror,
     tag: String,
     tagger: Identity,
+    signer: Option<Signer>,
 }
 
 impl GitTagMarker {
@@ -83,7 +84,15 @@ impl GitTagMarker {
             mirror,
             tag: tag.to_owned(),
             tagger,
+            signer: None,
         })
+    }
+
+    /// Signs the tag (GPG or ssh, as commits are signed).
+    #[must_use]
+    pub fn with_signer(mut self, signer: Signer) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// The tag's name.
@@ -133,6 +142,7 @@ impl GitTagMarker {
     async fn write_tag(&self, revision: Revision) -> Result<(), Error> {
         let tag = self.tag.clone();
         let tagger = self.tagger.clone();
+        let signer = self.signer.clone();
         let branch = self.mirror.branch().map(ToOwned::to_owned);
         self.mirror
             .run("moving the sync tag in", 2, move |repo, remote| {
@@ -156,15 +166,60 @@ impl GitTagMarker {
                     }
                 };
                 let signature = tagger.signature().map_err(git_error)?;
-                repo.tag(&tag, &target, &signature, TAG_MESSAGE, true)
-                    .map_err(git_error)?;
                 let refname = format!("refs/tags/{tag}");
+                match &signer {
+                    None => {
+                        repo.tag(&tag, &target, &signature, TAG_MESSAGE, true)
+                            .map_err(git_error)?;
+                    }
+                    Some(signer) => {
+                        let oid = signed_tag(repo, &tag, &target, &signature, signer)?;
+                        repo.reference(&refname, oid, true, "gitsync: sync tag")
+                            .map_err(git_error)?;
+                    }
+                }
                 push_refspec(repo, remote, &format!("+{refname}:{refname}"))?;
                 tracing::debug!(url = %url, tag = %tag, revision = %revision, "moved sync tag");
                 Ok(())
             })
             .await
     }
+}
+
+/// Writes an annotated tag object signed by `signer`, as `git tag -s` does:
+/// the signature follows the message.
+fn signed_tag(
+    repo: &git2::Repository,
+    name: &str,
+    target: &git2::Object<'_>,
+    tagger: &git2::Signature<'_>,
+    signer: &Signer,
+) -> Result<git2::Oid, Error> {
+    let kind = target
+        .kind()
+        .and_then(|k| k.str().parse().ok())
+        .unwrap_or_else(|| "commit".to_owned());
+    let when = tagger.when();
+    let offset = when.offset_minutes();
+    let sign = if offset < 0 { '-' } else { '+' };
+    let payload = format!(
+        "object {}\ntype {kind}\ntag {name}\ntagger {} <{}> {} {sign}{:02}{:02}\n\n{TAG_MESSAGE}\n",
+        target.id(),
+        String::from_utf8_lossy(tagger.name_bytes()),
+        String::from_utf8_lossy(tagger.email_bytes()),
+        when.seconds(),
+        offset.abs() / 60,
+        offset.abs() % 60,
+    );
+    let signature = signer.sign(payload.as_bytes())?;
+    let object = format!("{payload}{signature}");
+    repo.odb()
+        .and_then(|odb| odb.write(git2::ObjectType::Tag, object.as_bytes()))
+        .map_err(|source| Error::Git {
+            url: repo.path().display().to_string(),
+            operation: "writing a signed tag in",
+            source,
+        })
 }
 
 impl SyncMarker for GitTagMarker {

@@ -1,5 +1,6 @@
 //! The local mirror of a remote: a bare repository that fetches one branch.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -58,6 +59,7 @@ impl Mirror {
         if let Some(branch) = &branch {
             check_branch_name(branch)?;
         }
+        crate::timeouts::ensure();
         let path = path.into();
         let url = remote.url().to_string();
         let init_path = path.clone();
@@ -121,6 +123,7 @@ impl Mirror {
         T: Send + 'static,
         F: FnOnce(&Repository, &Remote) -> Result<T, Error> + Send + 'static,
     {
+        crate::timeouts::ensure();
         let inner = &self.inner;
         let url = inner.remote.url().to_string();
         let still_blocked = || Error::StillBlocked {
@@ -228,17 +231,30 @@ pub(crate) fn fetch_head(
     remote: &Remote,
     branch: Option<&str>,
 ) -> Result<Head, Error> {
+    fetch_with(repo, remote, branch, &[]).map(|(head, _)| head)
+}
+
+/// [`fetch_head`], and in the same fetch the references `extra` (e.g. a
+/// notes ref), each kept locally exactly as the remote has it: set when it
+/// exists there, deleted when it does not. Returns those that exist.
+pub(crate) fn fetch_with(
+    repo: &Repository,
+    remote: &Remote,
+    branch: Option<&str>,
+    extra: &[&str],
+) -> Result<(Head, HashMap<String, git2::Oid>), Error> {
     let session = Session::new(remote, "fetch from");
     let url = remote.url().to_string();
     let mut git_remote = repo
         .remote_anonymous(&remote.url().libgit2_url())
         .map_err(|e| session.fail(e))?;
-    let refspec = match branch {
+    let mut refspecs = vec![match branch {
         Some(branch) => format!("+refs/heads/{branch}:refs/heads/{branch}"),
         None => format!("+HEAD:{REMOTE_HEAD_REF}"),
-    };
+    }];
+    refspecs.extend(extra.iter().map(|name| format!("+{name}:{name}")));
     git_remote
-        .fetch(&[refspec], Some(&mut session.fetch_options()), None)
+        .fetch(&refspecs, Some(&mut session.fetch_options()), None)
         .map_err(|e| session.fail(e))?;
     let branch = match branch {
         Some(branch) => branch.to_owned(),
@@ -256,9 +272,8 @@ pub(crate) fn fetch_head(
         }
     };
     let refname = format!("refs/heads/{branch}");
-    let oid = git_remote
-        .list()
-        .map_err(|e| session.fail(e))?
+    let heads = git_remote.list().map_err(|e| session.fail(e))?;
+    let oid = heads
         .iter()
         .find(|head| head.name() == refname)
         .map(git2::RemoteHead::oid)
@@ -266,19 +281,43 @@ pub(crate) fn fetch_head(
             url: url.clone(),
             branch: branch.clone(),
         })?;
-    repo.find_commit(oid).map_err(|source| Error::Git {
-        url: url.clone(),
-        operation: "reading the fetched head of",
-        source,
-    })?;
-    repo.reference(&refname, oid, true, "gitsync: fetch")
-        .map_err(|source| Error::Git {
+    let found: HashMap<String, git2::Oid> = heads
+        .iter()
+        .filter(|head| extra.contains(&head.name()))
+        .map(|head| (head.name().to_owned(), head.oid()))
+        .collect();
+    let git_error = |operation| {
+        let url = url.clone();
+        move |source| Error::Git {
             url,
-            operation: "updating the mirror of",
+            operation,
             source,
-        })?;
-    Ok(Head {
-        branch,
-        revision: Revision::from_oid(oid),
-    })
+        }
+    };
+    repo.find_commit(oid)
+        .map_err(git_error("reading the fetched head of"))?;
+    repo.reference(&refname, oid, true, "gitsync: fetch")
+        .map_err(git_error("updating the mirror of"))?;
+    for name in extra {
+        match found.get(*name) {
+            Some(oid) => {
+                repo.reference(name, *oid, true, "gitsync: fetch")
+                    .map_err(git_error("updating the mirror of"))?;
+            }
+            None => {
+                if let Ok(mut stale) = repo.find_reference(name) {
+                    stale
+                        .delete()
+                        .map_err(git_error("updating the mirror of"))?;
+                }
+            }
+        }
+    }
+    Ok((
+        Head {
+            branch,
+            revision: Revision::from_oid(oid),
+        },
+        found,
+    ))
 }

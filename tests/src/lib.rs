@@ -5,7 +5,8 @@
 //! binaries the tests drive ([`tools`]), a real Kubernetes control plane
 //! (kube-apiserver, etcd and kube-controller-manager built from Go modules and
 //! cached; [`controlplane`]), git repositories built with the real git CLI and
-//! served over smart HTTP ([`git`]), a real sshd ([`sshd`]), `kube` clients
+//! served over smart HTTP ([`git`]), a real sshd ([`sshd`]), a TCP proxy
+//! that can hang, refuse or cut connections ([`proxy`]), `kube` clients
 //! that record every request they send ([`recording`]), fluxd itself run
 //! as a process, in a pod's surroundings if need be ([`fluxd`]), and the
 //! state Flux v1 leaves a cluster in ([`fluxv1`]).
@@ -21,6 +22,7 @@ pub mod git;
 pub mod helm;
 pub mod net;
 pub mod process;
+pub mod proxy;
 pub mod recording;
 pub mod registry;
 pub mod sshd;

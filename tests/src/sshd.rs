@@ -98,12 +98,51 @@ impl Sshd {
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))
     }
 
+    /// Authorises exactly these one-line OpenSSH public keys (replacing the
+    /// fixture's own client key), as adding a deploy key with write access.
+    pub fn authorize(&self, public_keys: &[&str]) -> Result<(), Error> {
+        let text: String = public_keys
+            .iter()
+            .map(|key| format!("{}\n", key.trim()))
+            .collect();
+        self.write_authorized_keys(&text)
+    }
+
+    /// Authorises `public_key` for fetching only, as a read-only deploy key:
+    /// anything but `git-upload-pack` is refused with a message on stderr.
+    pub fn authorize_read_only(&self, public_key: &str) -> Result<(), Error> {
+        let script = self.dir.path().join("read-only.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in\n  git-upload-pack*) exec sh -c \"$SSH_ORIGINAL_COMMAND\" ;;\n  *) echo 'ERROR: The key you are authenticating with has been marked as read only.' >&2; exit 1 ;;\nesac\n",
+        )
+        .map_err(|e| Error::io("writing the read-only command", e))?;
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|e| Error::io("making the read-only command executable", e))?;
+        self.write_authorized_keys(&format!(
+            "command=\"{}\",no-port-forwarding,no-pty {}\n",
+            script.display(),
+            public_key.trim()
+        ))
+    }
+
+    fn write_authorized_keys(&self, text: &str) -> Result<(), Error> {
+        let path = self.dir.path().join("authorized_keys");
+        std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+
     /// A known_hosts line with the server's real host key.
     pub fn known_hosts_line(&self) -> Result<String, Error> {
+        self.known_hosts_line_for_port(self.port)
+    }
+
+    /// A known_hosts line with the server's real host key, for the server
+    /// reached on `port` (through a proxy).
+    pub fn known_hosts_line_for_port(&self, port: u16) -> Result<String, Error> {
         let path = self.dir.path().join("host_ed25519.pub");
         let public = std::fs::read_to_string(&path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        Ok(known_hosts_line(self.port, &public))
+        Ok(known_hosts_line(port, &public))
     }
 
     /// A known_hosts line for this server with some other ed25519 key.

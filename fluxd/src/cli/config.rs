@@ -3,10 +3,10 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use gitsync::{GitUrl, Identity, KnownHosts, Remote, SshKey};
+use gitsync::{GitUrl, Identity, KeyType, KnownHosts, Remote, SshKey, Transport, VerifyMode};
 
 use crate::cli::compat;
-use crate::{Error, Flags, SyncState};
+use crate::{Error, Flags, SyncState, VerifySignaturesMode};
 
 /// Where known_hosts is looked for when `--git-known-hosts` is not given.
 const DEFAULT_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
@@ -53,6 +53,54 @@ pub enum MarkerConfig {
     },
 }
 
+/// How commits and tags are signed (`--git-signing-key`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SigningKey {
+    /// A GPG key of gpg's keyring.
+    Gpg(String),
+    /// The ssh private key in this file (`ssh:FILE`).
+    SshFile(PathBuf),
+}
+
+/// How fluxd writes to git.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GitWriteConfig {
+    /// `--git-readonly`: no write check, no commits, no tag.
+    pub readonly: bool,
+    /// The committer (`--git-user`, `--git-email`).
+    pub committer: Identity,
+    /// `--git-set-author`: the job's user is the author.
+    pub set_author: bool,
+    /// Appended to every commit message (`--git-ci-skip`, `--git-ci-skip-message`).
+    pub message_suffix: String,
+    /// The notes ref (`refs/notes/flux`).
+    pub notes_ref: String,
+    /// Who signs commits and the sync tag.
+    pub signing_key: Option<SigningKey>,
+    /// GPG keys to import at start.
+    pub gpg_key_import: Vec<PathBuf>,
+    /// Which commits must be signed to be applied.
+    pub verify_mode: VerifyMode,
+    /// ssh keys allowed to sign, when verifying ssh signatures.
+    pub ssh_allowed_signers: Option<PathBuf>,
+}
+
+/// Where the deploy key comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeployKeyConfig {
+    /// The key file given or mounted (`--git-ssh-key`, or the mounted Secret).
+    pub file: Option<PathBuf>,
+    /// The Secret to read a key from, or to generate one into, when no file is given.
+    pub secret_name: String,
+    /// What to generate.
+    pub key_type: KeyType,
+    /// `--ssh-keygen-dir`.
+    pub keygen_dir: Option<PathBuf>,
+}
+
 /// The daemon's configuration, checked. Build it with [`Config::from_flags`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -89,6 +137,12 @@ pub struct Config {
     pub mirror_dir: Option<PathBuf>,
     /// The Helm operator to run beside the daemon (`--helm-operator`).
     pub helm_operator: Option<crate::helm_operator::HelmOperatorConfig>,
+    /// Timeout of each network operation on the repository (`--git-timeout`).
+    pub git_timeout: Duration,
+    /// The deploy key (ssh URLs only).
+    pub deploy_key: DeployKeyConfig,
+    /// Commits, notes, signatures.
+    pub git_write: GitWriteConfig,
 }
 
 impl Config {
@@ -100,14 +154,32 @@ impl Config {
             .as_deref()
             .ok_or_else(|| Error::flag("--git-url", "required (the repository to sync)"))?;
         let url = GitUrl::parse(git_url).map_err(|e| Error::flag("--git-url", e.to_string()))?;
+        let is_ssh = url.transport() == Transport::Ssh;
         let mut remote = Remote::new(url).with_timeout(flags.git_timeout);
-        if let Some(key) = deploy_key(
+        let key_file = deploy_key(
             flags.git_ssh_key.as_deref(),
             &flags.k8s_secret_volume_mount_path,
             &flags.k8s_secret_data_key,
-        )? {
-            remote = remote.with_ssh_key(key);
+        )?;
+        if let Some(key) = &key_file {
+            remote = remote.with_ssh_key(SshKey::file(key));
         }
+        let deploy_key = DeployKeyConfig {
+            file: key_file.filter(|_| is_ssh),
+            secret_name: flags.k8s_secret_name.clone(),
+            key_type: KeyType::parse(&flags.ssh_keygen_type, flags.ssh_keygen_bits)
+                .map_err(|e| Error::flag("--ssh-keygen-type", e.to_string()))?,
+            keygen_dir: flags.ssh_keygen_dir.clone(),
+        };
+        if let Some(format) = &flags.ssh_keygen_format
+            && !format.eq_ignore_ascii_case("RFC4716")
+        {
+            tracing::warn!(
+                format = %format,
+                "--ssh-keygen-format: fluxd writes generated keys in OpenSSH's own format (RFC4716)"
+            );
+        }
+        let git_write = git_write(flags)?;
         if let Some(known_hosts) = known_hosts(flags.git_known_hosts.as_deref())? {
             remote = remote.with_known_hosts(known_hosts);
         }
@@ -201,6 +273,9 @@ impl Config {
             } else {
                 None
             },
+            git_timeout: flags.git_timeout,
+            deploy_key,
+            git_write,
         })
     }
 
@@ -214,16 +289,74 @@ impl Config {
     }
 }
 
+/// The write side of the flags.
+fn git_write(flags: &Flags) -> Result<GitWriteConfig, Error> {
+    let notes_ref = flags.git_label.as_deref().unwrap_or(&flags.git_notes_ref);
+    let notes_flag = if flags.git_label.is_some() {
+        "--git-label"
+    } else {
+        "--git-notes-ref"
+    };
+    let notes_ref = gitsync::Note::new(notes_ref, "")
+        .map_err(|e| Error::flag(notes_flag, e.to_string()))?
+        .refname;
+    let signing_key = match flags.git_signing_key.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(key) => match key.strip_prefix("ssh:") {
+            Some(path) if Path::new(path).is_file() => Some(SigningKey::SshFile(path.into())),
+            Some(path) => {
+                return Err(Error::flag(
+                    "--git-signing-key",
+                    format!("{path} is not a readable ssh private key file"),
+                ));
+            }
+            None => Some(SigningKey::Gpg(key.to_owned())),
+        },
+    };
+    let verify_mode = match (
+        flags.git_verify_signatures_mode,
+        flags.git_verify_signatures,
+    ) {
+        (Some(VerifySignaturesMode::All), _) | (None, true) => VerifyMode::All,
+        (Some(VerifySignaturesMode::FirstParent), _) => VerifyMode::FirstParent,
+        _ => VerifyMode::None,
+    };
+    if let Some(path) = &flags.git_ssh_allowed_signers
+        && !path.is_file()
+    {
+        return Err(Error::flag(
+            "--git-ssh-allowed-signers",
+            format!("{} is not a readable file", path.display()),
+        ));
+    }
+    let message_suffix = match (&flags.git_ci_skip_message, flags.git_ci_skip) {
+        (Some(message), _) if !message.is_empty() => message.clone(),
+        (_, true) => "\n\n[ci skip]".to_owned(),
+        _ => String::new(),
+    };
+    Ok(GitWriteConfig {
+        readonly: flags.git_readonly,
+        committer: Identity::new(flags.git_user.clone(), flags.git_email.clone()),
+        set_author: flags.git_set_author,
+        message_suffix,
+        notes_ref,
+        signing_key,
+        gpg_key_import: flags.git_gpg_key_import.clone(),
+        verify_mode,
+        ssh_allowed_signers: flags.git_ssh_allowed_signers.clone(),
+    })
+}
+
 /// `--git-ssh-key` (which must exist), else the mounted deploy key
 /// (`mount`/`data_key`) if there is one.
 pub(crate) fn deploy_key(
     explicit: Option<&Path>,
     mount: &Path,
     data_key: &str,
-) -> Result<Option<SshKey>, Error> {
+) -> Result<Option<PathBuf>, Error> {
     if let Some(path) = explicit {
         return if path.is_file() {
-            Ok(Some(SshKey::file(path)))
+            Ok(Some(path.to_owned()))
         } else {
             Err(Error::flag(
                 "--git-ssh-key",
@@ -239,7 +372,7 @@ pub(crate) fn deploy_key(
         ));
     }
     let mounted = mount.join(key);
-    Ok(mounted.is_file().then(|| SshKey::file(mounted)))
+    Ok(mounted.is_file().then_some(mounted))
 }
 
 /// `--git-known-hosts` (which must parse), else the system file and the
@@ -484,6 +617,61 @@ mod tests {
             flag_of(Config::from_flags(&flags).unwrap_err()),
             "--git-url"
         );
+    }
+
+    #[test]
+    fn the_write_flags() {
+        let write = config(&[]).unwrap().git_write;
+        assert_eq!(write.notes_ref, "refs/notes/flux");
+        assert_eq!(write.message_suffix, "");
+        assert_eq!(write.verify_mode, VerifyMode::None);
+        assert!(!write.set_author && !write.readonly && write.signing_key.is_none());
+        let write = config(&[
+            "--git-ci-skip",
+            "--git-set-author=true",
+            "--git-label=cluster-a",
+            "--git-verify-signatures",
+            "--git-signing-key=ABCDEF01",
+        ])
+        .unwrap()
+        .git_write;
+        assert_eq!(write.message_suffix, "\n\n[ci skip]");
+        assert!(write.set_author);
+        assert_eq!(write.notes_ref, "refs/notes/cluster-a");
+        assert_eq!(write.verify_mode, VerifyMode::All);
+        assert_eq!(write.signing_key, Some(SigningKey::Gpg("ABCDEF01".into())));
+        let write = config(&[
+            "--git-ci-skip=false",
+            "--git-ci-skip-message= [skip ci]",
+            "--git-verify-signatures-mode=first-parent",
+        ])
+        .unwrap()
+        .git_write;
+        assert_eq!(write.message_suffix, " [skip ci]");
+        assert_eq!(write.verify_mode, VerifyMode::FirstParent);
+        let key = config(&["--ssh-keygen-type=ecdsa", "--ssh-keygen-bits=384"])
+            .unwrap()
+            .deploy_key
+            .key_type;
+        assert_eq!(key, KeyType::Ecdsa { bits: 384 });
+        for (args, flag) in [
+            (&["--ssh-keygen-type=dsa"][..], "--ssh-keygen-type"),
+            (
+                &["--ssh-keygen-type=rsa", "--ssh-keygen-bits=512"][..],
+                "--ssh-keygen-type",
+            ),
+            (
+                &["--git-signing-key=ssh:/nonexistent/key"][..],
+                "--git-signing-key",
+            ),
+            (&["--git-notes-ref=bad..name"][..], "--git-notes-ref"),
+            (
+                &["--git-ssh-allowed-signers=/nonexistent"][..],
+                "--git-ssh-allowed-signers",
+            ),
+        ] {
+            assert_eq!(flag_of(config(args).unwrap_err()), flag, "{args:?}");
+        }
     }
 
     #[test]

@@ -132,11 +132,11 @@ pub struct Flags {
     #[arg(long, value_name = "NAMESPACE")]
     pub k8s_namespace: Option<String>,
 
-    /// Name of the tagger of the sync tag.
+    /// Name of the committer of fluxd's commits and of the tagger of the sync tag.
     #[arg(long, value_name = "NAME", default_value = "Weave Flux")]
     pub git_user: String,
 
-    /// Email of the tagger of the sync tag.
+    /// Email of the committer of fluxd's commits and of the tagger of the sync tag.
     #[arg(long, value_name = "EMAIL", default_value = "support@weave.works")]
     pub git_email: String,
 
@@ -403,6 +403,75 @@ pub struct Flags {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    // --- Writing to git: the deploy key, commits, notes, signatures (issue 9) ---
+    /// Type of the deploy key fluxd generates into --k8s-secret-name when none
+    /// is mounted: ed25519, rsa or ecdsa (as ssh-keygen -t).
+    #[arg(long, value_name = "TYPE", default_value = "ed25519")]
+    pub ssh_keygen_type: String,
+
+    /// Size of a generated RSA (default 3072) or ECDSA (256, 384, 521) key, as ssh-keygen -b.
+    #[arg(long, value_name = "BITS")]
+    pub ssh_keygen_bits: Option<u32>,
+
+    /// Private key format of a generated key, as ssh-keygen -m; fluxd always
+    /// writes OpenSSH's own format (RFC4716, the chart's value).
+    #[arg(long, value_name = "FORMAT")]
+    pub ssh_keygen_format: Option<String>,
+
+    /// Directory to also write a generated deploy key to, as `identity` (Flux's chart
+    /// mounts an in-memory volume at /var/fluxd/keygen).
+    #[arg(long, value_name = "DIR")]
+    pub ssh_keygen_dir: Option<PathBuf>,
+
+    /// Sign commits and the sync tag. A GPG key id, fingerprint or user id signs with
+    /// the gpg binary (keys from --git-gpg-key-import); `ssh:FILE` signs with the ssh
+    /// private key in FILE in git's ssh signature format (git 2.34+ verifies it with
+    /// gpg.format=ssh).
+    #[arg(long, value_name = "KEY")]
+    pub git_signing_key: Option<String>,
+
+    /// Files or directories of GPG keys to import into gpg's keyring at start
+    /// (repeat, or separate with commas).
+    #[arg(long, value_name = "PATH", value_delimiter = ',')]
+    pub git_gpg_key_import: Vec<PathBuf>,
+
+    /// Deprecated: the same as --git-verify-signatures-mode=all.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
+    pub git_verify_signatures: bool,
+
+    /// Apply only commits whose signatures verify: none, all (every commit since the
+    /// last synced one), or first-parent (the first-parent line only).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub git_verify_signatures_mode: Option<VerifySignaturesMode>,
+
+    /// With verification: the ssh public keys allowed to sign (one a line, git's
+    /// allowed-signers format); without it, signatures are checked with gpg.
+    #[arg(long, value_name = "FILE")]
+    pub git_ssh_allowed_signers: Option<PathBuf>,
+
+    /// Append `[ci skip]` to fluxd's commit messages.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
+    pub git_ci_skip: bool,
+
+    /// Text appended verbatim to fluxd's commit messages (overrides --git-ci-skip).
+    #[arg(long, value_name = "TEXT")]
+    pub git_ci_skip_message: Option<String>,
+
+    /// Make the user who asked for a change the author of its commit
+    /// (the committer stays --git-user).
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
+    pub git_set_author: bool,
+
+    /// Notes ref fluxd records its jobs in (refs/notes/NAME); --git-label overrides it.
+    #[arg(long, value_name = "NAME", default_value = "flux")]
+    pub git_notes_ref: String,
+
     /// The long names of the flags given on the command line or through their
     /// environment variable; filled by [`Flags::from_command_line`].
     #[arg(skip)]
@@ -455,6 +524,18 @@ impl Flags {
             _ => self.automation_interval,
         }
     }
+}
+
+/// `--git-verify-signatures-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[non_exhaustive]
+pub enum VerifySignaturesMode {
+    /// Apply every head.
+    None,
+    /// Every commit since the last synced one must verify.
+    All,
+    /// The commits of the first-parent line since the last synced one must verify.
+    FirstParent,
 }
 
 /// The longest interval or timeout a flag takes: a year (8760h). Longer ones

@@ -3,4 +3,5 @@
 
 mod run;
 
+pub(crate) use run::git_hint;
 pub use run::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};

@@ -5,16 +5,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::FutureExt;
-use gitsync::{GitTagMarker, Head, Mirror, PollEvent, Poller, SyncMarker};
+use gitsync::{
+    GitTagMarker, Head, Mirror, PollEvent, Poller, Signer, SyncMarker, Transport, Verifier,
+};
 use manifests::LoadOptions;
 use manifests::cluster;
 use tokio::time::Instant;
 
 use crate::cluster::{ClusterConfig, daemon_namespace, resource_namespace};
+use crate::identity::{self, DeployKey};
+use crate::jobs::CommitPath;
 use crate::sync::marker::{FIELD_MANAGER, SecretMarker};
 use crate::sync::plan;
 use crate::sync::{Source, SyncRun, Syncer};
-use crate::{Config, Error, GcMode, MarkerConfig, Mode};
+use crate::{Config, Error, GcMode, MarkerConfig, Mode, SigningKey};
 
 /// How long a sync in progress may go on after a shutdown signal before it
 /// is abandoned.
@@ -83,6 +87,9 @@ async fn run_until(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + Clone,
 ) -> Result<RunOutcome, Error> {
+    if let Err(error) = gitsync::set_io_timeout(config.git_timeout) {
+        tracing::warn!(%error, "--git-timeout does not apply to libgit2's connections");
+    }
     let cluster = ClusterConfig::locate(config.kubeconfig.as_deref()).await?;
     match &cluster {
         Some(found) => tracing::info!(
@@ -133,18 +140,41 @@ async fn run_until(
     };
     let client = cluster.client()?;
     let operator_client = client.clone();
+    let namespace = daemon_namespace(Some(&cluster), config.namespace.as_deref());
+    deploy_key(&config, &client, &namespace).await?;
+    let signer = signer(&config)?;
+    let verifier = verifier(&config)?;
+
     let engine = cluster::Engine::new(client.clone(), engine_config)?;
     let marker: Box<dyn SyncMarker> = match &config.marker {
-        MarkerConfig::GitTag { tag, tagger } => Box::new(
-            GitTagMarker::new(mirror.clone(), tag, tagger.clone())
-                .map_err(|e| Error::flag("--git-sync-tag", e.to_string()))?,
-        ),
+        MarkerConfig::GitTag { tag, tagger } => {
+            let marker = GitTagMarker::new(mirror.clone(), tag, tagger.clone())
+                .map_err(|e| Error::flag("--git-sync-tag", e.to_string()))?;
+            Box::new(match &signer {
+                Some(signer) => marker.with_signer(signer.clone()),
+                None => marker,
+            })
+        }
         MarkerConfig::Secret { secret_name } => {
-            let namespace = daemon_namespace(Some(&cluster), config.namespace.as_deref());
             Box::new(SecretMarker::new(client, &namespace, secret_name))
         }
     };
+    if !config.git_write.readonly {
+        // The write check; jobs that write (a later queue) go through this path.
+        let commit_path = CommitPath::new(
+            mirror.clone(),
+            config.paths.clone(),
+            source.load_options.clone(),
+            config.git_write.clone(),
+        )
+        .with_signer(signer.clone())
+        .with_verifier(verifier.clone());
+        commit_path.check_write_access().await;
+    }
     let mut syncer = Syncer::new(source, engine, marker);
+    if let Some(verifier) = verifier {
+        syncer = syncer.with_verification(config.git_write.verify_mode, verifier);
+    }
     syncer.resume().await;
 
     if config.mode == Mode::Once {
@@ -195,6 +225,72 @@ async fn run_until(
     let ((), operator, ()) = tokio::join!(sync, operator, forward);
     operator?;
     Ok(RunOutcome::Clean)
+}
+
+/// The deploy key: a key file given is logged; with an ssh URL and none
+/// given, the key of the Secret in the daemon's namespace, generated when
+/// it has none.
+async fn deploy_key(config: &Config, client: &kube::Client, namespace: &str) -> Result<(), Error> {
+    if config.remote.url().transport() != Transport::Ssh {
+        return Ok(());
+    }
+    if let Some(file) = &config.deploy_key.file {
+        identity::log_key_file(file);
+        return Ok(());
+    }
+    DeployKey::new(
+        client.clone(),
+        namespace,
+        &config.deploy_key.secret_name,
+        config.deploy_key.key_type,
+        config.remote.ssh_key_handle(),
+    )
+    .with_keygen_dir(config.deploy_key.keygen_dir.clone())
+    .ensure()
+    .await
+    .map(drop)
+}
+
+/// Imports `--git-gpg-key-import` and resolves `--git-signing-key`.
+fn signer(config: &Config) -> Result<Option<Signer>, Error> {
+    let write = &config.git_write;
+    if !write.gpg_key_import.is_empty() {
+        let files = gitsync::import_gpg_keys(&write.gpg_key_import)
+            .map_err(|e| Error::flag("--git-gpg-key-import", e.to_string()))?;
+        tracing::info!(files = files.len(), "imported GPG keys");
+    }
+    let signer = match &write.signing_key {
+        None => return Ok(None),
+        Some(SigningKey::Gpg(key)) => Signer::gpg(key.clone()),
+        Some(SigningKey::SshFile(path)) => {
+            Signer::ssh_file(path).map_err(|e| Error::flag("--git-signing-key", e.to_string()))?
+        }
+    };
+    tracing::info!(signer = %signer.describe(), "signing commits and the sync tag");
+    Ok(Some(signer))
+}
+
+/// The verifier of `--git-verify-signatures-mode`, if any.
+fn verifier(config: &Config) -> Result<Option<Verifier>, Error> {
+    let write = &config.git_write;
+    if write.verify_mode == gitsync::VerifyMode::None {
+        return Ok(None);
+    }
+    let verifier = match &write.ssh_allowed_signers {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::flag(
+                    "--git-ssh-allowed-signers",
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            Verifier::ssh_allowed(&text)
+                .map_err(|e| Error::flag("--git-ssh-allowed-signers", e.to_string()))?
+        }
+        None => Verifier::gpg(),
+    };
+    tracing::info!(mode = ?write.verify_mode, "applying only commits whose signatures verify");
+    Ok(Some(verifier))
 }
 
 fn outcome(run: &SyncRun) -> RunOutcome {
@@ -270,7 +366,12 @@ impl SyncLoop {
                         "new head"
                     }
                     Some(PollEvent::FetchFailed(error)) => {
-                        tracing::warn!(url = %self.syncer.source().mirror.remote().url(), %error, "fetch failed");
+                        let url = self.syncer.source().mirror.remote().url();
+                        if matches!(error, gitsync::Error::HostKeyMismatch { .. }) {
+                            tracing::error!(url = %url, %error, "fetch refused: the server's host key changed");
+                        } else {
+                            tracing::warn!(url = %url, %error, hint = git_hint(&error), "fetch failed");
+                        }
                         continue;
                     }
                     Some(_) => continue,
@@ -299,6 +400,19 @@ impl SyncLoop {
             next_sync = after(self.sync_interval);
         }
         tracing::info!("stopped");
+    }
+}
+
+/// What to do about a git error, where fluxd can say more than gitsync.
+pub(crate) fn git_hint(error: &gitsync::Error) -> Option<&'static str> {
+    match error {
+        gitsync::Error::HostKeyUnknown { .. } => Some(
+            "give the line with --git-known-hosts, or put it in ~/.ssh/known_hosts (with Flux's Helm chart: the value ssh.known_hosts)",
+        ),
+        gitsync::Error::Auth { .. } => Some(
+            "add the public key fluxd logs at start (its `deploy key` line) to the repository as a deploy key",
+        ),
+        _ => None,
     }
 }
 

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use gitsync::{Head, MarkerTracker, MarkerUpdate, Mirror, Revision, SyncMarker};
+use gitsync::{
+    Head, MarkerTracker, MarkerUpdate, Mirror, Revision, SyncMarker, Unverified, Verifier,
+    VerifyMode,
+};
 use manifests::cluster;
 use manifests::{LoadOptions, Resource};
 
@@ -26,6 +29,12 @@ pub struct SyncRun {
     pub report: cluster::SyncReport,
     /// Why the sync marker could not be moved, if it could not.
     pub marker_error: Option<String>,
+    /// Why the sync did not run to completion against the cluster (then the
+    /// marker stayed where it was).
+    pub incomplete: Option<String>,
+    /// The oldest commit after `revision` whose signature did not verify
+    /// (it and everything after it were not applied).
+    pub unverified: Option<Unverified>,
     /// How long the whole pass took.
     pub duration: Duration,
 }
@@ -33,7 +42,11 @@ pub struct SyncRun {
 impl SyncRun {
     /// True when something failed: a manifest, a resource, or the marker.
     pub fn has_errors(&self) -> bool {
-        !self.load_errors.is_empty() || self.marker_error.is_some() || !self.report.is_success()
+        !self.load_errors.is_empty()
+            || self.marker_error.is_some()
+            || self.incomplete.is_some()
+            || self.unverified.is_some()
+            || !self.report.is_success()
     }
 }
 
@@ -155,6 +168,7 @@ pub struct Syncer {
     resumed: bool,
     /// The last revision whose resources outside the scope were reported.
     scope_reported: Option<Revision>,
+    verification: Option<(VerifyMode, Verifier)>,
 }
 
 impl std::fmt::Debug for Syncer {
@@ -175,7 +189,17 @@ impl Syncer {
             tracker: MarkerTracker::new(marker),
             resumed: false,
             scope_reported: None,
+            verification: None,
         }
+    }
+
+    /// Applies only commits whose signatures `verifier` accepts, as `mode`
+    /// says (`--git-verify-signatures-mode`); [`VerifyMode::None`] applies
+    /// every head.
+    #[must_use]
+    pub fn with_verification(mut self, mode: VerifyMode, verifier: Verifier) -> Self {
+        self.verification = (mode != VerifyMode::None).then_some((mode, verifier));
+        self
     }
 
     /// The repository side.
@@ -209,18 +233,37 @@ impl Syncer {
         }
     }
 
-    /// Syncs `head`: checkout, load, apply, log, move the marker. An error
-    /// means nothing was applied (the checkout failed); failures of single
-    /// files or resources are in the returned run.
+    /// Syncs `head` (or, with signature verification, the newest revision
+    /// up to it that verifies): checkout, load, apply, log, and move the
+    /// marker, only when the sync ran to completion against the cluster. An
+    /// error means nothing was applied (the checkout failed, or no revision
+    /// verifies); failures of single files or resources are in the run.
     pub async fn sync(&mut self, head: &Head) -> Result<SyncRun, Error> {
         let began = Instant::now();
-        let loaded = self.source.load(head).await?;
+        if !self.resumed {
+            self.resume().await;
+        }
+        let (head, unverified) = self.verified(head).await?;
+        let loaded = self.source.load(&head).await?;
         let resources = loaded.set.resources.len();
         let report = self.engine.sync(&loaded.set).await;
         let first_of_revision = self.scope_reported != Some(head.revision);
         report::log_results(&report, &loaded.errors, first_of_revision);
         self.scope_reported = Some(head.revision);
-        let marker_error = self.advance(head.revision).await;
+        let incomplete = report.incomplete.clone();
+        let marker_error = match &incomplete {
+            None => self.advance(head.revision).await,
+            Some(why) => {
+                tracing::warn!(
+                    marker = %self.tracker.marker().describe(),
+                    at = self.tracker.last_seen().map(|r| r.to_string()),
+                    revision = %head.revision,
+                    reason = %why,
+                    "the sync did not run to completion against the cluster; the sync marker stays where it was"
+                );
+                None
+            }
+        };
         let run = SyncRun {
             revision: head.revision,
             branch: loaded.branch,
@@ -228,10 +271,64 @@ impl Syncer {
             load_errors: loaded.errors,
             report,
             marker_error,
+            incomplete,
+            unverified,
             duration: began.elapsed(),
         };
         report::log_summary(&run);
         Ok(run)
+    }
+
+    /// The head to apply: `head`, or with verification the newest verified
+    /// revision up to it, and the commit that did not verify.
+    async fn verified(&self, head: &Head) -> Result<(Head, Option<Unverified>), Error> {
+        let Some((mode, verifier)) = &self.verification else {
+            return Ok((head.clone(), None));
+        };
+        let began = Instant::now();
+        let verification = self
+            .source
+            .mirror
+            .newest_verified(
+                head.revision,
+                self.tracker.last_seen(),
+                *mode,
+                verifier.clone(),
+            )
+            .await?;
+        tracing::debug!(
+            head = %head.revision,
+            checked = verification.checked,
+            duration_ms = millis(began.elapsed()),
+            "signatures checked"
+        );
+        if let Some(unverified) = &verification.unverified {
+            tracing::warn!(
+                commit = %unverified.revision,
+                reason = %unverified.reason,
+                head = %head.revision,
+                applying = verification.verified.map(|r| r.to_string()),
+                "commit signature not verified: it and the commits after it are not applied"
+            );
+        }
+        match verification.verified {
+            Some(revision) => Ok((
+                Head {
+                    branch: head.branch.clone(),
+                    revision,
+                },
+                verification.unverified,
+            )),
+            None => Err(Error::Unverified {
+                revision: verification
+                    .unverified
+                    .as_ref()
+                    .map_or(head.revision, |u| u.revision),
+                reason: verification
+                    .unverified
+                    .map_or_else(String::new, |u| u.reason),
+            }),
+        }
     }
 
     /// Moves the marker to `revision`; the error, if it could not.

@@ -72,6 +72,9 @@ pub(crate) fn log_summary(run: &SyncRun) {
         load_errors = run.load_errors.len(),
         sync_errors = run.report.errors.len(),
         marker_error = run.marker_error.as_deref(),
+        incomplete = run.incomplete.as_deref(),
+        unverified_commit = run.unverified.as_ref().map(|u| u.revision.to_string()),
+        unverified_reason = run.unverified.as_ref().map(|u| u.reason.as_str()),
         apply_ms = millis(run.report.duration),
         duration_ms = millis(run.duration),
         "sync finished"

@@ -73,6 +73,9 @@ struct Run<'e, 's> {
     prepared: Prepared<'s>,
     marked: MarkedLists,
     errors: Vec<String>,
+    /// Applies the API server did not answer (no HTTP status: it could not
+    /// be reached, or the connection broke).
+    unanswered: std::sync::atomic::AtomicUsize,
 }
 
 impl Engine {
@@ -165,6 +168,7 @@ impl Engine {
             prepared,
             marked: MarkedLists::new(),
             errors: Vec::new(),
+            unanswered: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -302,10 +306,14 @@ impl<'s> Run<'_, 's> {
         results.sort_by(|a, b| apply_order(&a.id, &b.id));
         results.extend(self.collect_garbage().await);
         self.forget_others();
+        let unanswered = self.unanswered.into_inner();
         SyncReport {
             results,
             errors: self.errors,
             duration: Duration::ZERO,
+            incomplete: (unanswered > 0).then(|| {
+                format!("{unanswered} apply request(s) got no answer from the API server")
+            }),
         }
     }
 
@@ -385,6 +393,10 @@ impl<'s> Run<'_, 's> {
                     }
                     Err(error) => {
                         tracing::debug!(id = %item.id, %error, "apply failed");
+                        if error.code.is_none() {
+                            self.unanswered
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         Outcome::Failed {
                             message: error.to_string(),
                         }
@@ -788,6 +800,7 @@ fn everything_failed(set: &SyncSet, error: &Error) -> SyncReport {
             .collect(),
         errors: vec![error.to_string()],
         duration: Duration::ZERO,
+        incomplete: Some(format!("nothing was applied: {error}")),
     }
 }
 

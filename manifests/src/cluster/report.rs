@@ -91,9 +91,20 @@ pub struct SyncReport {
     /// How long the sync took.
     #[serde(rename = "duration_seconds", with = "seconds")]
     pub duration: Duration,
+    /// Why the sync did not run to completion against the cluster (discovery
+    /// failed, or the API server did not answer); `None` when it did, even
+    /// if single resources failed. A sync marker moves only when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 impl SyncReport {
+    /// Whether the sync ran to completion against the cluster (per-resource
+    /// failures are reported and do not count).
+    pub fn ran_to_completion(&self) -> bool {
+        self.incomplete.is_none()
+    }
+
     /// How many resources ended in each outcome.
     pub fn counts(&self) -> SyncCounts {
         let mut counts = SyncCounts::default();
@@ -186,6 +197,7 @@ mod tests {
             ],
             errors: vec![],
             duration: Duration::from_millis(1500),
+            incomplete: None,
         };
         let counts = report.counts();
         assert_eq!(counts.created, 1);
@@ -215,6 +227,7 @@ mod tests {
             ],
             errors: vec!["gc skipped".into()],
             duration: Duration::from_millis(250),
+            incomplete: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["duration_seconds"], 0.25);

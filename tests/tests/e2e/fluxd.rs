@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod commit;
 mod dry_run;
+mod identity;
 mod marker;
 mod migration;
 mod readme;
@@ -15,6 +17,8 @@ mod restart;
 mod scope;
 mod ssh;
 mod sync;
+mod verify;
+mod wedge;
 
 use std::path::Path;
 use std::time::Duration;

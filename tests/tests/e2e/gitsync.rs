@@ -11,7 +11,9 @@ mod http;
 mod marker;
 mod poll;
 mod push;
+mod signing;
 mod ssh;
+mod write;
 
 use std::path::Path;
 

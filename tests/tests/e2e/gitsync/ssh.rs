@@ -83,6 +83,9 @@ async fn wrong_or_missing_host_key_is_refused() {
         text.contains(&host) && text.contains("ssh-ed25519"),
         "{text}"
     );
+    // Louder than an unknown host, with both fingerprints.
+    assert!(text.starts_with("HOST KEY CHANGED"), "{text}");
+    assert_eq!(text.matches("SHA256:").count(), 2, "{text}");
 
     // No known_hosts at all: unknown, and nothing from $HOME/.ssh is consulted.
     let unknown = remote(&url).with_ssh_key(SshKey::file(sshd.client_key_path()));
@@ -93,6 +96,22 @@ async fn wrong_or_missing_host_key_is_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::HostKeyUnknown { .. }), "{err}");
     assert!(err.to_string().contains(&host), "{err}");
+    // It says how to add the host: the ssh-keyscan line, checked by running it.
+    let keyscan = format!("ssh-keyscan -t ed25519 -p {} 127.0.0.1", sshd.port());
+    assert!(err.to_string().contains(&keyscan), "{err}");
+    let scanned = std::process::Command::new("sh")
+        .args(["-c", &format!("{keyscan} 2>/dev/null")])
+        .output()
+        .unwrap();
+    let line = String::from_utf8(scanned.stdout).unwrap();
+    assert_eq!(
+        line.split_whitespace().take(3).collect::<Vec<_>>(),
+        sshd.known_hosts_line()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        "{line}"
+    );
 }
 
 #[tokio::test]
