@@ -94,7 +94,7 @@ pub use cluster::{
     ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace, resource_namespace,
 };
 #[cfg(feature = "daemon")]
-pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run};
+pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, contract, run};
 #[cfg(feature = "daemon")]
 pub use error::Error;
 #[cfg(feature = "daemon")]
