@@ -108,3 +108,8 @@ pub use timeouts::{DEFAULT_IO_TIMEOUT, io_timeout, set_io_timeout};
 pub use url::{GitUrl, Transport};
 pub use verify::{Unverified, Verification, VerifyMode};
 pub use write_check::WRITE_CHECK_TAG_PREFIX;
+
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -82,3 +82,8 @@ pub use operator::{
     FINALIZER, Operator, OperatorConfig, OperatorHandle, ServedKinds, default_state_dir, discover,
     prepare_state_dir, run,
 };
+
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

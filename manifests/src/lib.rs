@@ -33,3 +33,8 @@ pub use policy::{Ignore, Policies, Policy};
 pub use resource::Resource;
 pub use scope::{ClusterScopedKinds, GroupKind, api_group};
 pub use source::Source;
+
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -62,3 +62,8 @@ pub use poller::{PollRound, Poller, PollerConfig};
 pub use ratelimit::MAX_RETRY_AFTER;
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API_HOST, ImageRef, Repository};
 pub use snapshot::{PollError, RepositorySnapshot, Snapshot, TagInfo};
+
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
