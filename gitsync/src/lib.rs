@@ -105,7 +105,7 @@ pub use remote::{DEFAULT_TIMEOUT, Remote, SshKeyHandle};
 pub use revision::Revision;
 pub use signing::{Signer, Verifier, import_gpg_keys};
 pub use timeouts::{DEFAULT_IO_TIMEOUT, io_timeout, set_io_timeout};
-pub use url::{GitUrl, Transport};
+pub use url::{GitUrl, Transport, redact as redact_url};
 pub use verify::{Unverified, Verification, VerifyMode};
 pub use write_check::WRITE_CHECK_TAG_PREFIX;
 

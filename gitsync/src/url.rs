@@ -303,8 +303,20 @@ fn host_port(host: &str, port: Option<u16>) -> String {
     }
 }
 
-/// `input` with the password (or, for http, the whole user part) replaced by `***`.
-pub(crate) fn redact(input: &str) -> String {
+/// `input`, a URL or anything that may be one, with the password (or, for
+/// http, the whole user part) replaced by `***`, for messages and logs.
+///
+/// Works on the text, so a string that does not parse as a URL is redacted
+/// all the same (helmops uses it for chart and values URLs).
+///
+/// ```
+/// assert_eq!(
+///     gitsync::redact_url("https://user:s3cret@example.com/charts"),
+///     "https://***@example.com/charts"
+/// );
+/// assert_eq!(gitsync::redact_url("ssh://git:pw@host/x"), "ssh://git:***@host/x");
+/// ```
+pub fn redact(input: &str) -> String {
     let Some((scheme, rest)) = input.split_once("://") else {
         return input.to_owned();
     };

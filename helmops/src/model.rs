@@ -315,7 +315,7 @@ impl Meta {
     fn namespace_name(&self, field: &str, value: Option<&str>) -> Result<String, Error> {
         match value.filter(|v| !v.is_empty()) {
             None => Ok(self.namespace.clone()),
-            Some(ns) if is_dns1123_label(ns) => Ok(ns.to_owned()),
+            Some(ns) if manifests::names::is_dns_label(ns) => Ok(ns.to_owned()),
             Some(ns) => Err(self.invalid(format!("{field} {ns:?} is not a valid namespace name"))),
         }
     }
@@ -499,22 +499,12 @@ pub fn check_release_name(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    if !is_dns1123_label(name) {
+    if !manifests::names::is_dns_label(name) {
         return Err(format!(
             "release name {name:?} must be lower-case letters, digits and '-', starting and ending with a letter or digit"
         ));
     }
     Ok(())
-}
-
-fn is_dns1123_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes.first().is_some_and(edge)
-        && bytes.last().is_some_and(edge)
-        && bytes.iter().all(|b| edge(b) || *b == b'-')
 }
 
 /// A chart path must be relative and stay inside the repository.

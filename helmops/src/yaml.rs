@@ -14,9 +14,6 @@
 
 use serde::de::DeserializeOwned;
 
-/// Stack for serde-saphyr's default 64 levels, 32 KiB each, and some margin.
-const STACK: usize = (64 + 16) * 32 * 1024;
-
 /// Aliases a document may replay in all (a "billion laughs" document nests
 /// them; real values files replay a few hundred events at most).
 const MAX_REPLAYED_EVENTS: usize = 100_000;
@@ -49,7 +46,7 @@ fn options() -> serde_saphyr::Options {
 
 /// Parses one YAML document.
 pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    stacker::maybe_grow(STACK, STACK, || {
+    manifests::stack::with_stack_for(manifests::stack::DEFAULT_DEPTH, || {
         serde_saphyr::from_str_with_options(text, options())
     })
     .map_err(|e| describe(&e))

@@ -17,11 +17,12 @@ mod filter;
 mod id;
 pub mod images;
 mod load;
+pub mod names;
 pub mod policy;
 mod resource;
 mod scope;
 mod source;
-mod stack;
+pub mod stack;
 
 pub use checksum::Checksum;
 pub use error::Error;

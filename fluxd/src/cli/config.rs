@@ -485,7 +485,7 @@ pub(crate) fn dedup(values: &[String]) -> Vec<String> {
 
 /// A namespace name is a DNS-1123 label.
 pub(crate) fn check_namespace(flag: &'static str, name: &str) -> Result<(), Error> {
-    if is_dns_label(name) {
+    if manifests::names::is_dns_label(name) {
         Ok(())
     } else {
         Err(Error::flag(
@@ -499,7 +499,7 @@ pub(crate) fn check_namespace(flag: &'static str, name: &str) -> Result<(), Erro
 
 /// An object name is a DNS-1123 subdomain.
 fn check_object_name(flag: &'static str, name: &str) -> Result<(), Error> {
-    if !name.is_empty() && name.len() <= 253 && name.split('.').all(is_dns_label) {
+    if manifests::names::is_dns_subdomain(name) {
         Ok(())
     } else {
         Err(Error::flag(
@@ -507,17 +507,6 @@ fn check_object_name(flag: &'static str, name: &str) -> Result<(), Error> {
             format!("{name:?} is not a valid object name"),
         ))
     }
-}
-
-fn is_dns_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && bytes.first() != Some(&b'-')
-        && bytes.last() != Some(&b'-')
 }
 
 #[cfg(test)]

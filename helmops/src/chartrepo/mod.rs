@@ -147,10 +147,10 @@ impl ChartRepositories {
             .get(&index_url, repo_url, credentials, MAX_INDEX_BYTES)
             .await?;
         let text = String::from_utf8(bytes).map_err(|_| Error::ChartRepository {
-            url: redact(repo_url),
+            url: redact_url(repo_url),
             reason: "index.yaml is not UTF-8".to_owned(),
         })?;
-        let index = Arc::new(RepoIndex::parse(&text, &redact(repo_url))?);
+        let index = Arc::new(RepoIndex::parse(&text, &redact_url(repo_url))?);
         indexes.insert(
             key,
             CachedIndex {
@@ -177,10 +177,10 @@ impl ChartRepositories {
         credentials: Option<&RepoCredentials>,
     ) -> Result<FetchedChart, Error> {
         let index = self.index(repo_url, credentials).await?;
-        let entry = index.select(&redact(repo_url), name, version)?.clone();
+        let entry = index.select(&redact_url(repo_url), name, version)?.clone();
         let expected =
             expected_digest(entry.digest.as_deref()).map_err(|reason| Error::ChartRepository {
-                url: redact(repo_url),
+                url: redact_url(repo_url),
                 reason: format!("index.yaml lists {name} {}: {reason}", entry.version),
             })?;
         let dir = self
@@ -210,7 +210,7 @@ impl ChartRepositories {
         }
         let Some(relative) = entry.urls.first() else {
             return Err(Error::ChartRepository {
-                url: redact(repo_url),
+                url: redact_url(repo_url),
                 reason: format!("index lists {name} {} without a URL", entry.version),
             });
         };
@@ -223,7 +223,7 @@ impl ChartRepositories {
             && *expected != actual
         {
             return Err(Error::DigestMismatch {
-                url: redact(&chart_url),
+                url: redact_url(&chart_url),
                 expected: expected.clone(),
                 actual,
             });
@@ -248,7 +248,7 @@ impl ChartRepositories {
         limit: usize,
     ) -> Result<Vec<u8>, Error> {
         let failed = |reason: String| Error::ChartRepository {
-            url: redact(url),
+            url: redact_url(url),
             reason,
         };
         let parsed = reqwest::Url::parse(url).map_err(|e| failed(format!("not a URL: {e}")))?;
@@ -265,7 +265,7 @@ impl ChartRepositories {
         let mut response = match (request.send().await, retry) {
             (Ok(response), _) => response,
             (Err(e), Some(retry)) if e.is_connect() || e.is_request() => {
-                tracing::debug!(url = %redact(url), error = %describe_http(&e), "retrying a chart repository request");
+                tracing::debug!(url = %redact_url(url), error = %describe_http(&e), "retrying a chart repository request");
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 retry.send().await.map_err(|e| failed(describe_http(&e)))?
             }
@@ -328,32 +328,21 @@ pub(crate) fn describe_http(error: &reqwest::Error) -> String {
     text
 }
 
-/// A URL without any user info, for messages.
+/// A URL without its credentials, for messages: gitsync's redaction, which
+/// works on the text and so also redacts what does not parse as a URL.
 pub(crate) fn redact_url(url: &str) -> String {
-    redact(url)
-}
-
-/// A URL without any user info, for messages.
-fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        Err(_) => url.to_owned(),
-    }
+    gitsync::redact_url(url)
 }
 
 fn resolve(repo_url: &str, chart_url: &str) -> Result<String, Error> {
     let base = reqwest::Url::parse(&normalize(repo_url)).map_err(|e| Error::ChartRepository {
-        url: redact(repo_url),
+        url: redact_url(repo_url),
         reason: format!("not a URL: {e}"),
     })?;
     base.join(chart_url)
         .map(String::from)
         .map_err(|e| Error::ChartRepository {
-            url: redact(repo_url),
+            url: redact_url(repo_url),
             reason: format!("chart URL {chart_url:?} in the index is not valid: {e}"),
         })
 }
@@ -432,7 +421,12 @@ mod tests {
             resolve("https://r.example/charts", "https://cdn.example/a.tgz").unwrap(),
             "https://cdn.example/a.tgz"
         );
-        assert_eq!(redact("https://u:p@r.example/x"), "https://r.example/x");
+        assert_eq!(
+            redact_url("https://u:p@r.example/x"),
+            "https://***@r.example/x"
+        );
+        // Text that is not a URL is redacted all the same.
+        assert_eq!(redact_url("https://u:p@[bad/x"), "https://***@[bad/x");
         assert!(same_origin(
             "http://127.0.0.1:8080/a.tgz",
             "http://127.0.0.1:8080/"

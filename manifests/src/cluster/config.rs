@@ -114,7 +114,7 @@ impl EngineConfig {
                 self.field_manager
             ));
         }
-        if !is_dns_label(&self.default_namespace) {
+        if !crate::names::is_dns_label(&self.default_namespace) {
             return invalid(format!(
                 "default namespace {:?} is not a valid namespace name",
                 self.default_namespace
@@ -124,7 +124,7 @@ impl EngineConfig {
             if namespaces.is_empty() {
                 return invalid("the allowed namespaces are empty".to_owned());
             }
-            if let Some(bad) = namespaces.iter().find(|ns| !is_dns_label(ns)) {
+            if let Some(bad) = namespaces.iter().find(|ns| !crate::names::is_dns_label(ns)) {
                 return invalid(format!(
                     "allowed namespace {bad:?} is not a valid namespace name"
                 ));
@@ -198,17 +198,6 @@ fn glob_matches(glob: &str, text: &str) -> bool {
         }
     }
     rest.len() >= last.len() && rest.ends_with(last)
-}
-
-/// A namespace name: a DNS label (RFC 1123), at most 63 characters.
-fn is_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }
 
 #[cfg(test)]
