@@ -49,7 +49,6 @@
 pub mod cli;
 pub mod client;
 mod commands;
-mod duration;
 pub mod error;
 mod interactive;
 mod kubeconfig;

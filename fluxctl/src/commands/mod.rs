@@ -44,14 +44,17 @@ impl Globals {
         };
         let timeout = match from_env(&flags.timeout, &["FLUX_TIMEOUT"]) {
             None => DEFAULT_TIMEOUT,
-            Some(text) => crate::duration::parse(&text).map_err(|error| {
-                let source = if flags.timeout.is_some() {
-                    "--timeout flag"
-                } else {
-                    "FLUX_TIMEOUT"
-                };
-                Error::Usage(format!("invalid argument {text:?} for {source}: {error}"))
-            })?,
+            Some(text) => fluxd::api::GoDuration::parse(&text)
+                .map(|d| d.0)
+                .map_err(|error| {
+                    let error = error.go_message();
+                    let source = if flags.timeout.is_some() {
+                        "--timeout flag"
+                    } else {
+                        "FLUX_TIMEOUT"
+                    };
+                    Error::Usage(format!("invalid argument {text:?} for {source}: {error}"))
+                })?,
         };
         Ok(Self {
             context: flags.context.clone().filter(|c| !c.is_empty()),

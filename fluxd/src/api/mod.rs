@@ -24,6 +24,8 @@
 //! - [`JobId`], [`JobStatus`] for `/v6/jobs`.
 //! - [`GitConfig`], [`PublicSshKey`], [`randomart`] for `/v9/git-repo-config`, `/v6/identity.pub`.
 //! - [`Change`] for `/v11/notify`.
+//! - [`GoDuration`], [`parse_go_duration`] for durations as Go writes them
+//!   (`5m`, `1h30m`), in flags, `--timeout` and chart values.
 //! - [`ApiError`] for the error body, and the status code of each [`ErrorType`].
 //!
 //! ```
@@ -39,6 +41,7 @@
 //! ```
 
 mod change;
+mod duration;
 mod error;
 mod git;
 mod go;
@@ -54,6 +57,7 @@ mod workload;
 mod tests;
 
 pub use change::{CHANGE_GIT, CHANGE_IMAGE, Change, GitUpdate, ImageUpdate};
+pub use duration::{DurationError, GoDuration, parse_go_duration};
 pub use error::{ApiError, ErrorType, ParseError, STATUS_DEPRECATED};
 pub use git::{
     FINGERPRINT_MD5, FINGERPRINT_SHA256, Fingerprint, GitConfig, GitRemoteConfig, GitRepoStatus,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::cli::duration::parse_go_duration;
+use crate::api::parse_go_duration;
 use crate::cli::helm_operator::{HelmOperatorFlags, OperatorTuning};
 
 /// Where the sync marker lives (`--sync-state`).

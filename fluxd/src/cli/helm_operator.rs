@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args};
 
-use crate::cli::duration::parse_go_duration;
+use crate::api::parse_go_duration;
 use crate::{Error, LogFormat, MAX_FLAG_DURATION};
 
 /// What tunes the Helm operator, in either form (`fluxd helm-operator`, or

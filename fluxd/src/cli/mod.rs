@@ -4,11 +4,10 @@
 
 pub mod compat;
 pub(crate) mod config;
-pub(crate) mod duration;
 pub(crate) mod flags;
 pub(crate) mod helm_operator;
 
+pub use crate::api::{GoDuration, parse_go_duration};
 pub use config::{Config, DeployKeyConfig, GcMode, GitWriteConfig, MarkerConfig, Mode, SigningKey};
-pub use duration::{GoDuration, parse_go_duration};
 pub use flags::{Command, Flags, LogFormat, MAX_FLAG_DURATION, SyncState, VerifySignaturesMode};
 pub use helm_operator::{HelmOperatorFlags, OperatorTuning, TillerFlags};
