@@ -1,0 +1,1 @@
+//! Registry faults: down, 429 with Retry-After, garbage.

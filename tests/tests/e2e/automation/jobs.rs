@@ -1,0 +1,1 @@
+//! Releases, policy jobs and the queue across a restart.
