@@ -395,9 +395,10 @@ impl SyncLoop {
             .jobs
             .as_ref()
             .and_then(super::worker::Jobs::automation_interval);
-        // The first automation run comes once the first poll of the
-        // registries has answered (a new snapshot), or after one interval.
-        let mut next_automation = automation_interval.map(after);
+        // The first automation run, at once, tells the registry poller the
+        // images in use; the next ones come each interval, when the poller
+        // finds new tags, and after a new head is synced.
+        let mut next_automation = automation_interval.map(|_| Instant::now());
         let mut snapshots = self.jobs.as_ref().and_then(super::worker::Jobs::snapshots);
         let mut seen_tags: Option<u64> = None;
         let mut jobs = self.jobs.take();
@@ -492,6 +493,9 @@ impl SyncLoop {
                     }
                     if let Some(jobs) = &jobs {
                         jobs.synced(run.revision);
+                    }
+                    if trigger == "new head" {
+                        next_automation = automation_interval.map(|_| Instant::now());
                     }
                 }
                 log_failed(result);
