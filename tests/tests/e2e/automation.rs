@@ -97,9 +97,15 @@ impl Setup {
 
     /// fluxd's flags for this setup, then `extra`.
     fn flags(&self, extra: &[&str]) -> fluxd::Flags {
+        let mut args = vec!["fluxd".to_owned()];
+        args.extend(self.args(extra));
+        fluxd::Flags::try_parse_from(args).unwrap()
+    }
+
+    /// fluxd's arguments for this setup (without the program), then `extra`.
+    fn args(&self, extra: &[&str]) -> Vec<String> {
         let path = |p: &Path| p.display().to_string();
         let mut args: Vec<String> = vec![
-            "fluxd".into(),
             format!("--git-url={}", self.sshd.url(self.repo.bare_path())),
             "--git-branch=main".into(),
             format!("--git-ssh-key={}", path(&self.dir.path().join("key"))),
@@ -116,7 +122,7 @@ impl Setup {
             "--sync-interval=10m".into(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        fluxd::Flags::try_parse_from(args).unwrap()
+        args
     }
 
     /// fluxd running in this process.
