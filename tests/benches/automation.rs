@@ -35,12 +35,10 @@ use fluxd::api::{Change, ImageName, ImageUpdate};
 use fluxd::automation::live::LiveWorkloads;
 use fluxd::automation::{Automation, AutomationConfig};
 use fluxd::contract::JobQueue as _;
-use futures::StreamExt as _;
 use tests::controlplane::ControlPlane;
 use tests::git::GitFixture;
-use tests::registry::{
-    BulkPusher, DockerRegistry, ImageSpec, OciLayout, skopeo_copy, skopeo_list_tags,
-};
+use tests::registry::{BulkPusher, DockerRegistry, ImageSpec, OciLayout, skopeo_copy};
+use tests::workloads::deployment;
 
 /// Runs of the nothing-new automation.
 const RUNS: usize = 5;
@@ -73,30 +71,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     runtime.block_on(run())
-}
-
-fn deployment(namespace: &str, name: &str, image: &str) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-  namespace: {namespace}
-  annotations:
-    fluxcd.io/automated: \"true\"
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-        - name: app
-          image: {image}
-"
-    )
 }
 
 /// Waits until `check` holds, polling every 50 ms.
@@ -151,17 +125,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let paths: Vec<String> = (0..repos).map(|i| format!("bench/app{i:03}")).collect();
     let pusher = BulkPusher::new(&registry.url(), None);
     let started = Instant::now();
-    let pushed: Vec<Result<Vec<String>, tests::Error>> = futures::stream::iter(paths.clone())
-        .map(|path| {
-            let pusher = pusher.clone();
-            async move { pusher.push_generated(&path, tags, BASE).await }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    for result in pushed {
-        result?;
-    }
+    pusher.push_generated_all(&paths, tags, BASE, 16).await?;
     println!("push (setup)                 {}", secs(started.elapsed()));
 
     let dir = tempfile::tempdir()?;
@@ -177,7 +141,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 deployment(
                     &namespace,
                     &format!("w{index:03}-{copy}"),
-                    &format!("{host}/{path}:{newest}")
+                    &format!("{host}/{path}:{newest}"),
+                    &["fluxcd.io/automated: \"true\""],
                 )
             );
         }
@@ -225,21 +190,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. Nothing new.
     let started = Instant::now();
-    let listed: Vec<Result<usize, tests::Error>> = futures::stream::iter(paths.clone())
-        .map(|path| {
-            let name = format!("{host}/{path}");
-            async move {
-                tokio::task::spawn_blocking(move || skopeo_list_tags(&name, None).map(|t| t.len()))
-                    .await
-                    .map_err(|e| tests::Error::http("skopeo task", e))?
-            }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
-    for result in listed {
-        result?;
-    }
+    tests::registry::skopeo_list_all(&host, &paths, 4).await?;
     let skopeo_time = started.elapsed();
     println!(
         "skopeo list-tags             {} for {repos} repositories (4 at a time)",

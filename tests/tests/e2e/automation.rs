@@ -21,6 +21,7 @@ use tests::controlplane::{ControlPlane, TestNamespace, wait_for};
 use tests::git::GitFixture;
 use tests::registry::{DockerRegistry, ImageSpec, OciLayout, skopeo_copy};
 use tests::sshd::Sshd;
+pub(crate) use tests::workloads::deployment;
 
 /// Longest anything a test waits for may take.
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -218,33 +219,4 @@ impl Drop for Running {
             let _ = stop.send(());
         }
     }
-}
-
-/// A Deployment `name` of `image` with extra `annotations` lines.
-fn deployment(namespace: &str, name: &str, image: &str, annotations: &[&str]) -> String {
-    let annotations = if annotations.is_empty() {
-        String::new()
-    } else {
-        let lines: Vec<String> = annotations.iter().map(|a| format!("    {a}\n")).collect();
-        format!("  annotations:\n{}", lines.concat())
-    };
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name} # {name} of the team
-  namespace: {namespace}
-{annotations}spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-        - name: app
-          image: \"{image}\" # the app
-"
-    )
 }
