@@ -596,6 +596,52 @@ mod tests {
     }
 
     #[test]
+    fn registry_flags_and_the_chart_s_exclude_everything() {
+        let defaults = config(&[]).unwrap().automation;
+        assert!(!defaults.disabled);
+        assert_eq!(defaults.exclude, ["k8s.gcr.io/*"]);
+        assert_eq!(defaults.interval, Duration::from_secs(300));
+        assert_eq!((defaults.rps, defaults.burst), (50.0, 10));
+        // The chart's `registry.excludeImage: "*"`, and the explicit flag.
+        assert!(
+            config(&["--registry-exclude-image=*"])
+                .unwrap()
+                .automation
+                .disabled
+        );
+        assert!(
+            config(&["--registry-disable-scanning"])
+                .unwrap()
+                .automation
+                .disabled
+        );
+        let tuned = config(&[
+            "--registry-poll-interval=1m",
+            "--registry-insecure-host=127.0.0.1:5000,reg.local",
+            "--registry-include-image=reg.local/*",
+        ])
+        .unwrap()
+        .automation;
+        assert_eq!(tuned.interval, Duration::from_secs(60));
+        assert_eq!(tuned.insecure_hosts, ["127.0.0.1:5000", "reg.local"]);
+        assert_eq!(tuned.include, ["reg.local/*"]);
+        for (args, flag) in [
+            (&["--registry-rps=0"][..], "--registry-rps"),
+            (&["--registry-burst=0"][..], "--registry-burst"),
+            (
+                &["--registry-exclude-image=a[b"][..],
+                "--registry-exclude-image",
+            ),
+            (
+                &["--docker-config=/no/such/config.json"][..],
+                "--docker-config",
+            ),
+        ] {
+            assert_eq!(flag_of(config(args).unwrap_err()), flag, "{args:?}");
+        }
+    }
+
+    #[test]
     fn defaults() {
         let config = config(&[]).unwrap();
         assert!(config.paths.is_empty());
