@@ -155,8 +155,8 @@ impl Daemon {
         (daemon, worker)
     }
 
-    /// With `observer` told of jobs and the queue's length (the default
-    /// tells no one).
+    /// Who is told of syncs, jobs and the queue's length (given to
+    /// [`run_with`](crate::run_with); [`run`](crate::run) tells no one).
     pub fn observer(&self) -> &Arc<dyn Observer> {
         &self.inner.observer
     }
@@ -430,4 +430,106 @@ impl ImageSource for Daemon {
 /// The observer to use when none is given.
 pub(crate) fn no_observer() -> Arc<dyn Observer> {
     Arc::new(NoObserver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ManualSync, UpdateKind};
+
+    fn entry(id: &str, state: JobState) -> Entry {
+        Entry {
+            id: JobId(id.to_owned()),
+            spec: UpdateSpec {
+                cause: crate::api::Cause::default(),
+                kind: UpdateKind::Sync(ManualSync {}),
+            },
+            status: JobStatus {
+                status_string: state,
+                ..JobStatus::default()
+            },
+            queued_at: None,
+        }
+    }
+
+    async fn daemon(state: &Path) -> (Daemon, QueueWorker) {
+        let dir = state.join("work");
+        let remote =
+            gitsync::Remote::new(gitsync::GitUrl::parse("file:///nowhere/repo.git").unwrap());
+        let mirror = Mirror::open(remote, dir.join("mirror"), Some("main".into()))
+            .await
+            .unwrap();
+        let source = crate::sync::Source {
+            mirror: mirror.clone(),
+            checkouts: dir.join("checkouts"),
+            paths: Vec::new(),
+            load_options: manifests::LoadOptions::default(),
+        };
+        let flags = crate::Flags::from_command_line(["fluxd", "--git-url=/srv/repo"]).unwrap();
+        let write = crate::Config::from_flags(&flags).unwrap().git_write;
+        let commit = crate::jobs::CommitPath::new(
+            mirror,
+            Vec::new(),
+            manifests::LoadOptions::default(),
+            write,
+        );
+        let runner = JobRunner::new(source, commit, None, Vec::new());
+        Daemon::new(runner, None, Some(state), no_observer())
+    }
+
+    #[tokio::test]
+    async fn after_a_restart_queued_jobs_run_again_running_ones_fail_finished_ones_are_found() {
+        let state = tempfile::tempdir().unwrap();
+        let entries = [
+            entry("done", JobState::Succeeded),
+            entry("running", JobState::Running),
+            entry("waiting", JobState::Queued),
+        ];
+        std::fs::write(
+            state.path().join(JOBS_FILE),
+            serde_json::to_vec(&entries).unwrap(),
+        )
+        .unwrap();
+        let (daemon, mut worker) = daemon(state.path()).await;
+        let status = |id: &str| daemon.status(&JobId(id.to_owned())).unwrap();
+        assert_eq!(status("done").status_string, JobState::Succeeded);
+        let running = status("running");
+        assert_eq!(running.status_string, JobState::Failed);
+        assert!(
+            running.err.contains("fluxd stopped while the job ran"),
+            "{}",
+            running.err
+        );
+        assert_eq!(status("waiting").status_string, JobState::Queued);
+        match worker.work.try_recv() {
+            Ok(Work::Job(id)) => assert_eq!(id.as_str(), "waiting"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            daemon.status(&JobId("never".into())),
+            Err(RequestError::UnknownJob(_))
+        ));
+        // The file says the same after the restart's changes.
+        let written: Vec<Entry> =
+            serde_json::from_slice(&std::fs::read(state.path().join(JOBS_FILE)).unwrap()).unwrap();
+        assert_eq!(written.len(), 3);
+        assert_eq!(written[1].status.status_string, JobState::Failed);
+    }
+
+    #[tokio::test]
+    async fn only_the_last_jobs_are_kept_and_queued_ones_never_dropped() {
+        let mut table = Table::default();
+        table.insert(entry("first-queued", JobState::Queued));
+        for index in 0..JOBS_KEPT + 5 {
+            table.insert(entry(&format!("job-{index}"), JobState::Succeeded));
+        }
+        assert_eq!(table.order.len(), JOBS_KEPT);
+        assert!(table.entries.contains_key(&JobId("first-queued".into())));
+        assert!(!table.entries.contains_key(&JobId("job-0".into())));
+        assert!(
+            table
+                .entries
+                .contains_key(&JobId(format!("job-{}", JOBS_KEPT + 4)))
+        );
+    }
 }

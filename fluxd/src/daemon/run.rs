@@ -459,11 +459,17 @@ impl SyncLoop {
                 }
                 event = poller.next() => match event {
                     Some(PollEvent::NewHead(new)) => {
+                        if let Some(jobs) = &jobs {
+                            jobs.observer().git_ready(true);
+                        }
                         tracing::info!(branch = %new.branch, revision = %new.revision, "new head");
                         head = Some(new);
                         "new head"
                     }
                     Some(PollEvent::FetchFailed(error)) => {
+                        if let Some(jobs) = &jobs {
+                            jobs.observer().git_ready(false);
+                        }
                         let url = self.syncer.source().mirror.remote().url();
                         if matches!(error, gitsync::Error::HostKeyMismatch { .. }) {
                             tracing::error!(url = %url, %error, "fetch refused: the server's host key changed");
@@ -493,6 +499,11 @@ impl SyncLoop {
                     }
                     if let Some(jobs) = &jobs {
                         jobs.synced(run.revision);
+                        jobs.observer().sync_finished(
+                            run.duration,
+                            !run.has_errors(),
+                            run.resources,
+                        );
                     }
                     if trigger == "new head" {
                         next_automation = automation_interval.map(|_| Instant::now());

@@ -188,6 +188,11 @@ impl Jobs {
         self.queue.work.recv().await
     }
 
+    /// Who is told what the daemon does.
+    pub(crate) fn observer(&self) -> &Arc<dyn crate::contract::Observer> {
+        self.queue.daemon.observer()
+    }
+
     /// Tells the HTTP side which revision the last sync applied.
     pub(crate) fn synced(&self, revision: gitsync::Revision) {
         self.queue.synced.send_replace(Some(revision));
