@@ -142,7 +142,9 @@ impl Automation {
         }
         let mut secrets = client.map(|client| PullSecrets::new(client, allowed));
         let mut wanted: Vec<(Repository, Credentials)> = Vec::new();
-        let git = resources.iter().map(|r| {
+        // An ignored workload's images are not asked about (unless another
+        // workload uses them).
+        let git = resources.iter().filter(|r| !is_ignored(r)).map(|r| {
             (
                 r.id().to_string(),
                 r.namespace().unwrap_or_default().to_owned(),
@@ -253,6 +255,13 @@ impl Automation {
         }
         changes
     }
+}
+
+/// Whether git says to leave the resource alone (`ignore: "true"`).
+fn is_ignored(resource: &Resource) -> bool {
+    resource
+        .policies()
+        .is_ok_and(|policies| policies.ignore == Ignore::Yes)
 }
 
 impl crate::contract::ImageSource for Automation {

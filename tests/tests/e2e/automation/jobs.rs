@@ -277,6 +277,27 @@ async fn plans_write_nothing_executes_commit_them_and_policies_touch_only_annota
         "{after}"
     );
 
+    // A sync job: the branch's head, applied.
+    let sync = running
+        .daemon
+        .submit_job(UpdateSpec {
+            cause: Cause::default(),
+            kind: UpdateKind::Sync(fluxd::api::ManualSync {}),
+        })
+        .await
+        .unwrap();
+    let synced = running.finished(&sync).await;
+    assert_eq!(synced.status_string, JobState::Succeeded, "{synced:?}");
+    assert_eq!(synced.result.revision, policy_revision);
+    assert!(
+        running
+            .daemon
+            .unapplied(&policy_revision)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     // A restart with jobs in the queue: each one runs or fails, none is lost;
     // finished jobs are still known.
     let web_id = format!("{ns}:deployment/web");
