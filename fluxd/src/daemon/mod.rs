@@ -52,6 +52,7 @@ fn start_jobs(
         Jobs {
             queue,
             automation: Some(automation),
+            readonly: config.git_write.readonly,
         },
     ))
 }

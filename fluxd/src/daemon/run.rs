@@ -25,6 +25,10 @@ use crate::{Config, Error, GcMode, MarkerConfig, Mode, SigningKey};
 /// is abandoned.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How long after the registry poller finds new tags the automation run
+/// starts, so that the repositories of one poll make one run (and one commit).
+const NEW_TAGS_SETTLE: Duration = Duration::from_secs(1);
+
 /// How a run of the daemon ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -449,11 +453,10 @@ impl SyncLoop {
                     let print = super::worker::fingerprint(&snapshot);
                     if seen_tags != Some(print) {
                         seen_tags = Some(print);
-                        tracing::debug!("new image data: automation run");
-                        if let Some(jobs) = jobs.as_mut() {
-                            jobs.automation_run().await;
-                        }
-                        next_automation = automation_interval.map(after);
+                        // Soon, so that repositories polled together make one run.
+                        let soon = after(NEW_TAGS_SETTLE);
+                        tracing::debug!("new image data: automation run soon");
+                        next_automation = next_automation.map(|at| at.min(soon));
                     }
                     continue;
                 }

@@ -174,6 +174,8 @@ impl JobRunner {
 pub struct Jobs {
     pub(crate) queue: QueueWorker,
     pub(crate) automation: Option<Automation>,
+    /// `--git-readonly`: automation has nowhere to write, and does not run.
+    pub(crate) readonly: bool,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -274,6 +276,19 @@ impl Jobs {
             return;
         };
         if !automation.is_enabled() {
+            return;
+        }
+        if self.readonly {
+            // Still tell the poller the images in use, for image listings.
+            if let Err(error) = self
+                .queue
+                .daemon
+                .runner()
+                .automation_changes(automation)
+                .await
+            {
+                tracing::warn!(%error, "cannot read the images in use");
+            }
             return;
         }
         tracing::info!("polling for new images for automated workloads");
