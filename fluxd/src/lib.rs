@@ -27,6 +27,10 @@
 //! - [`jobs`]: intentions (set an image, set or remove a policy) and the
 //!   one commit path every job that changes git goes through, with Flux's
 //!   commit messages as handlebars templates.
+//! - [`automation`]: the images in use, the registry poller's wiring, and
+//!   choosing updates by Flux's rules; [`Daemon`]: the handle of a running
+//!   daemon (submit jobs, read their status, what is still to sync), whose
+//!   queue the loop runs one job at a time between syncs.
 //! - [`run`]: all of it as the binary runs it, including `--once` and
 //!   `--dry-run` (offline when no cluster is configured).
 //! - [`api`]: the HTTP API's request and response types, Flux v1's JSON
@@ -56,6 +60,8 @@
 
 #[cfg(feature = "api-types")]
 pub mod api;
+#[cfg(feature = "daemon")]
+pub mod automation;
 #[cfg(feature = "daemon")]
 mod cli;
 #[cfg(feature = "daemon")]
@@ -94,7 +100,10 @@ pub use cluster::{
     ClusterConfig, ClusterSource, IN_CLUSTER_NAMESPACE_FILE, daemon_namespace, resource_namespace,
 };
 #[cfg(feature = "daemon")]
-pub use daemon::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, contract, run};
+pub use daemon::{
+    Daemon, JOBS_FILE, JOBS_KEPT, Jobs, RunOutcome, SHUTDOWN_GRACE, SyncLoop, contract, run,
+    run_with,
+};
 #[cfg(feature = "daemon")]
 pub use error::Error;
 #[cfg(feature = "daemon")]

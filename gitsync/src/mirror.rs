@@ -107,6 +107,43 @@ impl Mirror {
         .await
     }
 
+    /// The commits reachable from `reference` (a commit id, possibly
+    /// abbreviated, or a ref name of the mirror) and not from `applied`,
+    /// newest first: what is still to be synced up to `reference`. Empty
+    /// when `reference` is `applied` or one of its ancestors.
+    pub async fn revisions_between(
+        &self,
+        applied: Option<Revision>,
+        reference: &str,
+    ) -> Result<Vec<Revision>, Error> {
+        let reference = reference.to_owned();
+        let url = self.remote().url().to_string();
+        self.run("reading the history of", 0, move |repo, _| {
+            let not_found = || Error::RevisionNotFound {
+                url: url.clone(),
+                revision: reference.clone(),
+            };
+            let target = repo
+                .revparse_single(&reference)
+                .and_then(|object| object.peel_to_commit())
+                .map_err(|_| not_found())?;
+            let git = |source| Error::Git {
+                url: url.clone(),
+                operation: "walking the history of",
+                source,
+            };
+            let mut walk = repo.revwalk().map_err(git)?;
+            walk.push(target.id()).map_err(git)?;
+            if let Some(applied) = applied {
+                // An applied revision the mirror no longer has hides nothing.
+                let _ = walk.hide(applied.oid());
+            }
+            walk.map(|oid| oid.map(Revision::from_oid).map_err(git))
+                .collect()
+        })
+        .await
+    }
+
     /// Runs `work` on the mirror's repository in a blocking task, one at a
     /// time. `network_operations` bounds how many network round trips `work`
     /// makes, for the watchdog: if the task outlives all their timeouts it is

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use registry_poller::{ClientConfig, Credentials, Poller, PollerConfig, Repository};
-use tests::registry::{BulkPusher, DockerRegistry, skopeo_inspect, skopeo_list_tags};
+use tests::registry::{BulkPusher, DockerRegistry, skopeo_inspect};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -93,37 +93,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let pusher = BulkPusher::new(&registry.url(), None);
-    let pushed: Vec<Result<Vec<String>, tests::Error>> = futures::stream::iter(paths.clone())
-        .map(|path| {
-            let pusher = pusher.clone();
-            async move { pusher.push_generated(&path, tags, 1_700_000_000).await }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    for result in pushed {
-        result?;
-    }
+    pusher
+        .push_generated_all(&paths, tags, 1_700_000_000, 16)
+        .await?;
     println!("push (setup)           {}", secs(started.elapsed()));
 
     // skopeo list-tags, CONCURRENCY processes at a time.
     let started = Instant::now();
-    let listed: Vec<Result<usize, tests::Error>> = futures::stream::iter(paths.clone())
-        .map(|path| {
-            let name = format!("{host}/{path}");
-            async move {
-                tokio::task::spawn_blocking(move || skopeo_list_tags(&name, None).map(|t| t.len()))
-                    .await
-                    .map_err(|e| tests::Error::http("skopeo task", e))?
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut skopeo_tags = 0;
-    for result in listed {
-        skopeo_tags += result?;
-    }
+    let skopeo_tags = tests::registry::skopeo_list_all(&host, &paths, CONCURRENCY).await?;
     let skopeo_time = started.elapsed();
     println!(
         "skopeo list-tags       {} for {repos} repositories ({skopeo_tags} tags)",

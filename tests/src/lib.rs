@@ -27,5 +27,6 @@ pub mod recording;
 pub mod registry;
 pub mod sshd;
 pub mod tools;
+pub mod workloads;
 
 pub use error::Error;

@@ -125,25 +125,13 @@ pub const FLUX_V1_FLAGS: &[&str] = &[
 /// with each. A flag of [`FLUX_V1_FLAGS`] that is not here is honoured with
 /// Flux's meaning.
 pub const COMPAT_TABLE: &[Compat] = &[
-    // Later work: the HTTP API, image automation, registries.
+    // Later work: the HTTP API, label timestamps.
     pending("--listen", "the HTTP API is not served yet"),
     pending("--listen-metrics", "metrics are not served yet"),
     pending(
-        "--registry-disable-scanning",
-        "registries are not scanned yet",
+        "--registry-use-labels",
+        "creation times come from the image config's `created`; labels are not read yet",
     ),
-    pending("--automation-interval", "image automation does not run yet"),
-    pending(
-        "--registry-poll-interval",
-        "image automation does not run yet (Flux's older name for --automation-interval)",
-    ),
-    pending("--registry-rps", "registries are not scanned yet"),
-    pending("--registry-burst", "registries are not scanned yet"),
-    pending("--registry-insecure-host", "registries are not scanned yet"),
-    pending("--registry-exclude-image", "registries are not scanned yet"),
-    pending("--registry-include-image", "registries are not scanned yet"),
-    pending("--registry-use-labels", "registries are not scanned yet"),
-    pending("--docker-config", "registries are not scanned yet"),
     // Meaningless here.
     Compat {
         flag: "--memcached-hostname",
@@ -492,13 +480,7 @@ mod tests {
         ]);
         assert_eq!(
             set(&chart),
-            [
-                "automation-interval",
-                "registry-rps",
-                "memcached-hostname",
-                "memcached-service",
-                "registry-trace"
-            ]
+            ["memcached-hostname", "memcached-service", "registry-trace"]
         );
         check(&chart).unwrap();
         assert_eq!(compat_of("sops").map(|c| c.class), Some(Class::Refused));

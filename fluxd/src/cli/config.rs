@@ -143,6 +143,11 @@ pub struct Config {
     pub deploy_key: DeployKeyConfig,
     /// Commits, notes, signatures.
     pub git_write: GitWriteConfig,
+    /// Registry scanning and image automation.
+    pub automation: crate::automation::AutomationConfig,
+    /// `--daemon-state-dir`: the job queue and the digest cache; `None`: `state`
+    /// under the working directory.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -276,6 +281,8 @@ impl Config {
             git_timeout: flags.git_timeout,
             deploy_key,
             git_write,
+            automation: automation(flags)?,
+            state_dir: flags.daemon_state_dir.clone(),
         })
     }
 
@@ -287,6 +294,53 @@ impl Config {
             self.paths.clone()
         }
     }
+}
+
+/// The registry and automation flags. An exclude glob `*` (the chart's
+/// `registry.excludeImage: "*"`) turns scanning off, as does
+/// `--registry-disable-scanning`.
+fn automation(flags: &Flags) -> Result<crate::automation::AutomationConfig, Error> {
+    if !(flags.registry_rps > 0.0 && flags.registry_rps.is_finite()) {
+        return Err(Error::flag("--registry-rps", "must be a number above zero"));
+    }
+    if flags.registry_burst == 0 {
+        return Err(Error::flag("--registry-burst", "must be at least 1"));
+    }
+    let exclude = non_empty(&flags.registry_exclude_image);
+    let include = non_empty(&flags.registry_include_image);
+    for (flag, globs) in [
+        ("--registry-exclude-image", &exclude),
+        ("--registry-include-image", &include),
+    ] {
+        for glob in globs {
+            globset::Glob::new(glob).map_err(|e| Error::flag(flag, format!("{glob:?}: {e}")))?;
+        }
+    }
+    let disabled = flags.registry_disable_scanning || exclude.iter().any(|g| g == "*");
+    let docker_config = match flags.docker_config.trim() {
+        "" => None,
+        path => {
+            let path = PathBuf::from(path);
+            if !path.is_file() {
+                return Err(Error::flag(
+                    "--docker-config",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+            Some(path)
+        }
+    };
+    Ok(crate::automation::AutomationConfig {
+        interval: flags.effective_automation_interval(),
+        disabled,
+        rps: flags.registry_rps,
+        burst: flags.registry_burst,
+        insecure_hosts: non_empty(&flags.registry_insecure_host),
+        include,
+        exclude,
+        use_labels: non_empty(&flags.registry_use_labels),
+        docker_config,
+    })
 }
 
 /// The write side of the flags.
@@ -527,6 +581,52 @@ mod tests {
         match error {
             Error::Flag { flag, .. } => flag,
             other => panic!("not a flag error: {other}"),
+        }
+    }
+
+    #[test]
+    fn registry_flags_and_the_chart_s_exclude_everything() {
+        let defaults = config(&[]).unwrap().automation;
+        assert!(!defaults.disabled);
+        assert_eq!(defaults.exclude, ["k8s.gcr.io/*"]);
+        assert_eq!(defaults.interval, Duration::from_secs(300));
+        assert_eq!((defaults.rps, defaults.burst), (50.0, 10));
+        // The chart's `registry.excludeImage: "*"`, and the explicit flag.
+        assert!(
+            config(&["--registry-exclude-image=*"])
+                .unwrap()
+                .automation
+                .disabled
+        );
+        assert!(
+            config(&["--registry-disable-scanning"])
+                .unwrap()
+                .automation
+                .disabled
+        );
+        let tuned = config(&[
+            "--registry-poll-interval=1m",
+            "--registry-insecure-host=127.0.0.1:5000,reg.local",
+            "--registry-include-image=reg.local/*",
+        ])
+        .unwrap()
+        .automation;
+        assert_eq!(tuned.interval, Duration::from_secs(60));
+        assert_eq!(tuned.insecure_hosts, ["127.0.0.1:5000", "reg.local"]);
+        assert_eq!(tuned.include, ["reg.local/*"]);
+        for (args, flag) in [
+            (&["--registry-rps=0"][..], "--registry-rps"),
+            (&["--registry-burst=0"][..], "--registry-burst"),
+            (
+                &["--registry-exclude-image=a[b"][..],
+                "--registry-exclude-image",
+            ),
+            (
+                &["--docker-config=/no/such/config.json"][..],
+                "--docker-config",
+            ),
+        ] {
+            assert_eq!(flag_of(config(args).unwrap_err()), flag, "{args:?}");
         }
     }
 

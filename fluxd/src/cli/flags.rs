@@ -227,6 +227,13 @@ pub struct Flags {
     #[arg(long, value_name = "DIR")]
     pub git_mirror_dir: Option<PathBuf>,
 
+    /// Where fluxd keeps what must outlive a restart: the job queue and the
+    /// registry's digest cache (default: `state` under --git-mirror-dir, or
+    /// the temporary working directory). The Helm operator beside the
+    /// daemon keeps its own (--state-dir).
+    #[arg(long, value_name = "DIR")]
+    pub daemon_state_dir: Option<PathBuf>,
+
     /// Log format: `fmt` (logfmt, Flux v1's default; also `text`) or `json`.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "fmt")]
     pub log_format: LogFormat,
@@ -247,37 +254,35 @@ pub struct Flags {
     /// Do not scan image registries.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
         default_missing_value = "true", default_value = "false", value_parser = go_bool,
-        value_name = "BOOL", help_heading = FLUX_PENDING)]
+        value_name = "BOOL")]
     pub registry_disable_scanning: bool,
 
     /// How often to look for image updates of automated workloads.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive_duration,
-        help_heading = FLUX_PENDING)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive_duration)]
     pub automation_interval: Duration,
 
     /// Flux's older name for --automation-interval, used when that is not given.
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration, help_heading = FLUX_PENDING)]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub registry_poll_interval: Option<Duration>,
 
     /// Most registry requests per second, per host.
-    #[arg(long, value_name = "RPS", default_value_t = 50.0, help_heading = FLUX_PENDING)]
+    #[arg(long, value_name = "RPS", default_value_t = 50.0)]
     pub registry_rps: f64,
 
     /// Most registry requests in a burst.
-    #[arg(long, value_name = "N", default_value_t = 10, help_heading = FLUX_PENDING)]
+    #[arg(long, value_name = "N", default_value_t = 10)]
     pub registry_burst: u32,
 
     /// Registry hosts reached over plain HTTP or without checking TLS.
-    #[arg(long, value_name = "HOST", value_delimiter = ',', help_heading = FLUX_PENDING)]
+    #[arg(long, value_name = "HOST", value_delimiter = ',')]
     pub registry_insecure_host: Vec<String>,
 
     /// Images never scanned (globs).
-    #[arg(long, value_name = "GLOB", value_delimiter = ',', default_values = ["k8s.gcr.io/*"],
-        help_heading = FLUX_PENDING)]
+    #[arg(long, value_name = "GLOB", value_delimiter = ',', default_values = ["k8s.gcr.io/*"])]
     pub registry_exclude_image: Vec<String>,
 
     /// Only these images are scanned (globs; default: all not excluded).
-    #[arg(long, value_name = "GLOB", value_delimiter = ',', help_heading = FLUX_PENDING)]
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
     pub registry_include_image: Vec<String>,
 
     /// Images whose creation time is read from their labels (globs).
@@ -287,7 +292,7 @@ pub struct Flags {
     pub registry_use_labels: Vec<String>,
 
     /// Docker config file with registry credentials.
-    #[arg(long, value_name = "FILE", default_value = "", help_heading = FLUX_PENDING)]
+    #[arg(long, value_name = "FILE", default_value = "")]
     pub docker_config: String,
 
     // --- Flux v1 flags that mean nothing here: a warning when given, then ignored.

@@ -12,6 +12,7 @@ use manifests::LoadOptions;
 use manifests::cluster;
 use tokio::time::Instant;
 
+use super::queue::Work;
 use crate::cluster::{ClusterConfig, daemon_namespace, resource_namespace};
 use crate::identity::{self, DeployKey};
 use crate::jobs::CommitPath;
@@ -23,6 +24,10 @@ use crate::{Config, Error, GcMode, MarkerConfig, Mode, SigningKey};
 /// How long a sync in progress may go on after a shutdown signal before it
 /// is abandoned.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How long after the registry poller finds new tags the automation run
+/// starts, so that the repositories of one poll make one run (and one commit).
+const NEW_TAGS_SETTLE: Duration = Duration::from_secs(1);
 
 /// How a run of the daemon ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +58,19 @@ pub enum RunOutcome {
 /// [`RunOutcome::Interrupted`].
 pub async fn run(
     config: Config,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunOutcome, Error> {
+    run_with(config, shutdown, super::queue::no_observer(), |_| {}).await
+}
+
+/// [`run`], telling `observer` what the daemon does and handing the
+/// [`Daemon`](super::Daemon) handle to `ready` once the daemon runs (not for
+/// `--once` or `--dry-run`): what the HTTP API and embedders call.
+pub async fn run_with(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    observer: std::sync::Arc<dyn crate::contract::Observer>,
+    ready: impl FnOnce(super::Daemon) + Send,
 ) -> Result<RunOutcome, Error> {
     let shutdown = shutdown.boxed().shared();
     // The Helm operator beside the daemon stops in its own time.
@@ -62,7 +79,7 @@ pub async fn run(
         .as_ref()
         .map(crate::helm_operator::HelmOperatorConfig::stop_time)
         .unwrap_or_default();
-    let run = run_until(config, shutdown.clone());
+    let run = run_until(config, shutdown.clone(), observer, ready);
     tokio::pin!(run);
     tokio::select! {
         ended = &mut run => ended,
@@ -85,7 +102,9 @@ pub async fn run(
 /// the loop and around the `--once` sync.
 async fn run_until(
     config: Config,
-    shutdown: impl Future<Output = ()> + Send + Clone,
+    shutdown: impl Future<Output = ()> + Send + Clone + 'static,
+    observer: std::sync::Arc<dyn crate::contract::Observer>,
+    ready: impl FnOnce(super::Daemon) + Send,
 ) -> Result<RunOutcome, Error> {
     if let Err(error) = gitsync::set_io_timeout(config.git_timeout) {
         tracing::warn!(%error, "--git-timeout does not apply to libgit2's connections");
@@ -140,6 +159,7 @@ async fn run_until(
     };
     let client = cluster.client()?;
     let operator_client = client.clone();
+    let jobs_client = client.clone();
     let namespace = daemon_namespace(Some(&cluster), config.namespace.as_deref());
     deploy_key(&config, &client, &namespace).await?;
     let signer = signer(&config)?;
@@ -159,18 +179,22 @@ async fn run_until(
             Box::new(SecretMarker::new(client, &namespace, secret_name))
         }
     };
+    // The write check; jobs that write go through this path.
+    let commit_path = CommitPath::new(
+        mirror.clone(),
+        config.paths.clone(),
+        source.load_options.clone(),
+        config.git_write.clone(),
+    )
+    .with_signer(signer.clone())
+    .with_verifier(verifier.clone());
     if !config.git_write.readonly {
-        // The write check; jobs that write (a later queue) go through this path.
-        let commit_path = CommitPath::new(
-            mirror.clone(),
-            config.paths.clone(),
-            source.load_options.clone(),
-            config.git_write.clone(),
-        )
-        .with_signer(signer.clone())
-        .with_verifier(verifier.clone());
         commit_path.check_write_access().await;
     }
+    let job_source = Source {
+        checkouts: workdir.job_checkouts(),
+        ..source.clone()
+    };
     let mut syncer = Syncer::new(source, engine, marker);
     if let Some(verifier) = verifier {
         syncer = syncer.with_verification(config.git_write.verify_mode, verifier);
@@ -191,12 +215,24 @@ async fn run_until(
             (None, _) => Ok(RunOutcome::Interrupted),
         };
     }
+    let state_dir = workdir.state(config.state_dir.as_deref())?;
+    let (daemon, jobs) = super::start_jobs(
+        &config,
+        job_source,
+        commit_path,
+        jobs_client,
+        &state_dir,
+        observer,
+        shutdown.clone(),
+    )?;
+    ready(daemon);
     let Some(operator) = config.helm_operator.clone() else {
         SyncLoop {
             syncer,
             poll_interval: config.poll_interval,
             sync_interval: config.sync_interval,
             synced: None,
+            jobs: Some(jobs),
         }
         .run(shutdown)
         .await;
@@ -216,6 +252,7 @@ async fn run_until(
         poll_interval: config.poll_interval,
         sync_interval: config.sync_interval,
         synced: Some(synced),
+        jobs: Some(jobs),
     }
     .run(shutdown.clone());
     let forward = async move {
@@ -341,6 +378,9 @@ pub struct SyncLoop {
     /// Told each revision synced (the Helm operator beside the daemon
     /// takes FluxHelmRelease charts from it).
     pub synced: Option<tokio::sync::watch::Sender<Option<gitsync::Revision>>>,
+    /// The job queue and image automation, run between syncs (`None`: the
+    /// loop only syncs).
+    pub jobs: Option<super::worker::Jobs>,
 }
 
 impl SyncLoop {
@@ -355,17 +395,84 @@ impl SyncLoop {
         );
         let mut head: Option<Head> = None;
         let mut next_sync = after(self.sync_interval);
+        let automation_interval = self
+            .jobs
+            .as_ref()
+            .and_then(super::worker::Jobs::automation_interval);
+        // The first automation run, at once, tells the registry poller the
+        // images in use; the next ones come each interval, when the poller
+        // finds new tags, and after a new head is synced.
+        let mut next_automation = automation_interval.map(|_| Instant::now());
+        let mut snapshots = self.jobs.as_ref().and_then(super::worker::Jobs::snapshots);
+        let mut seen_tags: Option<u64> = None;
+        let mut jobs = self.jobs.take();
         tokio::pin!(shutdown);
         loop {
             let trigger = tokio::select! {
                 () = &mut shutdown => break,
+                work = next_work(&mut jobs) => match work {
+                    Some(Work::Job(id)) => {
+                        if let Some(jobs) = jobs.as_mut()
+                            && let Some(synced) = jobs.run(&id, &mut self.syncer).await
+                        {
+                            if let Some(sender) = &self.synced {
+                                sender.send_replace(Some(synced.revision));
+                            }
+                            head = Some(synced);
+                            next_sync = after(self.sync_interval);
+                        }
+                        continue;
+                    }
+                    Some(Work::Refresh) => match self.syncer.source().fetch().await {
+                        Ok(new) => {
+                            head = Some(new);
+                            "notified"
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "fetch failed");
+                            continue;
+                        }
+                    },
+                    None => {
+                        jobs = None;
+                        continue;
+                    }
+                },
+                () = sleep_until_some(next_automation) => {
+                    if let Some(jobs) = jobs.as_mut() {
+                        jobs.automation_run().await;
+                    }
+                    next_automation = automation_interval.map(after);
+                    continue;
+                }
+                changed = next_snapshot(&mut snapshots) => {
+                    let Some(snapshot) = changed else {
+                        snapshots = None;
+                        continue;
+                    };
+                    let print = super::worker::fingerprint(&snapshot);
+                    if seen_tags != Some(print) {
+                        seen_tags = Some(print);
+                        // Soon, so that repositories polled together make one run.
+                        let soon = after(NEW_TAGS_SETTLE);
+                        tracing::debug!("new image data: automation run soon");
+                        next_automation = next_automation.map(|at| at.min(soon));
+                    }
+                    continue;
+                }
                 event = poller.next() => match event {
                     Some(PollEvent::NewHead(new)) => {
+                        if let Some(jobs) = &jobs {
+                            jobs.observer().git_ready(true);
+                        }
                         tracing::info!(branch = %new.branch, revision = %new.revision, "new head");
                         head = Some(new);
                         "new head"
                     }
                     Some(PollEvent::FetchFailed(error)) => {
+                        if let Some(jobs) = &jobs {
+                            jobs.observer().git_ready(false);
+                        }
                         let url = self.syncer.source().mirror.remote().url();
                         if matches!(error, gitsync::Error::HostKeyMismatch { .. }) {
                             tracing::error!(url = %url, %error, "fetch refused: the server's host key changed");
@@ -389,8 +496,21 @@ impl SyncLoop {
             let (result, stopping) =
                 with_grace(self.syncer.sync(&current), shutdown.as_mut()).await;
             if let Some(result) = result {
-                if let (Ok(run), Some(synced)) = (&result, &self.synced) {
-                    synced.send_replace(Some(run.revision));
+                if let Ok(run) = &result {
+                    if let Some(synced) = &self.synced {
+                        synced.send_replace(Some(run.revision));
+                    }
+                    if let Some(jobs) = &jobs {
+                        jobs.synced(run.revision);
+                        jobs.observer().sync_finished(
+                            run.duration,
+                            !run.has_errors(),
+                            run.resources,
+                        );
+                    }
+                    if trigger == "new head" {
+                        next_automation = automation_interval.map(|_| Instant::now());
+                    }
                 }
                 log_failed(result);
             }
@@ -400,6 +520,35 @@ impl SyncLoop {
             next_sync = after(self.sync_interval);
         }
         tracing::info!("stopped");
+    }
+}
+
+/// The next work from the queue; never, without one.
+async fn next_work(jobs: &mut Option<super::worker::Jobs>) -> Option<Work> {
+    match jobs {
+        Some(jobs) => jobs.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next snapshot of the registry poller; never, without one.
+async fn next_snapshot(
+    snapshots: &mut Option<tokio::sync::watch::Receiver<std::sync::Arc<registry_poller::Snapshot>>>,
+) -> Option<std::sync::Arc<registry_poller::Snapshot>> {
+    match snapshots {
+        Some(receiver) => match receiver.changed().await {
+            Ok(()) => Some(receiver.borrow_and_update().clone()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`; forever when `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -497,5 +646,21 @@ impl WorkDir {
 
     fn checkouts(&self) -> PathBuf {
         self.root.join("checkouts")
+    }
+
+    /// Checkouts of the jobs, apart from the sync's (each prunes its own).
+    fn job_checkouts(&self) -> PathBuf {
+        self.root.join("job-checkouts")
+    }
+
+    /// The state directory: the one given (`--daemon-state-dir`), else `state`
+    /// in the working directory; created.
+    fn state(&self, given: Option<&Path>) -> Result<PathBuf, Error> {
+        let dir = given.map_or_else(|| self.root.join("state"), Path::to_owned);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Flag {
+            flag: "--daemon-state-dir",
+            reason: format!("cannot create {}: {source}", dir.display()),
+        })?;
+        Ok(dir)
     }
 }

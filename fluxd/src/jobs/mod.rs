@@ -13,6 +13,7 @@
 
 pub mod commit;
 pub mod intention;
+pub mod kinds;
 pub mod message;
 
 pub use commit::{CommitFailure, CommitJob, CommitPath, Committed, Pushed, WriteAccess};

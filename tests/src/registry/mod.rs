@@ -21,5 +21,7 @@ mod push;
 
 pub use distribution::DockerRegistry;
 pub use front::{FrontConfig, Misbehaviour, RegistryFront, TokenAuth};
-pub use oci::{ImageSpec, OciLayout, skopeo_copy, skopeo_inspect, skopeo_list_tags};
+pub use oci::{
+    ImageSpec, OciLayout, skopeo_copy, skopeo_inspect, skopeo_list_all, skopeo_list_tags,
+};
 pub use push::BulkPusher;

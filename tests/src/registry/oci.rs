@@ -291,6 +291,29 @@ pub fn skopeo_list_tags(
     Ok(tags)
 }
 
+/// `skopeo list-tags` of `<host>/<path>` for each path, `concurrency`
+/// processes at a time; the number of tags seen in all.
+pub async fn skopeo_list_all(
+    host: &str,
+    paths: &[String],
+    concurrency: usize,
+) -> Result<usize, Error> {
+    use futures::StreamExt as _;
+    let listed: Vec<Result<usize, Error>> = futures::stream::iter(paths.iter().cloned())
+        .map(|path| {
+            let name = format!("{host}/{path}");
+            async move {
+                tokio::task::spawn_blocking(move || skopeo_list_tags(&name, None).map(|t| t.len()))
+                    .await
+                    .map_err(|e| Error::http("skopeo task", e))?
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    listed.into_iter().sum()
+}
+
 /// What `skopeo inspect` says of `docker://<reference>` (plain HTTP): the
 /// image's manifest digest, `Created`, tags and more, as JSON.
 pub fn skopeo_inspect(reference: &str, credentials: Option<(&str, &str)>) -> Result<Value, Error> {

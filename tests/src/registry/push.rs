@@ -33,6 +33,28 @@ impl BulkPusher {
         }
     }
 
+    /// [`BulkPusher::push_generated`] for each of `repositories`,
+    /// `concurrency` at a time.
+    pub async fn push_generated_all(
+        &self,
+        repositories: &[String],
+        tags: usize,
+        base_second: i64,
+        concurrency: usize,
+    ) -> Result<(), Error> {
+        use futures::StreamExt as _;
+        let pushed: Vec<Result<Vec<String>, Error>> =
+            futures::stream::iter(repositories.iter().cloned())
+                .map(|path| {
+                    let pusher = self.clone();
+                    async move { pusher.push_generated(&path, tags, base_second).await }
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        pushed.into_iter().try_for_each(|r| r.map(drop))
+    }
+
     /// Uploads `bytes` to `repository`; returns the digest.
     pub async fn push_blob(&self, repository: &str, bytes: Vec<u8>) -> Result<String, Error> {
         let digest = sha256(&bytes);

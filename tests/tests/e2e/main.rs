@@ -3,6 +3,7 @@
 //! One test binary, so servers shared by a binary (the Kubernetes control
 //! plane) start once for every area.
 
+mod automation;
 mod controlplane;
 mod engine;
 mod fluxctl;

@@ -1,0 +1,295 @@
+//! Image automation: the images in use, the registry poller's wiring, and
+//! choosing updates.
+//!
+//! [`Automation`] owns a [`registry_poller::Poller`] over the image
+//! repositories that the workloads in git and in the cluster (allowed
+//! namespaces only) use, containers, init containers and HelmRelease values
+//! alike, less `--registry-exclude-image` and within
+//! `--registry-include-image`. Credentials come from the workloads'
+//! `imagePullSecrets`, their ServiceAccounts' and `--docker-config`, read
+//! again at each refresh. The digest cache lives in the state directory, so
+//! a restart does not read every manifest again.
+//!
+//! [`Automation::changes`] is Flux v1's automation run: for every workload
+//! in git that is automated and neither locked nor ignored, each container's
+//! newest admitted tag ([`choose`]); the queue turns the changes into one
+//! `auto` job, one commit, one sync.
+
+pub mod choose;
+pub mod live;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use manifests::{Ignore, Resource};
+use registry_poller::{ClientConfig, Credentials, ImageRef, Poller, PollerConfig, Repository};
+
+use crate::Error;
+use crate::api::{self, AutomatedChange, ImageInfo, WorkloadContainer};
+use choose::Choice;
+use live::{LiveWorkloads, PullSecrets};
+
+/// The digest cache's file in the state directory.
+pub const CACHE_FILE: &str = "registry-cache.json";
+
+/// How image automation runs (its flags, resolved).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AutomationConfig {
+    /// `--automation-interval` (or `--registry-poll-interval`): how often
+    /// registries are polled and the automation run happens.
+    pub interval: Duration,
+    /// Scanning is off: `--registry-disable-scanning`, or an exclude glob `*`.
+    pub disabled: bool,
+    /// `--registry-rps`.
+    pub rps: f64,
+    /// `--registry-burst`.
+    pub burst: u32,
+    /// `--registry-insecure-host`: plain http or unverified TLS for these.
+    pub insecure_hosts: Vec<String>,
+    /// `--registry-include-image` (empty: all).
+    pub include: Vec<String>,
+    /// `--registry-exclude-image`.
+    pub exclude: Vec<String>,
+    /// `--registry-use-labels`: repositories whose created time comes from
+    /// image labels (accepted; the poller reads the config's `created`).
+    pub use_labels: Vec<String>,
+    /// `--docker-config`.
+    pub docker_config: Option<PathBuf>,
+}
+
+impl Default for AutomationConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(300),
+            disabled: false,
+            rps: 50.0,
+            burst: 10,
+            insecure_hosts: Vec::new(),
+            include: Vec::new(),
+            exclude: vec!["k8s.gcr.io/*".to_owned()],
+            use_labels: Vec::new(),
+            docker_config: None,
+        }
+    }
+}
+
+/// Image automation's state: the poller and the credentials it was given.
+#[derive(Debug, Clone)]
+pub struct Automation {
+    poller: Poller,
+    config: AutomationConfig,
+    docker_config: Credentials,
+}
+
+impl Automation {
+    /// Automation as `config` says, with its digest cache in `state_dir`.
+    pub fn new(config: AutomationConfig, state_dir: Option<&Path>) -> Result<Self, Error> {
+        let docker_config = match &config.docker_config {
+            Some(path) => Credentials::from_docker_config_file(path)
+                .map_err(|e| Error::flag("--docker-config", e.to_string()))?,
+            None => Credentials::none(),
+        };
+        let poller = Poller::new(PollerConfig {
+            poll_interval: config.interval,
+            client: ClientConfig {
+                insecure_hosts: config.insecure_hosts.clone(),
+                rps: config.rps,
+                burst: config.burst,
+                ..ClientConfig::default()
+            },
+            include: config.include.clone(),
+            exclude: config.exclude.clone(),
+            disabled: config.disabled,
+            cache_file: state_dir.map(|dir| dir.join(CACHE_FILE)),
+            ..PollerConfig::default()
+        })
+        .map_err(|e| Error::flag("--registry-exclude-image", e.to_string()))?;
+        Ok(Self {
+            poller,
+            config,
+            docker_config,
+        })
+    }
+
+    /// The poller (run it with [`Poller::run`]).
+    pub fn poller(&self) -> &Poller {
+        &self.poller
+    }
+
+    /// Whether registries are scanned at all.
+    pub fn is_enabled(&self) -> bool {
+        !self.config.disabled
+    }
+
+    /// The automation interval.
+    pub fn interval(&self) -> Duration {
+        self.config.interval
+    }
+
+    /// Tells the poller the repositories in use by `resources` (git) and
+    /// `live` (the cluster), each with the pull secrets of the workloads
+    /// that use it (read through `client`, in `allowed` namespaces).
+    pub async fn refresh_images(
+        &self,
+        resources: &[Resource],
+        live: &LiveWorkloads,
+        client: Option<&kube::Client>,
+        allowed: &[String],
+    ) {
+        if !self.is_enabled() {
+            return;
+        }
+        let mut secrets = client.map(|client| PullSecrets::new(client, allowed));
+        let mut wanted: Vec<(Repository, Credentials)> = Vec::new();
+        // An ignored workload's images are not asked about (unless another
+        // workload uses them).
+        let git = resources.iter().filter(|r| !is_ignored(r)).map(|r| {
+            (
+                r.id().to_string(),
+                r.namespace().unwrap_or_default().to_owned(),
+                r.object(),
+            )
+        });
+        let cluster = live.objects().map(|(id, object)| {
+            let namespace = id.split(':').next().unwrap_or_default().to_owned();
+            (id.to_owned(), namespace, object)
+        });
+        for (id, namespace, object) in git.chain(cluster) {
+            let Ok(parsed) = id.parse::<manifests::ResourceId>() else {
+                continue;
+            };
+            let Ok(containers) = manifests::images::container_images(object, &parsed) else {
+                continue;
+            };
+            if containers.is_empty() {
+                continue;
+            }
+            let credentials = match (&mut secrets, live::pod_spec(object)) {
+                (Some(secrets), Some(pod)) => secrets.for_pod(&namespace, pod).await,
+                _ => Credentials::none(),
+            };
+            let credentials = credentials.merged(&self.docker_config);
+            for container in containers {
+                match ImageRef::parse(&container.image) {
+                    Ok(image) => wanted.push((image.repository().clone(), credentials.clone())),
+                    Err(error) => tracing::debug!(
+                        id,
+                        container = %container.name,
+                        %error,
+                        "not an image reference the registry can be asked about"
+                    ),
+                }
+            }
+        }
+        let count = wanted.len();
+        self.poller.set_repositories(wanted);
+        tracing::debug!(containers = count, "images in use refreshed");
+    }
+
+    /// The automation run over the workloads in git: the changes to make,
+    /// each logged with its reason, and each skipped container logged with
+    /// why.
+    pub fn changes(&self, resources: &[Resource], live: &LiveWorkloads) -> Vec<AutomatedChange> {
+        let snapshot = self.poller.snapshot();
+        let mut changes = Vec::new();
+        for resource in resources {
+            let id = resource.id().to_string();
+            let Ok(policies) = resource.policies() else {
+                continue;
+            };
+            if !policies.automated || policies.locked || policies.ignore == Ignore::Yes {
+                continue;
+            }
+            if live.ignored(&id) {
+                continue;
+            }
+            let containers = match resource.container_images() {
+                Ok(containers) => containers,
+                Err(error) => {
+                    tracing::warn!(workload = %id, %error, "automation skips a workload");
+                    continue;
+                }
+            };
+            for container in containers {
+                let filter = policies.tag_filter(&container.name);
+                let repository = ImageRef::parse(&container.image)
+                    .ok()
+                    .and_then(|image| snapshot.repository(image.repository()).cloned());
+                let tags = choose::known_tags(repository.as_deref());
+                match choose::choose(&container.image, &filter, tags) {
+                    Choice::Update { target, reason } => {
+                        let (Ok(current), Ok(target_ref), Ok(workload_id)) = (
+                            container.image.parse::<api::ImageRef>(),
+                            target.parse::<api::ImageRef>(),
+                            id.parse::<api::ResourceId>(),
+                        ) else {
+                            continue;
+                        };
+                        tracing::info!(
+                            workload = %id,
+                            container = %container.name,
+                            new = %target,
+                            reason = %reason,
+                            "added update to automation run"
+                        );
+                        changes.push(AutomatedChange {
+                            workload_id,
+                            container: WorkloadContainer {
+                                name: container.name.clone(),
+                                image: current,
+                            },
+                            image_id: target_ref,
+                        });
+                    }
+                    Choice::UpToDate => {}
+                    Choice::Skip(reason) => tracing::info!(
+                        workload = %id,
+                        container = %container.name,
+                        image = %container.image,
+                        reason = %reason,
+                        "automation skips a container"
+                    ),
+                }
+            }
+        }
+        changes
+    }
+}
+
+/// Whether git says to leave the resource alone (`ignore: "true"`).
+fn is_ignored(resource: &Resource) -> bool {
+    resource
+        .policies()
+        .is_ok_and(|policies| policies.ignore == Ignore::Yes)
+}
+
+impl crate::contract::ImageSource for Automation {
+    fn images(&self, repository: &str) -> Option<Vec<ImageInfo>> {
+        let parsed = Repository::parse(repository).ok()?;
+        let snapshot = self.poller.snapshot();
+        let found = snapshot.repository(&parsed)?;
+        found.last_success()?;
+        let mut images: Vec<ImageInfo> = found
+            .tags()
+            .iter()
+            .filter_map(|tag| {
+                let id = format!("{repository}:{}", tag.name()).parse().ok()?;
+                Some(ImageInfo {
+                    id,
+                    digest: tag.digest().to_string(),
+                    created_at: tag
+                        .created()
+                        .and_then(|t| jiff::Timestamp::try_from(t).ok()),
+                    ..ImageInfo::default()
+                })
+            })
+            .collect();
+        images.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.tag.cmp(&b.id.tag))
+        });
+        Some(images)
+    }
+}
