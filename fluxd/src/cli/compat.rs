@@ -126,8 +126,6 @@ pub const FLUX_V1_FLAGS: &[&str] = &[
 /// Flux's meaning.
 pub const COMPAT_TABLE: &[Compat] = &[
     // Later work: the HTTP API, image automation, registries.
-    pending("--listen", "the HTTP API is not served yet"),
-    pending("--listen-metrics", "metrics are not served yet"),
     pending(
         "--registry-disable-scanning",
         "registries are not scanned yet",

@@ -8,7 +8,9 @@ pub(crate) mod duration;
 pub(crate) mod flags;
 pub(crate) mod helm_operator;
 
-pub use config::{Config, DeployKeyConfig, GcMode, GitWriteConfig, MarkerConfig, Mode, SigningKey};
+pub use config::{
+    ApiConfig, Config, DeployKeyConfig, GcMode, GitWriteConfig, MarkerConfig, Mode, SigningKey,
+};
 pub use duration::{GoDuration, parse_go_duration};
 pub use flags::{Command, Flags, LogFormat, MAX_FLAG_DURATION, SyncState, VerifySignaturesMode};
 pub use helm_operator::{HelmOperatorFlags, OperatorTuning, TillerFlags};

@@ -81,6 +81,10 @@ pub trait Observer: Send + Sync + 'static {
     /// One sync pass ended (`flux_daemon_sync_duration_seconds{success}`)
     /// with this many manifests (`flux_daemon_sync_manifests{success}`).
     fn sync_finished(&self, _duration: std::time::Duration, _success: bool, _manifests: usize) {}
+    /// The manifests of the last sync pass: `applied` synced, `failed`
+    /// did not (`flux_daemon_sync_manifests{success="true"|"false"}`, as
+    /// Flux set both after each sync).
+    fn sync_manifests(&self, _applied: usize, _failed: usize) {}
     /// One job ran (`flux_daemon_job_duration_seconds{success}`) after
     /// waiting in the queue (`flux_daemon_queue_duration_seconds`).
     fn job_finished(

@@ -12,9 +12,14 @@ use manifests::LoadOptions;
 use manifests::cluster;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use crate::cluster::{ClusterConfig, daemon_namespace, resource_namespace};
+use crate::health::{DEFAULT_STUCK_AFTER, Health};
+use crate::http;
 use crate::identity::{self, DeployKey};
 use crate::jobs::CommitPath;
+use crate::metrics::Metrics;
 use crate::sync::marker::{FIELD_MANAGER, SecretMarker};
 use crate::sync::plan;
 use crate::sync::{Source, SyncRun, Syncer};
@@ -140,8 +145,13 @@ async fn run_until(
     };
     let client = cluster.client()?;
     let operator_client = client.clone();
+    let api_client = client.clone();
     let namespace = daemon_namespace(Some(&cluster), config.namespace.as_deref());
-    deploy_key(&config, &client, &namespace).await?;
+    let identity = deploy_key(&config, &client, &namespace).await?;
+    let api_source = Source {
+        checkouts: workdir.api_checkouts(),
+        ..source.clone()
+    };
     let signer = signer(&config)?;
     let verifier = verifier(&config)?;
 
@@ -191,15 +201,63 @@ async fn run_until(
             (None, _) => Ok(RunOutcome::Interrupted),
         };
     }
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::new(metrics.clone(), DEFAULT_STUCK_AFTER));
+    let view = http::ClusterView::new(
+        api_client,
+        http::WorkloadsConfig {
+            allowed_namespaces: config.allowed_namespaces.clone(),
+            readonly: config.git_write.readonly,
+        },
+        Some(http::GitView::new(api_source, health.clone())),
+    );
+    let api = http::Api::new(metrics.clone(), health.clone())
+        .with_cluster(view)
+        .with_identity(identity)
+        .with_repo(http::RepoDescription {
+            url: config.remote.url().flux_safe_url(),
+            branch: config.branch.clone().unwrap_or_default(),
+            paths: config.paths.join(","),
+        })
+        .with_token(config.api.token.clone())
+        .serving_metrics(config.api.metrics.is_none());
+    let (stop_listeners, listeners_stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopped = listeners_stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let mut listeners =
+        vec![http::serve(config.api.listen, "--listen", api.router(), stopped()).await?];
+    if let Some(addr) = config.api.metrics {
+        listeners.push(
+            http::serve(
+                addr,
+                "--listen-metrics",
+                http::metrics_router(metrics),
+                stopped(),
+            )
+            .await?,
+        );
+    }
+    let stop_listeners = async move {
+        stop_listeners.send_replace(true);
+        for listener in listeners {
+            let _ = listener.await;
+        }
+    };
     let Some(operator) = config.helm_operator.clone() else {
         SyncLoop {
             syncer,
             poll_interval: config.poll_interval,
             sync_interval: config.sync_interval,
             synced: None,
+            health: Some(health),
         }
         .run(shutdown)
         .await;
+        stop_listeners.await;
         return Ok(RunOutcome::Clean);
     };
     // `--helm-operator`: the operator beside the sync, sharing its mirror and
@@ -216,6 +274,7 @@ async fn run_until(
         poll_interval: config.poll_interval,
         sync_interval: config.sync_interval,
         synced: Some(synced),
+        health: Some(health),
     }
     .run(shutdown.clone());
     let forward = async move {
@@ -223,6 +282,7 @@ async fn run_until(
         stop.send_replace(true);
     };
     let ((), operator, ()) = tokio::join!(sync, operator, forward);
+    stop_listeners.await;
     operator?;
     Ok(RunOutcome::Clean)
 }
@@ -230,25 +290,27 @@ async fn run_until(
 /// The deploy key: a key file given is logged; with an ssh URL and none
 /// given, the key of the Secret in the daemon's namespace, generated when
 /// it has none.
-async fn deploy_key(config: &Config, client: &kube::Client, namespace: &str) -> Result<(), Error> {
+async fn deploy_key(
+    config: &Config,
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<http::Identity, Error> {
     if config.remote.url().transport() != Transport::Ssh {
-        return Ok(());
+        return Ok(http::Identity::None);
     }
     if let Some(file) = &config.deploy_key.file {
-        identity::log_key_file(file);
-        return Ok(());
+        return Ok(http::Identity::File(identity::log_key_file(file)));
     }
-    DeployKey::new(
+    let key = DeployKey::new(
         client.clone(),
         namespace,
         &config.deploy_key.secret_name,
         config.deploy_key.key_type,
         config.remote.ssh_key_handle(),
     )
-    .with_keygen_dir(config.deploy_key.keygen_dir.clone())
-    .ensure()
-    .await
-    .map(drop)
+    .with_keygen_dir(config.deploy_key.keygen_dir.clone());
+    key.ensure().await?;
+    Ok(http::Identity::Secret(Box::new(key)))
 }
 
 /// Imports `--git-gpg-key-import` and resolves `--git-signing-key`.
@@ -341,6 +403,9 @@ pub struct SyncLoop {
     /// Told each revision synced (the Helm operator beside the daemon
     /// takes FluxHelmRelease charts from it).
     pub synced: Option<tokio::sync::watch::Sender<Option<gitsync::Revision>>>,
+    /// Told of each fetch and sync (the probes, the metrics, the API's
+    /// view of the synced revision).
+    pub health: Option<std::sync::Arc<crate::health::Health>>,
 }
 
 impl SyncLoop {
@@ -361,11 +426,17 @@ impl SyncLoop {
                 () = &mut shutdown => break,
                 event = poller.next() => match event {
                     Some(PollEvent::NewHead(new)) => {
+                        if let Some(health) = &self.health {
+                            health.cloned();
+                        }
                         tracing::info!(branch = %new.branch, revision = %new.revision, "new head");
                         head = Some(new);
                         "new head"
                     }
                     Some(PollEvent::FetchFailed(error)) => {
+                        if let Some(health) = &self.health {
+                            health.fetch_failed(&error.to_string());
+                        }
                         let url = self.syncer.source().mirror.remote().url();
                         if matches!(error, gitsync::Error::HostKeyMismatch { .. }) {
                             tracing::error!(url = %url, %error, "fetch refused: the server's host key changed");
@@ -386,8 +457,15 @@ impl SyncLoop {
                 continue;
             };
             tracing::debug!(trigger, revision = %current.revision, "syncing");
+            if let Some(health) = &self.health {
+                health.sync_started();
+            }
+            let began = Instant::now();
             let (result, stopping) =
                 with_grace(self.syncer.sync(&current), shutdown.as_mut()).await;
+            if let Some(health) = &self.health {
+                report_sync(health, result.as_ref(), began.elapsed());
+            }
             if let Some(result) = result {
                 if let (Ok(run), Some(synced)) = (&result, &self.synced) {
                     synced.send_replace(Some(run.revision));
@@ -399,7 +477,30 @@ impl SyncLoop {
             }
             next_sync = after(self.sync_interval);
         }
+        if let Some(health) = &self.health {
+            health.stopped();
+        }
         tracing::info!("stopped");
+    }
+}
+
+/// Tells `health` how a sync pass ended (abandoned: `None`).
+fn report_sync(
+    health: &crate::health::Health,
+    result: Option<&Result<SyncRun, Error>>,
+    took: Duration,
+) {
+    match result {
+        Some(Ok(run)) => {
+            let failed = run.report.failures().count() + run.load_errors.len();
+            let applied = run.resources.saturating_sub(run.report.failures().count());
+            let head = run.report.ran_to_completion().then(|| Head {
+                branch: run.branch.clone(),
+                revision: run.revision,
+            });
+            health.sync_finished(took, head, applied, failed);
+        }
+        Some(Err(_)) | None => health.sync_failed(took),
     }
 }
 
@@ -497,5 +598,11 @@ impl WorkDir {
 
     fn checkouts(&self) -> PathBuf {
         self.root.join("checkouts")
+    }
+
+    /// The API's checkouts (the policies at the synced revision), apart
+    /// from the syncer's, which prunes its own.
+    fn api_checkouts(&self) -> PathBuf {
+        self.root.join("api-checkouts")
     }
 }
