@@ -417,7 +417,10 @@ fn base_status(object: &Value, labels_at: &str) -> ControllerStatus {
     let id = ResourceId::new(namespace, kind, name);
     let mut status = ControllerStatus::new(id);
     let manifest_id = manifests::ResourceId::namespaced(namespace, kind, name);
-    if let Ok(containers) = manifests::images::container_images(object, &manifest_id) {
+    if let Ok(mut containers) = manifests::images::container_images(object, &manifest_id) {
+        // Flux lists the containers first, then the init containers.
+        let init = init_container_names(object, kind);
+        containers.sort_by_key(|container| init.contains(&container.name));
         status.containers = containers
             .into_iter()
             .map(|container| crate::api::Container {
@@ -439,6 +442,23 @@ fn base_status(object: &Value, labels_at: &str) -> ControllerStatus {
         .and_then(Value::as_str)
         .and_then(|text| text.parse().ok());
     status
+}
+
+/// The names of the init containers of a workload's pod template.
+fn init_container_names(object: &Value, kind: &str) -> Vec<String> {
+    let Some(path) = manifests::images::pod_spec_path(kind) else {
+        return Vec::new();
+    };
+    let pointer = format!("/{}/initContainers", path.join("/"));
+    object
+        .pointer(&pointer)
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Flux's rollout status: `started` until the controller saw the latest
