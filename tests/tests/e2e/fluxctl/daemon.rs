@@ -627,3 +627,203 @@ fn ssh_keygen_md5(dir: &Path, public: &str) -> String {
         .trim_start_matches("MD5:")
         .to_owned()
 }
+
+/// What one commit changed in a file: the removed and the added lines.
+fn changed_lines(repo: &GitFixture, path: &str) -> (Vec<String>, Vec<String>) {
+    repo.git(["pull", "-q", "--ff-only"]).unwrap();
+    let diff = repo
+        .git(["diff", "-U0", "HEAD~1", "HEAD", "--", path])
+        .unwrap();
+    let pick = |sign: char| -> Vec<String> {
+        diff.lines()
+            .filter(|line| {
+                line.starts_with(sign) && !line.starts_with(&format!("{sign}{sign}{sign}"))
+            })
+            .map(|line| line[1..].trim().to_owned())
+            .collect()
+    };
+    (pick('-'), pick('+'))
+}
+
+/// The short revision of a `Commit pushed:` (or `applied`) line.
+fn reported(stderr: &str, label: &str) -> Option<String> {
+    stderr
+        .lines()
+        .find_map(|line| line.strip_prefix(label))
+        .map(|rest| rest.trim().to_owned())
+}
+
+#[tokio::test]
+#[ignore = "needs the job queue (issue 11)"]
+async fn release_commits_waits_for_and_reports_the_apply() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let mut setup = Setup::start(cluster).await;
+    let head = setup.repo.git(["rev-parse", "HEAD"]).unwrap();
+    setup.wait_for_sync(head.trim());
+    let demo = setup.demo.name().to_owned();
+    let run = setup
+        .fluxctl(&[
+            "release",
+            "-n",
+            &demo,
+            "--workload",
+            "deployment/plain",
+            "--update-image",
+            "nginx:1.27.1",
+        ])
+        .await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("Submitting release ...\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        cells(&run.stdout)[1],
+        row(&[
+            &format!("{demo}:deployment/plain"),
+            "success",
+            "web: nginx:1.27.0 -> 1.27.1"
+        ]),
+        "{}",
+        run.stdout
+    );
+    let pushed = reported(&run.stderr, "Commit pushed:").unwrap();
+    assert_eq!(
+        reported(&run.stderr, "Commit applied:"),
+        Some(pushed.clone())
+    );
+    assert_eq!(
+        changed_lines(&setup.repo, "apps/plain.yaml"),
+        (
+            vec!["image: nginx:1.27.0".to_owned()],
+            vec!["image: nginx:1.27.1".to_owned()]
+        )
+    );
+    let head = setup.repo.git(["rev-parse", "HEAD"]).unwrap();
+    assert!(head.starts_with(&pushed), "{head} {pushed}");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(cluster.client().unwrap(), &demo);
+    let live = serde_json::to_value(deployments.get("plain").await.unwrap()).unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27.1"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the job queue (issue 11)"]
+async fn automate_lock_and_policy_change_only_their_annotations() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let mut setup = Setup::start(cluster).await;
+    let head = setup.repo.git(["rev-parse", "HEAD"]).unwrap();
+    setup.wait_for_sync(head.trim());
+    let demo = setup.demo.name().to_owned();
+
+    let run = setup
+        .fluxctl(&["automate", "-n", &demo, "-w", "deployment/plain"])
+        .await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        reported(&run.stderr, "Commit pushed:").is_some(),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Submitting"), "{}", run.stderr);
+    let (removed, added) = changed_lines(&setup.repo, "apps/plain.yaml");
+    assert!(removed.is_empty(), "{removed:?}");
+    assert!(
+        added.contains(&"fluxcd.io/automated: \"true\"".to_owned()),
+        "{added:?}"
+    );
+
+    let run = setup
+        .fluxctl(&[
+            "lock",
+            "-n",
+            &demo,
+            "-w",
+            "deployment/plain",
+            "-m",
+            "hold on",
+            "--user",
+            "Ops <ops@example.com>",
+        ])
+        .await;
+    assert!(run.ok, "{}", run.stderr);
+    let (removed, added) = changed_lines(&setup.repo, "apps/plain.yaml");
+    assert!(removed.is_empty(), "{removed:?}");
+    for line in [
+        "fluxcd.io/locked: \"true\"",
+        "fluxcd.io/locked_msg: hold on",
+        "fluxcd.io/locked_user: Ops <ops@example.com>",
+    ] {
+        assert!(
+            added.iter().any(|a| a
+                .replace('\'', "\"")
+                .starts_with(&line[..line.find(':').unwrap()])),
+            "{line} in {added:?}"
+        );
+    }
+
+    let run = setup
+        .fluxctl(&[
+            "policy",
+            "-n",
+            &demo,
+            "-w",
+            "deployment/podinfo",
+            "--tag",
+            "podinfod=3.2.*",
+        ])
+        .await;
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        changed_lines(&setup.repo, "apps/podinfo.yaml"),
+        (
+            vec!["filter.fluxcd.io/podinfod: semver:~3.1".to_owned()],
+            vec!["filter.fluxcd.io/podinfod: glob:3.2.*".to_owned()]
+        )
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the job queue (issue 11)"]
+async fn sync_waits_until_the_revision_is_applied() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let mut setup = Setup::start(cluster).await;
+    let head = setup.repo.git(["rev-parse", "HEAD"]).unwrap();
+    setup.wait_for_sync(head.trim());
+    let demo = setup.demo.name().to_owned();
+    setup
+        .repo
+        .write(
+            "apps/settings.yaml",
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: synced-now\n  namespace: {demo}\n"),
+        )
+        .unwrap();
+    let next = setup.repo.commit_and_push("sync me").unwrap();
+    let run = setup.fluxctl(&["sync"]).await;
+    assert!(run.ok, "{}", run.stderr);
+    let short = &next[..7];
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("Synchronizing with ssh://"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines.contains(&format!("Revision of main to apply is {short}").as_str()),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines.contains(&format!("Waiting for {short} to be applied ...").as_str()),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lines.last(), Some(&"Done."), "{}", run.stderr);
+    let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(cluster.client().unwrap(), &demo);
+    assert!(maps.get_opt("synced-now").await.unwrap().is_some());
+}
