@@ -191,6 +191,14 @@ impl Setup {
         }
     }
 
+    /// [`Setup::start`], once the first revision is synced.
+    async fn synced(cluster: &ControlPlane) -> Self {
+        let mut setup = Self::start(cluster).await;
+        let head = setup.repo.git(["rev-parse", "HEAD"]).unwrap();
+        setup.wait_for_sync(head.trim());
+        setup
+    }
+
     /// Waits for the sync of `revision`.
     fn wait_for_sync(&mut self, revision: &str) {
         self.daemon
@@ -289,9 +297,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 #[tokio::test]
 async fn fluxctl_lists_identifies_and_saves_against_a_real_fluxd() {
     let cluster = ControlPlane::shared().await.unwrap();
-    let mut setup = Setup::start(cluster).await;
-    let head = setup.repo.git(["rev-parse", "HEAD"]).unwrap();
-    setup.wait_for_sync(head.trim());
+    let mut setup = Setup::synced(cluster).await;
     let demo = setup.demo.name().to_owned();
     let client = reqwest::Client::new();
     let api = format!("{}/api/flux", setup.url);
@@ -657,9 +663,7 @@ fn reported(stderr: &str, label: &str) -> Option<String> {
 #[ignore = "needs the job queue (issue 11)"]
 async fn release_commits_waits_for_and_reports_the_apply() {
     let cluster = ControlPlane::shared().await.unwrap();
-    let mut setup = Setup::start(cluster).await;
-    let head = setup.repo.git(["rev-parse", "HEAD"]).unwrap();
-    setup.wait_for_sync(head.trim());
+    let setup = Setup::synced(cluster).await;
     let demo = setup.demo.name().to_owned();
     let run = setup
         .fluxctl(&[
@@ -715,9 +719,7 @@ async fn release_commits_waits_for_and_reports_the_apply() {
 #[ignore = "needs the job queue (issue 11)"]
 async fn automate_lock_and_policy_change_only_their_annotations() {
     let cluster = ControlPlane::shared().await.unwrap();
-    let mut setup = Setup::start(cluster).await;
-    let head = setup.repo.git(["rev-parse", "HEAD"]).unwrap();
-    setup.wait_for_sync(head.trim());
+    let setup = Setup::synced(cluster).await;
     let demo = setup.demo.name().to_owned();
 
     let run = setup
@@ -791,9 +793,7 @@ async fn automate_lock_and_policy_change_only_their_annotations() {
 #[ignore = "needs the job queue (issue 11)"]
 async fn sync_waits_until_the_revision_is_applied() {
     let cluster = ControlPlane::shared().await.unwrap();
-    let mut setup = Setup::start(cluster).await;
-    let head = setup.repo.git(["rev-parse", "HEAD"]).unwrap();
-    setup.wait_for_sync(head.trim());
+    let setup = Setup::synced(cluster).await;
     let demo = setup.demo.name().to_owned();
     setup
         .repo
