@@ -288,20 +288,27 @@ impl DeployKey {
     }
 }
 
-/// Logs the public key of a key file given to fluxd, if it can be read.
-pub fn log_key_file(path: &Path) {
+/// Logs the public key of a key file given to fluxd, if it can be read,
+/// and returns it.
+pub fn log_key_file(path: &Path) -> Option<PublicKeyInfo> {
     let began = Instant::now();
     let parsed = std::fs::read_to_string(path)
         .map_err(|e| e.to_string())
         .and_then(|text| KeyPair::from_openssh(&text).map_err(|e| e.to_string()));
     match parsed {
-        Ok(pair) => log_identity(pair.public(), &KeySource::File(path.to_owned()), began),
+        Ok(pair) => {
+            log_identity(pair.public(), &KeySource::File(path.to_owned()), began);
+            Some(pair.public().clone())
+        }
         // libssh2 may still read it (a PEM key); only its public half is unknown.
-        Err(error) => tracing::warn!(
-            path = %path.display(),
-            %error,
-            "cannot show the deploy key's public key; using the file as it is"
-        ),
+        Err(error) => {
+            tracing::warn!(
+                path = %path.display(),
+                %error,
+                "cannot show the deploy key's public key; using the file as it is"
+            );
+            None
+        }
     }
 }
 

@@ -71,13 +71,19 @@ mod daemon;
 #[cfg(feature = "daemon")]
 mod error;
 #[cfg(feature = "daemon")]
+pub mod health;
+#[cfg(feature = "daemon")]
 pub mod helm_operator;
+#[cfg(feature = "daemon")]
+pub mod http;
 #[cfg(feature = "daemon")]
 pub mod identity;
 #[cfg(feature = "daemon")]
 pub mod jobs;
 #[cfg(feature = "daemon")]
 mod logging;
+#[cfg(feature = "daemon")]
+pub mod metrics;
 #[cfg(feature = "daemon")]
 mod sync;
 
@@ -88,7 +94,7 @@ use std::process::ExitCode;
 pub use cli::compat;
 #[cfg(feature = "daemon")]
 pub use cli::{
-    Config, DeployKeyConfig, Flags, GcMode, GitWriteConfig, GoDuration, LogFormat,
+    ApiConfig, Config, DeployKeyConfig, Flags, GcMode, GitWriteConfig, GoDuration, LogFormat,
     MAX_FLAG_DURATION, MarkerConfig, Mode, SigningKey, SyncState, VerifySignaturesMode,
     parse_go_duration,
 };

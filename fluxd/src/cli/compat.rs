@@ -125,9 +125,7 @@ pub const FLUX_V1_FLAGS: &[&str] = &[
 /// with each. A flag of [`FLUX_V1_FLAGS`] that is not here is honoured with
 /// Flux's meaning.
 pub const COMPAT_TABLE: &[Compat] = &[
-    // Later work: the HTTP API, label timestamps.
-    pending("--listen", "the HTTP API is not served yet"),
-    pending("--listen-metrics", "metrics are not served yet"),
+    // Later work: label timestamps.
     pending(
         "--registry-use-labels",
         "creation times come from the image config's `created`; labels are not read yet",

@@ -63,6 +63,69 @@ pub enum SigningKey {
     SshFile(PathBuf),
 }
 
+/// Where and how the HTTP API is served (`--listen`, `--listen-metrics`,
+/// `--api-token-file`).
+#[derive(Clone)]
+pub struct ApiConfig {
+    /// The API's address (with /metrics unless `metrics` is set).
+    pub listen: std::net::SocketAddr,
+    /// /metrics alone on another address.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// The token every route but the probes wants; `None`: open, as Flux v1.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("listen", &self.listen)
+            .field("metrics", &self.metrics)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl ApiConfig {
+    /// From the flags: addresses as Go writes them, the token read from its
+    /// file (trimmed; an empty or unreadable file is an error).
+    pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
+        let listen = crate::cli::helm_operator::parse_listen(&flags.listen)?;
+        let metrics = if flags.listen_metrics.is_empty() {
+            None
+        } else {
+            Some(
+                crate::cli::helm_operator::parse_listen(&flags.listen_metrics).map_err(
+                    |e| match e {
+                        Error::Flag { reason, .. } => Error::flag("--listen-metrics", reason),
+                        other => other,
+                    },
+                )?,
+            )
+        };
+        let token = match &flags.api_token_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::flag("--api-token-file", format!("{}: {e}", path.display()))
+                })?;
+                let token = text.trim();
+                if token.is_empty() {
+                    return Err(Error::flag(
+                        "--api-token-file",
+                        format!("{} is empty", path.display()),
+                    ));
+                }
+                Some(token.to_owned())
+            }
+        };
+        Ok(Self {
+            listen,
+            metrics,
+            token,
+        })
+    }
+}
+
 /// How fluxd writes to git.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -148,6 +211,8 @@ pub struct Config {
     /// `--daemon-state-dir`: the job queue and the digest cache; `None`: `state`
     /// under the working directory.
     pub state_dir: Option<PathBuf>,
+    /// The HTTP API.
+    pub api: ApiConfig,
 }
 
 impl Config {
@@ -283,6 +348,7 @@ impl Config {
             git_write,
             automation: automation(flags)?,
             state_dir: flags.daemon_state_dir.clone(),
+            api: ApiConfig::from_flags(flags)?,
         })
     }
 

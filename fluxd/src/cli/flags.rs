@@ -242,15 +242,24 @@ pub struct Flags {
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
 
-    // --- Flux v1 flags of later work: accepted with Flux's defaults, not acted on yet.
-    /// Address the HTTP API and /metrics are served on.
-    #[arg(short = 'l', long, value_name = "ADDR", default_value = ":3030", help_heading = FLUX_PENDING)]
+    /// Address the HTTP API (Flux v1's, under /api/flux), /healthz, /readyz
+    /// and, unless --listen-metrics is given, /metrics are served on
+    /// (`:3030` is every interface).
+    #[arg(short = 'l', long, value_name = "ADDR", default_value = ":3030")]
     pub listen: String,
 
-    /// Address /metrics is served on alone (default: with the API).
-    #[arg(long, value_name = "ADDR", default_value = "", help_heading = FLUX_PENDING)]
+    /// Address /metrics is served on alone (default: with the API on --listen).
+    #[arg(long, value_name = "ADDR", default_value = "")]
     pub listen_metrics: String,
 
+    /// File holding a token the API requires on every route but the probes
+    /// (`Authorization: Bearer <token>`, or fluxctl's `--token`). Without it
+    /// the API is open to whoever reaches the port, as Flux v1's was: keep
+    /// the port behind a port-forward or a network policy.
+    #[arg(long, value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
+
+    // --- Flux v1 flags of later work: accepted with Flux's defaults, not acted on yet.
     /// Do not scan image registries.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
         default_missing_value = "true", default_value = "false", value_parser = go_bool,

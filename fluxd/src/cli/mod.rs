@@ -8,6 +8,8 @@ pub(crate) mod flags;
 pub(crate) mod helm_operator;
 
 pub use crate::api::{GoDuration, parse_go_duration};
-pub use config::{Config, DeployKeyConfig, GcMode, GitWriteConfig, MarkerConfig, Mode, SigningKey};
+pub use config::{
+    ApiConfig, Config, DeployKeyConfig, GcMode, GitWriteConfig, MarkerConfig, Mode, SigningKey,
+};
 pub use flags::{Command, Flags, LogFormat, MAX_FLAG_DURATION, SyncState, VerifySignaturesMode};
 pub use helm_operator::{HelmOperatorFlags, OperatorTuning, TillerFlags};

@@ -81,6 +81,10 @@ pub trait Observer: Send + Sync + 'static {
     /// One sync pass ended (`flux_daemon_sync_duration_seconds{success}`)
     /// with this many manifests (`flux_daemon_sync_manifests{success}`).
     fn sync_finished(&self, _duration: std::time::Duration, _success: bool, _manifests: usize) {}
+    /// The manifests of the last sync pass: `applied` synced, `failed`
+    /// did not (`flux_daemon_sync_manifests{success="true"|"false"}`, as
+    /// Flux set both after each sync).
+    fn sync_manifests(&self, _applied: usize, _failed: usize) {}
     /// One job ran (`flux_daemon_job_duration_seconds{success}`) after
     /// waiting in the queue (`flux_daemon_queue_duration_seconds`).
     fn job_finished(
@@ -104,3 +108,59 @@ pub trait Observer: Send + Sync + 'static {
 pub struct NoObserver;
 
 impl Observer for NoObserver {}
+
+/// Several observers told the same things, in order: fluxd's own metrics
+/// and an embedder's observer ([`run_with`](crate::run_with)).
+#[derive(Clone, Default)]
+pub struct Observers(Vec<std::sync::Arc<dyn Observer>>);
+
+impl Observers {
+    /// Observers telling each of `observers`.
+    pub fn new(observers: Vec<std::sync::Arc<dyn Observer>>) -> Self {
+        Self(observers)
+    }
+}
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Observers({})", self.0.len())
+    }
+}
+
+impl Observer for Observers {
+    fn sync_finished(&self, duration: std::time::Duration, success: bool, manifests: usize) {
+        for o in &self.0 {
+            o.sync_finished(duration, success, manifests);
+        }
+    }
+    fn sync_manifests(&self, applied: usize, failed: usize) {
+        for o in &self.0 {
+            o.sync_manifests(applied, failed);
+        }
+    }
+    fn job_finished(
+        &self,
+        waited: std::time::Duration,
+        ran: std::time::Duration,
+        outcome: JobOutcome,
+    ) {
+        for o in &self.0 {
+            o.job_finished(waited, ran, outcome);
+        }
+    }
+    fn queue_length(&self, length: usize) {
+        for o in &self.0 {
+            o.queue_length(length);
+        }
+    }
+    fn git_ready(&self, ready: bool) {
+        for o in &self.0 {
+            o.git_ready(ready);
+        }
+    }
+    fn registry_fetch(&self, kind: &'static str, duration: std::time::Duration, success: bool) {
+        for o in &self.0 {
+            o.registry_fetch(kind, duration, success);
+        }
+    }
+}

@@ -12,10 +12,15 @@ use manifests::LoadOptions;
 use manifests::cluster;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use super::queue::Work;
 use crate::cluster::{ClusterConfig, daemon_namespace, resource_namespace};
+use crate::health::{DEFAULT_STUCK_AFTER, Health};
+use crate::http;
 use crate::identity::{self, DeployKey};
 use crate::jobs::CommitPath;
+use crate::metrics::Metrics;
 use crate::sync::marker::{FIELD_MANAGER, SecretMarker};
 use crate::sync::plan;
 use crate::sync::{Source, SyncRun, Syncer};
@@ -160,8 +165,13 @@ async fn run_until(
     let client = cluster.client()?;
     let operator_client = client.clone();
     let jobs_client = client.clone();
+    let api_client = client.clone();
     let namespace = daemon_namespace(Some(&cluster), config.namespace.as_deref());
-    deploy_key(&config, &client, &namespace).await?;
+    let identity = deploy_key(&config, &client, &namespace).await?;
+    let api_source = Source {
+        checkouts: workdir.api_checkouts(),
+        ..source.clone()
+    };
     let signer = signer(&config)?;
     let verifier = verifier(&config)?;
 
@@ -215,6 +225,14 @@ async fn run_until(
             (None, _) => Ok(RunOutcome::Interrupted),
         };
     }
+    // fluxd's metrics hear what the daemon does, and so does the embedder's observer.
+    let metrics = Arc::new(Metrics::new());
+    let observer: Arc<dyn crate::contract::Observer> =
+        Arc::new(crate::contract::Observers::new(vec![
+            metrics.clone(),
+            observer,
+        ]));
+    let health = Arc::new(Health::new(observer.clone(), DEFAULT_STUCK_AFTER));
     let state_dir = workdir.state(config.state_dir.as_deref())?;
     let (daemon, jobs) = super::start_jobs(
         &config,
@@ -225,6 +243,52 @@ async fn run_until(
         observer,
         shutdown.clone(),
     )?;
+    let view = http::ClusterView::new(
+        api_client,
+        http::WorkloadsConfig {
+            allowed_namespaces: config.allowed_namespaces.clone(),
+            readonly: config.git_write.readonly,
+        },
+        Some(http::GitView::new(api_source, health.clone())),
+    );
+    let api = http::Api::new(metrics.clone(), health.clone())
+        .with_jobs(Arc::new(daemon.clone()))
+        .with_images(Arc::new(daemon.clone()))
+        .with_cluster(view)
+        .with_identity(identity)
+        .with_repo(http::RepoDescription {
+            url: config.remote.url().flux_safe_url(),
+            branch: config.branch.clone().unwrap_or_default(),
+            paths: config.paths.join(","),
+        })
+        .with_token(config.api.token.clone())
+        .serving_metrics(config.api.metrics.is_none());
+    let (stop_listeners, listeners_stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopped = listeners_stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let mut listeners =
+        vec![http::serve(config.api.listen, "--listen", api.router(), stopped()).await?];
+    if let Some(addr) = config.api.metrics {
+        listeners.push(
+            http::serve(
+                addr,
+                "--listen-metrics",
+                http::metrics_router(metrics),
+                stopped(),
+            )
+            .await?,
+        );
+    }
+    let stop_listeners = async move {
+        stop_listeners.send_replace(true);
+        for listener in listeners {
+            let _ = listener.await;
+        }
+    };
     ready(daemon);
     let Some(operator) = config.helm_operator.clone() else {
         SyncLoop {
@@ -233,9 +297,11 @@ async fn run_until(
             sync_interval: config.sync_interval,
             synced: None,
             jobs: Some(jobs),
+            health: Some(health),
         }
         .run(shutdown)
         .await;
+        stop_listeners.await;
         return Ok(RunOutcome::Clean);
     };
     // `--helm-operator`: the operator beside the sync, sharing its mirror and
@@ -253,6 +319,7 @@ async fn run_until(
         sync_interval: config.sync_interval,
         synced: Some(synced),
         jobs: Some(jobs),
+        health: Some(health),
     }
     .run(shutdown.clone());
     let forward = async move {
@@ -260,6 +327,7 @@ async fn run_until(
         stop.send_replace(true);
     };
     let ((), operator, ()) = tokio::join!(sync, operator, forward);
+    stop_listeners.await;
     operator?;
     Ok(RunOutcome::Clean)
 }
@@ -267,25 +335,27 @@ async fn run_until(
 /// The deploy key: a key file given is logged; with an ssh URL and none
 /// given, the key of the Secret in the daemon's namespace, generated when
 /// it has none.
-async fn deploy_key(config: &Config, client: &kube::Client, namespace: &str) -> Result<(), Error> {
+async fn deploy_key(
+    config: &Config,
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<http::Identity, Error> {
     if config.remote.url().transport() != Transport::Ssh {
-        return Ok(());
+        return Ok(http::Identity::None);
     }
     if let Some(file) = &config.deploy_key.file {
-        identity::log_key_file(file);
-        return Ok(());
+        return Ok(http::Identity::File(identity::log_key_file(file)));
     }
-    DeployKey::new(
+    let key = DeployKey::new(
         client.clone(),
         namespace,
         &config.deploy_key.secret_name,
         config.deploy_key.key_type,
         config.remote.ssh_key_handle(),
     )
-    .with_keygen_dir(config.deploy_key.keygen_dir.clone())
-    .ensure()
-    .await
-    .map(drop)
+    .with_keygen_dir(config.deploy_key.keygen_dir.clone());
+    key.ensure().await?;
+    Ok(http::Identity::Secret(Box::new(key)))
 }
 
 /// Imports `--git-gpg-key-import` and resolves `--git-signing-key`.
@@ -381,6 +451,10 @@ pub struct SyncLoop {
     /// The job queue and image automation, run between syncs (`None`: the
     /// loop only syncs).
     pub jobs: Option<super::worker::Jobs>,
+    /// Told of each fetch and sync (the probes, the metrics, the API's
+    /// view of the synced revision). Without it, the job queue's observer
+    /// hears of them directly.
+    pub health: Option<std::sync::Arc<crate::health::Health>>,
 }
 
 impl SyncLoop {
@@ -462,7 +536,9 @@ impl SyncLoop {
                 }
                 event = poller.next() => match event {
                     Some(PollEvent::NewHead(new)) => {
-                        if let Some(jobs) = &jobs {
+                        if let Some(health) = &self.health {
+                            health.cloned();
+                        } else if let Some(jobs) = &jobs {
                             jobs.observer().git_ready(true);
                         }
                         tracing::info!(branch = %new.branch, revision = %new.revision, "new head");
@@ -470,7 +546,9 @@ impl SyncLoop {
                         "new head"
                     }
                     Some(PollEvent::FetchFailed(error)) => {
-                        if let Some(jobs) = &jobs {
+                        if let Some(health) = &self.health {
+                            health.fetch_failed(&error.to_string());
+                        } else if let Some(jobs) = &jobs {
                             jobs.observer().git_ready(false);
                         }
                         let url = self.syncer.source().mirror.remote().url();
@@ -493,8 +571,15 @@ impl SyncLoop {
                 continue;
             };
             tracing::debug!(trigger, revision = %current.revision, "syncing");
+            if let Some(health) = &self.health {
+                health.sync_started();
+            }
+            let began = Instant::now();
             let (result, stopping) =
                 with_grace(self.syncer.sync(&current), shutdown.as_mut()).await;
+            if let Some(health) = &self.health {
+                report_sync(health, result.as_ref(), began.elapsed());
+            }
             if let Some(result) = result {
                 if let Ok(run) = &result {
                     if let Some(synced) = &self.synced {
@@ -502,11 +587,13 @@ impl SyncLoop {
                     }
                     if let Some(jobs) = &jobs {
                         jobs.synced(run.revision);
-                        jobs.observer().sync_finished(
-                            run.duration,
-                            !run.has_errors(),
-                            run.resources,
-                        );
+                        if self.health.is_none() {
+                            jobs.observer().sync_finished(
+                                run.duration,
+                                !run.has_errors(),
+                                run.resources,
+                            );
+                        }
                     }
                     if trigger == "new head" {
                         next_automation = automation_interval.map(|_| Instant::now());
@@ -518,6 +605,9 @@ impl SyncLoop {
                 break;
             }
             next_sync = after(self.sync_interval);
+        }
+        if let Some(health) = &self.health {
+            health.stopped();
         }
         tracing::info!("stopped");
     }
@@ -549,6 +639,26 @@ async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Tells `health` how a sync pass ended (abandoned: `None`).
+fn report_sync(
+    health: &crate::health::Health,
+    result: Option<&Result<SyncRun, Error>>,
+    took: Duration,
+) {
+    match result {
+        Some(Ok(run)) => {
+            let failed = run.report.failures().count() + run.load_errors.len();
+            let applied = run.resources.saturating_sub(run.report.failures().count());
+            let head = run.report.ran_to_completion().then(|| Head {
+                branch: run.branch.clone(),
+                revision: run.revision,
+            });
+            health.sync_finished(took, head, applied, failed);
+        }
+        Some(Err(_)) | None => health.sync_failed(took),
     }
 }
 
@@ -662,5 +772,11 @@ impl WorkDir {
             reason: format!("cannot create {}: {source}", dir.display()),
         })?;
         Ok(dir)
+    }
+
+    /// The API's checkouts (the policies at the synced revision), apart
+    /// from the syncer's, which prunes its own.
+    fn api_checkouts(&self) -> PathBuf {
+        self.root.join("api-checkouts")
     }
 }

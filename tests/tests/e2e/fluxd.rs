@@ -11,7 +11,7 @@ mod commit;
 mod dry_run;
 mod identity;
 mod marker;
-mod migration;
+pub(crate) mod migration;
 mod readme;
 mod restart;
 mod scope;

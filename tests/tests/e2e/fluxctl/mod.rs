@@ -1,17 +1,21 @@
-//! fluxctl against the real control plane: how it finds fluxd's pod
-//! without `--url` (no pod, several, one) and what it says. The control
+//! fluxctl against the real control plane: against a real fluxd process
+//! syncing a repository over ssh (its tables, JSON, identity, save, and
+//! every route of fluxd's API), and how it finds fluxd's pod without
+//! `--url` (no pod, several, one) and what it says. The control
 //! plane has no nodes, so pods never run by themselves: the tests create
 //! them and set `status.phase` through the status subresource as admin.
 
 // Test helpers may unwrap, like `#[test]` functions: a panic is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod daemon;
 mod portforward;
 
 /// What one fluxctl run printed.
 #[derive(Debug)]
 struct Run {
     ok: bool,
+    stdout: String,
     stderr: String,
 }
 
@@ -39,6 +43,7 @@ async fn fluxctl(args: &[&str], env: &[(&str, String)]) -> Run {
             let result = fluxctl::run_with(&args, &lookup, &mut io);
             Run {
                 ok: result.is_ok(),
+                stdout: String::from_utf8(out).unwrap(),
                 stderr: String::from_utf8(err).unwrap(),
             }
         })

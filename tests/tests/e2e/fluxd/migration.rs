@@ -209,7 +209,7 @@ fn first_revision(repo: &GitFixture, apps: &str) -> String {
 
 /// Applies the HelmRelease CRD (a cluster admin's job, as in the seed) and
 /// waits until it is served.
-async fn helm_release_crd(cluster: &ControlPlane) {
+pub(crate) async fn helm_release_crd(cluster: &ControlPlane) {
     let crd = std::fs::read_to_string(
         workspace_root().join("deploy/crds/helmreleases.helm.fluxcd.io.yaml"),
     )
