@@ -237,7 +237,18 @@ impl ClusterView {
         namespace: &str,
         ids: Option<&BTreeSet<ResourceId>>,
     ) -> Result<Vec<ControllerStatus>, String> {
-        let namespaces = self.namespaces(namespace);
+        let mut namespaces = self.namespaces(namespace);
+        // Asked for some workloads: list only in their namespaces.
+        if let Some(ids) = ids {
+            let wanted: BTreeSet<&str> = ids.iter().map(ResourceId::namespace).collect();
+            namespaces = Some(match namespaces {
+                None => wanted.into_iter().map(str::to_owned).collect(),
+                Some(list) => list
+                    .into_iter()
+                    .filter(|ns| wanted.contains(ns.as_str()))
+                    .collect(),
+            });
+        }
         let namespaces = namespaces.as_deref();
         if namespaces.is_some_and(<[String]>::is_empty) {
             return Ok(Vec::new());

@@ -34,7 +34,8 @@ const SCRUBBED_ENV: &[&str] = &[
 
 /// A fluxd command line with a clean environment: `HOME` is a private empty
 /// directory (no `~/.kube/config`), no `KUBECONFIG`, not in a cluster, and
-/// logs are JSON (`--log-format json`) unless the arguments say otherwise.
+/// logs are JSON (`--log-format json`) unless the arguments say otherwise,
+/// and the API listens on a free loopback port unless they name `--listen`.
 #[derive(Debug)]
 pub struct FluxdCommand {
     binary: PathBuf,
@@ -162,6 +163,15 @@ impl FluxdCommand {
         command.args(&self.args);
         if !self.log_format_given {
             command.args(["--log-format", "json"]);
+        }
+        // A test's fluxd never takes port 3030 of every interface: its API
+        // goes to a free loopback port unless the test names one.
+        let listen_given = self.args.iter().any(|arg| {
+            let arg = arg.to_string_lossy();
+            arg == "-l" || arg == "--listen" || arg.starts_with("--listen=")
+        });
+        if !listen_given {
+            command.args(["--listen", "127.0.0.1:0"]);
         }
         for key in SCRUBBED_ENV {
             command.env_remove(key);
