@@ -370,6 +370,12 @@ impl Poller {
         self.poll(repositories).await
     }
 
+    /// Polls `repositories` now (those in use; others are ignored), as when
+    /// a registry's webhook says they changed.
+    pub async fn poll_repositories(&self, repositories: Vec<Repository>) -> PollRound {
+        self.poll(repositories).await
+    }
+
     /// Polls the repositories whose time has come.
     pub async fn poll_due(&self) -> PollRound {
         let now = Instant::now();

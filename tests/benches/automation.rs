@@ -109,6 +109,29 @@ async fn running(client: &kube::Client, namespace: &str, suffix: &str) -> usize 
         .count()
 }
 
+type Stopped = tokio::task::JoinHandle<Result<fluxd::RunOutcome, fluxd::Error>>;
+
+/// fluxd in this process with `args`: its handle, its stop, its task.
+async fn start(
+    args: [String; 12],
+) -> Result<(fluxd::Daemon, tokio::sync::oneshot::Sender<()>, Stopped), Box<dyn std::error::Error>>
+{
+    let config = fluxd::Config::from_flags(&fluxd::Flags::try_parse_from(args)?)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready, handle) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(fluxd::run_with(
+        config,
+        async move {
+            let _ = stopped.await;
+        },
+        Arc::new(fluxd::contract::NoObserver),
+        move |daemon| {
+            let _ = ready.send(daemon);
+        },
+    ));
+    Ok((handle.await?, stop, task))
+}
+
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let repos = env_usize("AUTOMATION_BENCH_REPOS", 200);
     let tags = env_usize("AUTOMATION_BENCH_TAGS", 100);
@@ -150,35 +173,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let first = repo.commit_and_push("workloads")?;
 
-    let args = [
-        "fluxd".to_owned(),
-        format!("--git-url=file://{}", repo.bare_path().display()),
-        "--git-branch=main".to_owned(),
-        format!("--kubeconfig={}", cluster.kubeconfig_path().display()),
-        format!("--k8s-allow-namespace={namespace}"),
-        format!("--git-mirror-dir={}", dir.path().join("work").display()),
-        format!("--registry-insecure-host={host}"),
-        "--registry-rps=100000".to_owned(),
-        "--registry-burst=10000".to_owned(),
-        "--automation-interval=10s".to_owned(),
-        "--git-poll-interval=1s".to_owned(),
-        "--sync-interval=10m".to_owned(),
-    ];
-    let config = fluxd::Config::from_flags(&fluxd::Flags::try_parse_from(args)?)?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (ready, handle) = tokio::sync::oneshot::channel();
+    let fluxd = |interval: &str| {
+        let args = [
+            "fluxd".to_owned(),
+            format!("--git-url=file://{}", repo.bare_path().display()),
+            "--git-branch=main".to_owned(),
+            format!("--kubeconfig={}", cluster.kubeconfig_path().display()),
+            format!("--k8s-allow-namespace={namespace}"),
+            format!("--git-mirror-dir={}", dir.path().join("work").display()),
+            format!("--registry-insecure-host={host}"),
+            "--registry-rps=100000".to_owned(),
+            "--registry-burst=10000".to_owned(),
+            format!("--automation-interval={interval}"),
+            "--git-poll-interval=1s".to_owned(),
+            "--sync-interval=10m".to_owned(),
+        ];
+        start(args)
+    };
     let started = Instant::now();
-    let task = tokio::spawn(fluxd::run_with(
-        config,
-        async move {
-            let _ = stopped.await;
-        },
-        Arc::new(fluxd::contract::NoObserver),
-        move |daemon| {
-            let _ = ready.send(daemon);
-        },
-    ));
-    let daemon = handle.await?;
+    // No polls of its own until phase 3: phase 2 tells it.
+    let (daemon, stop, task) = fluxd("1h").await?;
     until("the first sync", || async {
         running(&client, &namespace, &newest).await == workloads
     })
@@ -246,7 +260,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let changed = 10.min(repos);
     let next = format!("t{tags:03}");
     for path in paths.iter().take(changed) {
-        pusher.push_generated(path, tags + 1, BASE).await?;
+        pusher.push_generated_tag(path, tags, BASE).await?;
     }
     let head = repo.origin_ref("refs/heads/main")?.unwrap_or_default();
     let started = Instant::now();
@@ -283,7 +297,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         message.trim()
     );
 
-    // 3. skopeo copy to running, 10 s poll interval, no notification.
+    // 3. skopeo copy to running, 10 s poll interval, no notification: a
+    // restart (the state directory keeps the digest cache).
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    let (_daemon, stop, task) = fluxd("10s").await?;
     let mut layout = OciLayout::create(&dir.path().join("layout"))?;
     let mut latencies = Vec::new();
     for run in 0..LATENCY_RUNS.min(repos - changed) {

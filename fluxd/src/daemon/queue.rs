@@ -406,11 +406,15 @@ impl JobQueue for Daemon {
         async move {
             match change {
                 Change::Git(_) => self.refresh(),
-                Change::Image(_) => {
+                Change::Image(update) => {
+                    let name = update.name.to_string();
+                    let repository = registry_poller::Repository::parse(&name).map_err(|e| {
+                        RequestError::Invalid(format!("image change for {name:?}: {e}"))
+                    })?;
                     if let Some(automation) = &self.inner.automation {
                         let poller = automation.poller().clone();
                         tokio::spawn(async move {
-                            poller.poll_all().await;
+                            poller.poll_repositories(vec![repository]).await;
                         });
                     }
                 }

@@ -141,33 +141,63 @@ impl BulkPusher {
         tags: usize,
         base_second: i64,
     ) -> Result<Vec<String>, Error> {
-        let layer = format!("layer of {repository}").into_bytes();
-        let layer_size = layer.len();
-        let layer_digest = self.push_blob(repository, layer).await?;
+        let layer = self.push_generated_layer(repository).await?;
         let mut digests = Vec::with_capacity(tags);
         for i in 0..tags {
-            let created = rfc3339(base_second + i as i64);
-            let config = to_bytes(&json!({
-                "created": created,
-                "architecture": "amd64",
-                "os": "linux",
-                "config": {},
-                "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-            }));
-            let config_size = config.len();
-            let config_digest = self.push_blob(repository, config).await?;
-            let manifest = to_bytes(&json!({
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}],
-            }));
             digests.push(
-                self.push_manifest(repository, &format!("t{i:03}"), OCI_MANIFEST, manifest)
+                self.push_generated_image(repository, &layer, i, base_second)
                     .await?,
             );
         }
         Ok(digests)
+    }
+
+    /// The one layer every generated image of `repository` shares: its
+    /// digest and size.
+    async fn push_generated_layer(&self, repository: &str) -> Result<(String, usize), Error> {
+        let layer = format!("layer of {repository}").into_bytes();
+        let size = layer.len();
+        Ok((self.push_blob(repository, layer).await?, size))
+    }
+
+    /// Pushes the one tag `t<index>` of [`BulkPusher::push_generated`]
+    /// (created `base_second + index`); returns its manifest digest.
+    pub async fn push_generated_tag(
+        &self,
+        repository: &str,
+        index: usize,
+        base_second: i64,
+    ) -> Result<String, Error> {
+        let layer = self.push_generated_layer(repository).await?;
+        self.push_generated_image(repository, &layer, index, base_second)
+            .await
+    }
+
+    async fn push_generated_image(
+        &self,
+        repository: &str,
+        (layer_digest, layer_size): &(String, usize),
+        index: usize,
+        base_second: i64,
+    ) -> Result<String, Error> {
+        let created = rfc3339(base_second + index as i64);
+        let config = to_bytes(&json!({
+            "created": created,
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        }));
+        let config_size = config.len();
+        let config_digest = self.push_blob(repository, config).await?;
+        let manifest = to_bytes(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}],
+        }));
+        self.push_manifest(repository, &format!("t{index:03}"), OCI_MANIFEST, manifest)
+            .await
     }
 }
 

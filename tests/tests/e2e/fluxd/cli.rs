@@ -187,7 +187,7 @@ fn flux_v1_flags_are_refused_warned_about_or_quiet() {
         "--memcached-hostname=flux-memcached",
         "--k8s-in-cluster",
         "--kubernetes-kubectl=/usr/local/bin/kubectl",
-        "--registry-rps=200",
+        "--registry-use-labels=index.docker.io/example/*",
         "--sops=false",
         "--connect=",
     ]));
@@ -201,7 +201,7 @@ fn flux_v1_flags_are_refused_warned_about_or_quiet() {
     assert_eq!(
         warnings,
         [
-            "--registry-rps",
+            "--registry-use-labels",
             "--memcached-hostname",
             "--k8s-in-cluster",
             "--kubernetes-kubectl"

@@ -371,12 +371,7 @@ async fn flux_v1s_cluster_is_taken_over_with_its_chart_arguments_and_nothing_mov
         .unwrap();
     assert_eq!(loaded.u64("charts_skipped"), Some(1), "{loaded}");
     // The Flux flags it does not act on each got one warning naming them.
-    for flag in [
-        "--memcached-hostname",
-        "--memcached-service",
-        "--registry-rps",
-        "--automation-interval",
-    ] {
+    for flag in ["--memcached-hostname", "--memcached-service"] {
         let warnings =
             daemon.count_logs(|line| line.level() == "WARN" && line.str("flag") == Some(flag));
         assert_eq!(warnings, 1, "{flag}: {text}");
