@@ -89,6 +89,17 @@ pub enum Error {
         /// The timeout.
         after: Duration,
     },
+    /// A fetch or clone received more than the remote's bound
+    /// ([`crate::Remote::with_max_fetch_bytes`]) and was aborted.
+    #[error("{operation} {url}: aborted after receiving more than {limit} bytes (max fetch size)")]
+    FetchTooLarge {
+        /// The remote, without credentials.
+        url: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The bound, in bytes.
+        limit: u64,
+    },
     /// An earlier operation on this repository is still blocked in the network.
     #[error(
         "{operation} {url}: an earlier operation that timed out is still blocked on the network"

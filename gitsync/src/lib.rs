@@ -101,7 +101,7 @@ pub use known_hosts::KnownHosts;
 pub use marker::{DEFAULT_SYNC_TAG, GitTagMarker, MarkerTracker, MarkerUpdate, SyncMarker};
 pub use mirror::{Head, Mirror};
 pub use poll::{PollEvent, Poller};
-pub use remote::{DEFAULT_TIMEOUT, Remote, SshKeyHandle};
+pub use remote::{DEFAULT_MAX_FETCH_BYTES, DEFAULT_TIMEOUT, Remote, SshKeyHandle};
 pub use revision::Revision;
 pub use signing::{Signer, Verifier, import_gpg_keys};
 pub use timeouts::{DEFAULT_IO_TIMEOUT, io_timeout, set_io_timeout};
