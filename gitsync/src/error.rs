@@ -199,6 +199,18 @@ pub enum Error {
         /// The edit's error.
         source: BoxError,
     },
+    /// A conditional write of the sync marker found it elsewhere than
+    /// expected: another writer moved (or created, or deleted) it since it
+    /// was read. Nothing was written; read it again to decide.
+    #[error("sync marker {marker} was moved by another writer: expected {expected}, found {found}")]
+    MarkerConflict {
+        /// Where the marker lives ([`crate::SyncMarker::describe`]).
+        marker: String,
+        /// The revision the write expected (`none`: no marker).
+        expected: String,
+        /// What was found instead (`none`, a revision, or what the remote said).
+        found: String,
+    },
     /// A sync marker implemented outside this crate failed.
     #[error("sync marker: {0}")]
     Marker(BoxError),

@@ -169,6 +169,11 @@ pub(crate) struct Session<'r> {
     /// What the server printed on the sideband (`remote: ...` lines, such
     /// as a hook's message), at most [`MAX_REMOTE_MESSAGES`] bytes.
     remote_messages: RefCell<String>,
+    /// A push's lease: the reference and the target the remote must still
+    /// have for it (zero: absent), checked when the push is negotiated.
+    lease: RefCell<Option<(String, git2::Oid)>>,
+    /// Set when the lease was found broken.
+    lease_broken: Cell<Option<git2::Oid>>,
 }
 
 /// How much of the server's sideband text a session keeps.
@@ -185,7 +190,21 @@ impl<'r> Session<'r> {
             password_attempts: Cell::new(0),
             rejections: RefCell::new(Vec::new()),
             remote_messages: RefCell::new(String::new()),
+            lease: RefCell::new(None),
+            lease_broken: Cell::new(None),
         }
+    }
+
+    /// Makes the next push update `refname` only if the remote still has it
+    /// at `expected` (zero: absent), as `git push --force-with-lease` does.
+    /// The server checks the same old value when it updates the reference.
+    pub(crate) fn set_lease(&self, refname: &str, expected: git2::Oid) {
+        *self.lease.borrow_mut() = Some((refname.to_owned(), expected));
+    }
+
+    /// Where the remote had the leased reference, if the lease was broken.
+    pub(crate) fn lease_broken(&self) -> Option<git2::Oid> {
+        self.lease_broken.get()
     }
 
     /// What the server printed (`remote:` lines), trimmed, one line.
@@ -281,12 +300,21 @@ impl<'r> Session<'r> {
             }
             Ok(())
         });
-        callbacks.push_negotiation(|_| {
+        callbacks.push_negotiation(|updates| {
             if self.past_deadline() {
-                Err(git2::Error::from_str("timed out"))
-            } else {
-                Ok(())
+                return Err(git2::Error::from_str("timed out"));
             }
+            if let Some((refname, expected)) = self.lease.borrow().as_ref() {
+                for update in updates {
+                    if update.dst_refname().ok() == Some(refname.as_str())
+                        && update.src() != *expected
+                    {
+                        self.lease_broken.set(Some(update.src()));
+                        return Err(git2::Error::from_str("the remote reference moved"));
+                    }
+                }
+            }
+            Ok(())
         });
         let mut options = PushOptions::new();
         options.remote_callbacks(callbacks);
