@@ -189,9 +189,9 @@ impl std::fmt::Debug for RegistryClient {
 }
 
 #[derive(Deserialize)]
-struct TagList {
+pub(crate) struct TagList {
     #[serde(default)]
-    tags: Option<Vec<String>>,
+    pub(crate) tags: Option<Vec<String>>,
 }
 
 impl RegistryClient {
@@ -776,7 +776,11 @@ async fn read_body(
 
 /// The `rel="next"` target of a `Link` header, resolved against the
 /// registry; it must stay on the same registry.
-fn next_link(headers: &HeaderMap, base: &str, url: &str) -> Result<Option<String>, Error> {
+pub(crate) fn next_link(
+    headers: &HeaderMap,
+    base: &str,
+    url: &str,
+) -> Result<Option<String>, Error> {
     let Some(value) = headers.get(LINK) else {
         return Ok(None);
     };

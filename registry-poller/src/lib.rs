@@ -50,6 +50,10 @@ mod ratelimit;
 mod reference;
 mod snapshot;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use cache::CACHE_FILE_VERSION;
 pub use client::{
     ClientConfig, DEFAULT_MAX_TAG_LIST_BYTES, DEFAULT_MAX_TAGS, FetchedManifest, RegistryClient,
