@@ -89,6 +89,17 @@ pub enum Error {
         /// The timeout.
         after: Duration,
     },
+    /// A fetch or clone received more than the remote's bound
+    /// ([`crate::Remote::with_max_fetch_bytes`]) and was aborted.
+    #[error("{operation} {url}: aborted after receiving more than {limit} bytes (max fetch size)")]
+    FetchTooLarge {
+        /// The remote, without credentials.
+        url: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The bound, in bytes.
+        limit: u64,
+    },
     /// An earlier operation on this repository is still blocked in the network.
     #[error(
         "{operation} {url}: an earlier operation that timed out is still blocked on the network"
@@ -187,6 +198,18 @@ pub enum Error {
         url: String,
         /// The edit's error.
         source: BoxError,
+    },
+    /// A conditional write of the sync marker found it elsewhere than
+    /// expected: another writer moved (or created, or deleted) it since it
+    /// was read. Nothing was written; read it again to decide.
+    #[error("sync marker {marker} was moved by another writer: expected {expected}, found {found}")]
+    MarkerConflict {
+        /// Where the marker lives ([`crate::SyncMarker::describe`]).
+        marker: String,
+        /// The revision the write expected (`none`: no marker).
+        expected: String,
+        /// What was found instead (`none`, a revision, or what the remote said).
+        found: String,
     },
     /// A sync marker implemented outside this crate failed.
     #[error("sync marker: {0}")]

@@ -98,10 +98,12 @@ pub use commit::{CommitOutcome, CommitRequest, DEFAULT_PUSH_ATTEMPTS, Identity, 
 pub use error::{BoxError, Error};
 pub use keys::{KeyPair, KeyType, PublicKeyInfo};
 pub use known_hosts::KnownHosts;
-pub use marker::{DEFAULT_SYNC_TAG, GitTagMarker, MarkerTracker, MarkerUpdate, SyncMarker};
+pub use marker::{
+    DEFAULT_SYNC_TAG, GitTagMarker, MAX_MARKER_ATTEMPTS, MarkerTracker, MarkerUpdate, SyncMarker,
+};
 pub use mirror::{Head, Mirror};
 pub use poll::{PollEvent, Poller};
-pub use remote::{DEFAULT_TIMEOUT, Remote, SshKeyHandle};
+pub use remote::{DEFAULT_MAX_FETCH_BYTES, DEFAULT_TIMEOUT, Remote, SshKeyHandle};
 pub use revision::Revision;
 pub use signing::{Signer, Verifier, import_gpg_keys};
 pub use timeouts::{DEFAULT_IO_TIMEOUT, io_timeout, set_io_timeout};

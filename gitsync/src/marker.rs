@@ -9,12 +9,16 @@ use futures::future::BoxFuture;
 
 use crate::commit::Identity;
 use crate::mirror::{check_branch_name, fetch_head};
-use crate::push::push_refspec;
+use crate::push::{LeasedPush, push_with_lease, remote_moved};
 use crate::remote::Session;
 use crate::{Error, Mirror, Revision, Signer};
 
 /// Flux's default sync tag (`--git-sync-tag`).
 pub const DEFAULT_SYNC_TAG: &str = "flux-sync";
+
+/// How many times [`MarkerTracker::advance`] reads and writes the marker
+/// again when another writer moves it in between.
+pub const MAX_MARKER_ATTEMPTS: u32 = 3;
 
 /// The message of the annotated tag, as Flux wrote it.
 const TAG_MESSAGE: &str = "Sync pointer";
@@ -26,8 +30,17 @@ pub trait SyncMarker: Send + Sync {
     /// The revision the marker points at, `None` if there is no marker yet.
     fn read(&self) -> BoxFuture<'_, Result<Option<Revision>, Error>>;
 
-    /// Moves the marker to `revision` (creating it if needed).
-    fn write(&self, revision: Revision) -> BoxFuture<'_, Result<(), Error>>;
+    /// Moves the marker from `expected` (`None`: no marker) to `revision`,
+    /// creating it if needed, only if it is still at `expected`: a marker
+    /// found elsewhere is [`Error::MarkerConflict`] and nothing is written.
+    /// The check and the write are one step against other writers (a
+    /// resourceVersion, a push's expected old target), so two writers never
+    /// overwrite each other blindly.
+    fn write(
+        &self,
+        expected: Option<Revision>,
+        revision: Revision,
+    ) -> BoxFuture<'_, Result<(), Error>>;
 
     /// Where the marker lives, for logs (no secrets).
     fn describe(&self) -> String;
@@ -41,8 +54,12 @@ macro_rules! forward_sync_marker {
                 (**self).read()
             }
 
-            fn write(&self, revision: Revision) -> BoxFuture<'_, Result<(), Error>> {
-                (**self).write(revision)
+            fn write(
+                &self,
+                expected: Option<Revision>,
+                revision: Revision,
+            ) -> BoxFuture<'_, Result<(), Error>> {
+                (**self).write(expected, revision)
             }
 
             fn describe(&self) -> String {
@@ -55,8 +72,10 @@ macro_rules! forward_sync_marker {
 forward_sync_marker!(Box);
 forward_sync_marker!(std::sync::Arc);
 
-/// The marker as an annotated tag in the remote repository, force-moved to
-/// each synced revision and pushed (Flux's `--sync-state git`).
+/// The marker as an annotated tag in the remote repository, moved to each
+/// synced revision and pushed (Flux's `--sync-state git`) with a lease: the
+/// push names the tag's old target, so it fails if another writer moved the
+/// tag since it was read (`git push --force-with-lease`).
 #[derive(Clone, Debug)]
 pub struct GitTagMarker {
     mirror: Mirror,
@@ -104,46 +123,17 @@ impl GitTagMarker {
         let refname = format!("refs/tags/{}", self.tag);
         self.mirror
             .run("reading the sync tag from", 1, move |repo, remote| {
-                let session = Session::new(remote, "reading the sync tag from");
-                let mut git_remote = repo
-                    .remote_anonymous(&remote.url().libgit2_url())
-                    .map_err(|e| session.fail(e))?;
-                git_remote
-                    .fetch(
-                        &[format!("+{refname}:{refname}")],
-                        Some(&mut session.fetch_options()),
-                        None,
-                    )
-                    .map_err(|e| session.fail(e))?;
-                let heads = git_remote.list().map_err(|e| session.fail(e))?;
-                let peeled = format!("{refname}^{{}}");
-                let advertised = heads
-                    .iter()
-                    .find(|h| h.name() == peeled)
-                    .or_else(|| heads.iter().find(|h| h.name() == refname))
-                    .map(git2::RemoteHead::oid);
-                let Some(oid) = advertised else {
-                    return Ok(None);
-                };
-                // Peel locally too: a server may not advertise peeled tags.
-                let commit = repo
-                    .find_object(oid, None)
-                    .and_then(|object| object.peel_to_commit())
-                    .map_err(|source| Error::Git {
-                        url: remote.url().to_string(),
-                        operation: "reading the sync tag from",
-                        source,
-                    })?;
-                Ok(Some(Revision::from_oid(commit.id())))
+                remote_tag(repo, remote, &refname).map(|(_, revision)| revision)
             })
             .await
     }
 
-    async fn write_tag(&self, revision: Revision) -> Result<(), Error> {
+    async fn write_tag(&self, expected: Option<Revision>, revision: Revision) -> Result<(), Error> {
         let tag = self.tag.clone();
         let tagger = self.tagger.clone();
         let signer = self.signer.clone();
         let branch = self.mirror.branch().map(ToOwned::to_owned);
+        let describe = self.describe();
         self.mirror
             .run("moving the sync tag in", 2, move |repo, remote| {
                 let url = remote.url().to_string();
@@ -152,6 +142,12 @@ impl GitTagMarker {
                     operation: "moving the sync tag in",
                     source,
                 };
+                let refname = format!("refs/tags/{tag}");
+                // Where the remote has the tag now, and the commit it names.
+                let (current, found) = remote_tag(repo, remote, &refname)?;
+                if found != expected {
+                    return Err(conflict(&describe, expected, &revision_text(found)));
+                }
                 let target = match repo.find_object(revision.oid(), None) {
                     Ok(object) => object,
                     Err(_) => {
@@ -166,7 +162,6 @@ impl GitTagMarker {
                     }
                 };
                 let signature = tagger.signature().map_err(git_error)?;
-                let refname = format!("refs/tags/{tag}");
                 match &signer {
                     None => {
                         repo.tag(&tag, &target, &signature, TAG_MESSAGE, true)
@@ -178,11 +173,74 @@ impl GitTagMarker {
                             .map_err(git_error)?;
                     }
                 }
-                push_refspec(repo, remote, &format!("+{refname}:{refname}"))?;
+                let refspec = format!("+{refname}:{refname}");
+                match push_with_lease(repo, remote, &refspec, &refname, current) {
+                    Ok(LeasedPush::Pushed) => {}
+                    Ok(LeasedPush::Moved(found)) => {
+                        return Err(conflict(
+                            &describe,
+                            expected,
+                            &format!("tag object {found}"),
+                        ));
+                    }
+                    Err(error) if remote_moved(&error) => {
+                        return Err(conflict(&describe, expected, &error.to_string()));
+                    }
+                    Err(error) => return Err(error),
+                }
                 tracing::debug!(url = %url, tag = %tag, revision = %revision, "moved sync tag");
                 Ok(())
             })
             .await
+    }
+}
+
+/// The remote's target of `refname` (zero when absent) and the commit it
+/// peels to, fetching the tag so it can be peeled here.
+fn remote_tag(
+    repo: &git2::Repository,
+    remote: &crate::Remote,
+    refname: &str,
+) -> Result<(git2::Oid, Option<Revision>), Error> {
+    let session = Session::new(remote, "reading the sync tag from");
+    let mut git_remote = repo
+        .remote_anonymous(&remote.url().libgit2_url())
+        .map_err(|e| session.fail(e))?;
+    git_remote
+        .fetch(
+            &[format!("+{refname}:{refname}")],
+            Some(&mut session.fetch_options()),
+            None,
+        )
+        .map_err(|e| session.fail(e))?;
+    let heads = git_remote.list().map_err(|e| session.fail(e))?;
+    let Some(current) = heads
+        .iter()
+        .find(|h| h.name() == refname)
+        .map(git2::RemoteHead::oid)
+    else {
+        return Ok((git2::Oid::ZERO_SHA1, None));
+    };
+    let commit = repo
+        .find_object(current, None)
+        .and_then(|object| object.peel_to_commit())
+        .map_err(|source| Error::Git {
+            url: remote.url().to_string(),
+            operation: "reading the sync tag from",
+            source,
+        })?;
+    Ok((current, Some(Revision::from_oid(commit.id()))))
+}
+
+fn revision_text(revision: Option<Revision>) -> String {
+    revision.map_or_else(|| "none".to_owned(), |r| r.to_string())
+}
+
+fn conflict(marker: &str, expected: Option<Revision>, found: &str) -> Error {
+    Error::MarkerConflict {
+        marker: marker.to_owned(),
+        expected: revision_text(expected),
+        found: found.to_owned(),
     }
 }
 
@@ -227,8 +285,12 @@ impl SyncMarker for GitTagMarker {
         Box::pin(self.read_tag())
     }
 
-    fn write(&self, revision: Revision) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(self.write_tag(revision))
+    fn write(
+        &self,
+        expected: Option<Revision>,
+        revision: Revision,
+    ) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(self.write_tag(expected, revision))
     }
 
     fn describe(&self) -> String {
@@ -299,12 +361,31 @@ impl<M: SyncMarker> MarkerTracker<M> {
 
     /// After a sync of `to`: reads the marker, reports whether someone else
     /// moved it, and moves it to `to` unless it is there already.
+    ///
+    /// The write is conditional on what was just read
+    /// ([`SyncMarker::write`]): if another writer moves the marker between
+    /// the read and the write, nothing is overwritten; the marker is read
+    /// again and the move reported, up to [`MAX_MARKER_ATTEMPTS`] times.
     pub async fn advance(&mut self, to: Revision) -> Result<MarkerUpdate, Error> {
-        let found = self.marker.read().await?;
         let expected = self.last_seen;
-        if found != Some(to) {
-            self.marker.write(to).await?;
-        }
+        let mut attempt = 1;
+        let found = loop {
+            let found = self.marker.read().await?;
+            if found == Some(to) {
+                break found;
+            }
+            match self.marker.write(found, to).await {
+                Ok(()) => break found,
+                Err(error @ Error::MarkerConflict { .. }) => {
+                    if attempt >= MAX_MARKER_ATTEMPTS {
+                        return Err(error);
+                    }
+                    tracing::info!(marker = %self.marker.describe(), %error, "the sync marker moved while it was being written; reading it again");
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        };
         self.last_seen = Some(to);
         Ok(if found != expected {
             MarkerUpdate::MovedByOther {

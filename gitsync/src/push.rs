@@ -48,6 +48,50 @@ pub(crate) fn push_refspecs(
     refspecs: &[String],
 ) -> Result<Vec<Rejection>, Error> {
     let session = Session::new(remote, "push to");
+    push_in_session(repo, remote, refspecs, &session)
+}
+
+/// What a push with a lease ([`push_with_lease`]) found.
+#[derive(Debug)]
+pub(crate) enum LeasedPush {
+    /// The reference was where expected and now is updated.
+    Pushed,
+    /// The remote had the reference at this target instead (zero: absent);
+    /// nothing was sent.
+    Moved(Oid),
+}
+
+/// Pushes `refspec`, whose destination `refname` the remote must still have
+/// at `expected` (zero: absent). A server that finds it moved between the
+/// negotiation and the update refuses too (it checks the old value), which
+/// shows as [`Error::PushRejected`].
+pub(crate) fn push_with_lease(
+    repo: &Repository,
+    remote: &Remote,
+    refspec: &str,
+    refname: &str,
+    expected: Oid,
+) -> Result<LeasedPush, Error> {
+    let session = Session::new(remote, "push to");
+    session.set_lease(refname, expected);
+    match push_in_session(repo, remote, &[refspec.to_owned()], &session) {
+        Ok(rejections) => match rejections.into_iter().next() {
+            Some(rejection) => Err(rejection.into_error(remote)),
+            None => Ok(LeasedPush::Pushed),
+        },
+        Err(error) => match session.lease_broken() {
+            Some(found) => Ok(LeasedPush::Moved(found)),
+            None => Err(error),
+        },
+    }
+}
+
+fn push_in_session(
+    repo: &Repository,
+    remote: &Remote,
+    refspecs: &[String],
+    session: &Session<'_>,
+) -> Result<Vec<Rejection>, Error> {
     let url = remote.url().to_string();
     let mut git_remote = repo
         .remote_anonymous(&remote.url().libgit2_url())

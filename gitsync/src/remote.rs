@@ -16,6 +16,10 @@ use crate::{Error, GitUrl, Transport};
 /// Flux's default for `--git-timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Default of [`Remote::with_max_fetch_bytes`]: 2 GiB of pack data in one
+/// fetch or clone, beyond what a configuration repository should ever need.
+pub const DEFAULT_MAX_FETCH_BYTES: u64 = 2 << 30;
+
 /// A remote repository with what it takes to reach it.
 ///
 /// ```
@@ -39,6 +43,7 @@ pub struct Remote {
     ssh_key: SshKeyHandle,
     known_hosts: Option<Arc<KnownHosts>>,
     timeout: Duration,
+    max_fetch_bytes: u64,
 }
 
 impl Remote {
@@ -51,6 +56,7 @@ impl Remote {
             ssh_key: SshKeyHandle::default(),
             known_hosts: None,
             timeout: DEFAULT_TIMEOUT,
+            max_fetch_bytes: DEFAULT_MAX_FETCH_BYTES,
         }
     }
 
@@ -87,6 +93,21 @@ impl Remote {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// The most bytes one fetch or clone may receive (pack data as it
+    /// arrives); past it the transfer is aborted with
+    /// [`Error::FetchTooLarge`] and nothing of it is kept. Default
+    /// [`DEFAULT_MAX_FETCH_BYTES`].
+    #[must_use]
+    pub fn with_max_fetch_bytes(mut self, bytes: u64) -> Self {
+        self.max_fetch_bytes = bytes;
+        self
+    }
+
+    /// The bound on the bytes one fetch may receive.
+    pub fn max_fetch_bytes(&self) -> u64 {
+        self.max_fetch_bytes
     }
 
     /// The URL.
@@ -148,6 +169,11 @@ pub(crate) struct Session<'r> {
     /// What the server printed on the sideband (`remote: ...` lines, such
     /// as a hook's message), at most [`MAX_REMOTE_MESSAGES`] bytes.
     remote_messages: RefCell<String>,
+    /// A push's lease: the reference and the target the remote must still
+    /// have for it (zero: absent), checked when the push is negotiated.
+    lease: RefCell<Option<(String, git2::Oid)>>,
+    /// Set when the lease was found broken.
+    lease_broken: Cell<Option<git2::Oid>>,
 }
 
 /// How much of the server's sideband text a session keeps.
@@ -164,7 +190,21 @@ impl<'r> Session<'r> {
             password_attempts: Cell::new(0),
             rejections: RefCell::new(Vec::new()),
             remote_messages: RefCell::new(String::new()),
+            lease: RefCell::new(None),
+            lease_broken: Cell::new(None),
         }
+    }
+
+    /// Makes the next push update `refname` only if the remote still has it
+    /// at `expected` (zero: absent), as `git push --force-with-lease` does.
+    /// The server checks the same old value when it updates the reference.
+    pub(crate) fn set_lease(&self, refname: &str, expected: git2::Oid) {
+        *self.lease.borrow_mut() = Some((refname.to_owned(), expected));
+    }
+
+    /// Where the remote had the leased reference, if the lease was broken.
+    pub(crate) fn lease_broken(&self) -> Option<git2::Oid> {
+        self.lease_broken.get()
     }
 
     /// What the server printed (`remote:` lines), trimmed, one line.
@@ -260,12 +300,21 @@ impl<'r> Session<'r> {
             }
             Ok(())
         });
-        callbacks.push_negotiation(|_| {
+        callbacks.push_negotiation(|updates| {
             if self.past_deadline() {
-                Err(git2::Error::from_str("timed out"))
-            } else {
-                Ok(())
+                return Err(git2::Error::from_str("timed out"));
             }
+            if let Some((refname, expected)) = self.lease.borrow().as_ref() {
+                for update in updates {
+                    if update.dst_refname().ok() == Some(refname.as_str())
+                        && update.src() != *expected
+                    {
+                        self.lease_broken.set(Some(update.src()));
+                        return Err(git2::Error::from_str("the remote reference moved"));
+                    }
+                }
+            }
+            Ok(())
         });
         let mut options = PushOptions::new();
         options.remote_callbacks(callbacks);
@@ -279,7 +328,18 @@ impl<'r> Session<'r> {
         let mut callbacks = RemoteCallbacks::new();
         callbacks.credentials(|_url, _user_from_url, allowed| self.credentials(allowed));
         callbacks.certificate_check(|cert, hostname| self.check_certificate(cert, hostname));
-        callbacks.transfer_progress(|_| !self.past_deadline());
+        callbacks.transfer_progress(|progress| {
+            let received = progress.received_bytes() as u64;
+            if received > self.remote.max_fetch_bytes {
+                let _ = self.record(Error::FetchTooLarge {
+                    url: self.remote.url.to_string(),
+                    operation: self.operation,
+                    limit: self.remote.max_fetch_bytes,
+                });
+                return false;
+            }
+            !self.past_deadline()
+        });
         callbacks.sideband_progress(|data| {
             let mut kept = self.remote_messages.borrow_mut();
             if kept.len() < MAX_REMOTE_MESSAGES {

@@ -254,8 +254,18 @@ impl fmt::Display for GitUrl {
             Location::Local { .. } | Location::Ssh { .. } | Location::Scp { .. } => {
                 f.write_str(&self.libgit2_url_for_display())
             }
-            Location::Http { .. } => f.write_str(&self.libgit2_url()),
+            // A query string may carry a token (`?private_token=...`): shown
+            // as `?***`, kept only in what libgit2 is given.
+            Location::Http { .. } => f.write_str(&redact_query(&self.libgit2_url())),
         }
+    }
+}
+
+/// `url` with its query string, if any, replaced by `***`.
+fn redact_query(url: &str) -> String {
+    match url.split_once('?') {
+        Some((before, _)) => format!("{before}?***"),
+        None => url.to_owned(),
     }
 }
 
@@ -304,7 +314,8 @@ fn host_port(host: &str, port: Option<u16>) -> String {
 }
 
 /// `input`, a URL or anything that may be one, with the password (or, for
-/// http, the whole user part) replaced by `***`, for messages and logs.
+/// http, the whole user part and the query string) replaced by `***`, for
+/// messages and logs.
 ///
 /// Works on the text, so a string that does not parse as a URL is redacted
 /// all the same (helmops uses it for chart and values URLs).
@@ -320,10 +331,16 @@ pub fn redact(input: &str) -> String {
     let Some((scheme, rest)) = input.split_once("://") else {
         return input.to_owned();
     };
+    let rest = if scheme.to_ascii_lowercase().starts_with("http") {
+        std::borrow::Cow::Owned(redact_query(rest))
+    } else {
+        std::borrow::Cow::Borrowed(rest)
+    };
+    let rest = rest.as_ref();
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     let Some(at) = authority.rfind('@') else {
-        return input.to_owned();
+        return format!("{scheme}://{rest}");
     };
     let (userinfo, host) = (&authority[..at], &authority[at + 1..]);
     let userinfo = if scheme.to_ascii_lowercase().starts_with("http") {
@@ -661,5 +678,27 @@ mod tests {
         assert_eq!(redact("ssh://git:pw@h/x"), "ssh://git:***@h/x");
         assert_eq!(redact("ssh://git@h/x"), "ssh://git@h/x");
         assert_eq!(redact("git@h:x"), "git@h:x");
+        assert_eq!(
+            redact("https://h/x.git?private_token=s3cr3t"),
+            "https://h/x.git?***"
+        );
+    }
+
+    #[test]
+    fn query_strings_never_show() {
+        let url = GitUrl::parse("https://git.example.com/team/config.git?token=s3cr3t").unwrap();
+        assert_eq!(
+            url.to_string(),
+            "https://git.example.com/team/config.git?***"
+        );
+        assert!(!format!("{url:?}").contains("s3cr3t"));
+        assert!(url.libgit2_url().contains("token=s3cr3t"));
+        let error = GitUrl::parse("https://u:pw@h:99999/x?token=s3cr3t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !error.contains("s3cr3t") && !error.contains("pw"),
+            "{error}"
+        );
     }
 }

@@ -73,6 +73,27 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A load read [`LoadOptions::max_files`](crate::LoadOptions) files;
+    /// `path` and the files after it were not read.
+    #[error("more than {limit} files to load: {path:?} and the files after it were not read")]
+    TooManyFiles {
+        /// The first file left out, relative to the checkout root.
+        path: PathBuf,
+        /// The limit.
+        limit: usize,
+    },
+    /// The files of a load passed
+    /// [`LoadOptions::max_total_bytes`](crate::LoadOptions) together;
+    /// `path` and the files after it were not read.
+    #[error(
+        "the files to load pass {limit} bytes together: {path:?} and the files after it were not read"
+    )]
+    TreeTooLarge {
+        /// The first file left out, relative to the checkout root.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// A file is not UTF-8 text.
     #[error("{path:?} is not UTF-8: invalid bytes on line {line}")]
     NotUtf8 {
@@ -106,14 +127,15 @@ pub enum Error {
         /// What is missing or wrong.
         reason: String,
     },
-    /// Two documents define the same resource. The first is kept.
-    #[error("resource {id} is defined twice: at {first} and at {second}")]
+    /// Two documents define the same resource. Neither is kept: the
+    /// resource is not applied until git defines it once.
+    #[error("resource {id} is defined twice: at {first} and at {second}; neither is applied")]
     DuplicateResource {
         /// The id both define.
         id: ResourceId,
-        /// Where it was first defined (kept).
+        /// Where it was first defined.
         first: Box<Source>,
-        /// Where it was defined again (dropped).
+        /// Where it was defined again.
         second: Box<Source>,
     },
 

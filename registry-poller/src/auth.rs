@@ -126,9 +126,18 @@ impl TokenResponse {
 }
 
 /// Bearer tokens by (registry host, scope), each until shortly before expiry.
-#[derive(Debug, Default)]
+/// `Debug` shows how many are held, never a token.
+#[derive(Default)]
 pub(crate) struct TokenCache {
     tokens: Mutex<HashMap<(String, String), (String, Instant)>>,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("tokens", &self.lock().len())
+            .finish()
+    }
 }
 
 impl TokenCache {

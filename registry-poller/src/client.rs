@@ -42,6 +42,10 @@ const MAX_TAGS_PAGE_BYTES: usize = 32 << 20;
 const MAX_TOKEN_BYTES: usize = 1 << 20;
 /// Most tag-list pages followed for one repository.
 const MAX_TAG_PAGES: usize = 10_000;
+/// Default of [`ClientConfig::max_tags`].
+pub const DEFAULT_MAX_TAGS: usize = 100_000;
+/// Default of [`ClientConfig::max_tag_list_bytes`].
+pub const DEFAULT_MAX_TAG_LIST_BYTES: usize = 16 << 20;
 /// How many times a request is retried in line after a 429.
 const MAX_INLINE_RETRIES: u32 = 3;
 
@@ -66,6 +70,14 @@ pub struct ClientConfig {
     pub max_inline_retry_wait: Duration,
     /// `n` sent with tag-list requests; the registry may page smaller.
     pub tags_page_size: Option<u32>,
+    /// Most tags read for one repository, over all its pages; a longer list
+    /// fails the repository with [`Error::InvalidResponse`] rather than
+    /// growing without bound. Default [`DEFAULT_MAX_TAGS`].
+    pub max_tags: usize,
+    /// Most bytes of tag-list bodies read for one repository, over all its
+    /// pages (each page is also bounded on its own). Default
+    /// [`DEFAULT_MAX_TAG_LIST_BYTES`].
+    pub max_tag_list_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -81,6 +93,8 @@ impl Default for ClientConfig {
             // Registries that page do so by themselves, with `Link`; some
             // refuse an `n` larger than they like.
             tags_page_size: None,
+            max_tags: DEFAULT_MAX_TAGS,
+            max_tag_list_bytes: DEFAULT_MAX_TAG_LIST_BYTES,
         }
     }
 }
@@ -144,7 +158,13 @@ pub struct FetchedManifest {
 }
 
 /// The registry client. Cheap to share by reference; one per poller.
-#[derive(Debug)]
+///
+/// `Debug` shows the configuration and request counts, never tokens.
+///
+/// A redirect is followed (at most 10), and reqwest drops the
+/// `Authorization` header when it leads to another host, port or scheme, so
+/// a bearer token or password never reaches a server it was not meant for
+/// (tested against a redirecting registry front).
 pub struct RegistryClient {
     http: reqwest::Client,
     config: ClientConfig,
@@ -158,10 +178,20 @@ pub struct RegistryClient {
     counters: Counters,
 }
 
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("config", &self.config)
+            .field("tokens", &self.tokens)
+            .field("counts", &self.counts())
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Deserialize)]
-struct TagList {
+pub(crate) struct TagList {
     #[serde(default)]
-    tags: Option<Vec<String>>,
+    pub(crate) tags: Option<Vec<String>>,
 }
 
 impl RegistryClient {
@@ -226,18 +256,25 @@ impl RegistryClient {
         (!left.is_zero()).then_some(left)
     }
 
+    /// Whether `host` (with its port, as in references) is spoken to over
+    /// plain HTTP.
+    fn is_insecure(&self, host: &str) -> bool {
+        self.config.insecure_hosts.iter().any(|h| h == host)
+    }
+
     fn base_url(&self, repository: &Repository) -> String {
-        let insecure = self
-            .config
-            .insecure_hosts
-            .iter()
-            .any(|h| h == repository.registry() || h == repository.api_host());
+        let insecure =
+            self.is_insecure(repository.registry()) || self.is_insecure(repository.api_host());
         let scheme = if insecure { "http" } else { "https" };
         format!("{scheme}://{}", repository.api_host())
     }
 
     /// Every tag of `repository`, following `Link` pages, in the registry's
     /// order. Tags that are not valid tag names are skipped.
+    ///
+    /// Bounded: at most [`ClientConfig::max_tags`] tags and
+    /// [`ClientConfig::max_tag_list_bytes`] bytes of bodies over all pages;
+    /// past either the list fails with [`Error::InvalidResponse`].
     pub async fn list_tags(
         &self,
         repository: &Repository,
@@ -250,6 +287,7 @@ impl RegistryClient {
         }
         let mut tags = Vec::new();
         let mut seen = HashSet::new();
+        let mut bytes_read = 0usize;
         for _ in 0..MAX_TAG_PAGES {
             if !seen.insert(url.clone()) {
                 return Err(invalid(
@@ -262,10 +300,38 @@ impl RegistryClient {
                 .await?;
             let response = expect_ok(response, &url, repository, "repository").await?;
             let next = next_link(response.headers(), &base, &url)?;
-            let body = read_body(response, &url, MAX_TAGS_PAGE_BYTES).await?;
+            let room = self
+                .config
+                .max_tag_list_bytes
+                .saturating_sub(bytes_read)
+                .min(MAX_TAGS_PAGE_BYTES);
+            let body = read_body(response, &url, room).await.map_err(|e| {
+                if room < MAX_TAGS_PAGE_BYTES && matches!(e, Error::InvalidResponse { .. }) {
+                    invalid(
+                        &url,
+                        &format!(
+                            "tag list longer than {} bytes over all pages (max_tag_list_bytes)",
+                            self.config.max_tag_list_bytes
+                        ),
+                    )
+                } else {
+                    e
+                }
+            })?;
+            bytes_read += body.len();
             let page: TagList = serde_json::from_slice(&body)
                 .map_err(|e| invalid(&url, &format!("tag list is not JSON: {e}")))?;
-            for tag in page.tags.unwrap_or_default() {
+            let page_tags = page.tags.unwrap_or_default();
+            if tags.len() + page_tags.len() > self.config.max_tags {
+                return Err(invalid(
+                    &url,
+                    &format!(
+                        "more than {} tags in the repository (max_tags)",
+                        self.config.max_tags
+                    ),
+                ));
+            }
+            for tag in page_tags {
                 if check_tag(&tag).is_ok() {
                     tags.push(tag);
                 } else {
@@ -549,6 +615,23 @@ impl RegistryClient {
             }
             query.append_pair("scope", scope);
         }
+        if url.scheme() == "http" && credentials.is_some() {
+            // A password in the clear is only sent where the user said plain
+            // HTTP is fine: to a host they listed as insecure.
+            let realm_host = match (url.host_str(), url.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                (None, _) => String::new(),
+            };
+            if !self.is_insecure(&realm_host) {
+                return Err(unauthorized(
+                    host,
+                    &format!(
+                        "refusing to send credentials to the plain-http token realm {realm:?}; list {realm_host} as an insecure registry host to allow it"
+                    ),
+                ));
+            }
+        }
         let _permit = self.permits.acquire().await;
         self.limiter.acquire().await;
         self.count(Kind::Token);
@@ -693,7 +776,11 @@ async fn read_body(
 
 /// The `rel="next"` target of a `Link` header, resolved against the
 /// registry; it must stay on the same registry.
-fn next_link(headers: &HeaderMap, base: &str, url: &str) -> Result<Option<String>, Error> {
+pub(crate) fn next_link(
+    headers: &HeaderMap,
+    base: &str,
+    url: &str,
+) -> Result<Option<String>, Error> {
     let Some(value) = headers.get(LINK) else {
         return Ok(None);
     };

@@ -50,8 +50,15 @@ mod ratelimit;
 mod reference;
 mod snapshot;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use cache::CACHE_FILE_VERSION;
-pub use client::{ClientConfig, FetchedManifest, RegistryClient, RequestCounts};
+pub use client::{
+    ClientConfig, DEFAULT_MAX_TAG_LIST_BYTES, DEFAULT_MAX_TAGS, FetchedManifest, RegistryClient,
+    RequestCounts,
+};
 pub use credentials::{BasicAuth, Credentials, DOCKER_CFG_TYPE, DOCKER_CONFIG_JSON_TYPE};
 pub use digest::Digest;
 pub use error::Error;

@@ -201,9 +201,25 @@ pub struct PollRound {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the client (configuration and request counts) and how many
+/// repositories are polled; never credentials or tokens.
+#[derive(Clone)]
 pub struct Poller {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let repositories = match self.inner.state.lock() {
+            Ok(state) => state.repositories.len(),
+            Err(poisoned) => poisoned.into_inner().repositories.len(),
+        };
+        f.debug_struct("Poller")
+            .field("client", &self.inner.client)
+            .field("repositories", &repositories)
+            .finish_non_exhaustive()
+    }
 }
 
 enum Outcome {

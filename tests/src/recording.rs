@@ -30,6 +30,9 @@ pub struct RecordedRequest {
     pub path: String,
     /// The query string, without `?` (empty if none).
     pub query: String,
+    /// The `Accept` header (empty if none): a metadata-only list asks for
+    /// `as=PartialObjectMetadataList`.
+    pub accept: String,
 }
 
 impl RecordedRequest {
@@ -110,6 +113,12 @@ impl RequestLog {
             method: request.method().as_str().to_owned(),
             path: uri.path().to_owned(),
             query: uri.query().unwrap_or_default().to_owned(),
+            accept: request
+                .headers()
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
         });
     }
 }
@@ -183,6 +192,7 @@ mod tests {
             method: "GET".into(),
             path: path.into(),
             query: String::new(),
+            accept: String::new(),
         }
     }
 

@@ -95,7 +95,9 @@ pub(crate) fn where_load_failed(error: &manifests::Error) -> (Option<String>, Op
         | E::SymlinkOutsideRoot { path, .. }
         | E::SymlinkLoop { path }
         | E::NotAFile { path }
-        | E::FileTooLarge { path, .. } => (Some(path.display().to_string()), None),
+        | E::FileTooLarge { path, .. }
+        | E::TooManyFiles { path, .. }
+        | E::TreeTooLarge { path, .. } => (Some(path.display().to_string()), None),
         E::NotUtf8 { path, line } => (Some(format!("{}:{line}", path.display())), None),
         E::InvalidPolicyFilter { id, .. }
         | E::InvalidAnnotation { id, .. }

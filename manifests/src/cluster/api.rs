@@ -120,12 +120,28 @@ pub(crate) async fn list(
     selector: Option<&str>,
 ) -> Result<Vec<LiveObject>, ApiError> {
     let mut objects = Vec::new();
-    list_each(client, kind, namespace, selector, |page| {
+    list_each(client, kind, namespace, selector, ListBody::Whole, |page| {
         objects.extend(page);
     })
     .await?;
     Ok(objects)
 }
+
+/// What a list call reads of each object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListBody {
+    /// Whole objects.
+    Whole,
+    /// Metadata only (`PartialObjectMetadataList`): what garbage collection
+    /// reads, without the bodies (a namespace full of Helm release Secrets
+    /// costs their names, not their megabytes). A server that cannot answer
+    /// so (some aggregated APIs) answers with whole objects, read the same way.
+    Metadata,
+}
+
+/// The `Accept` of a metadata-only list, with full JSON as the fallback.
+const METADATA_LIST_ACCEPT: &str =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json";
 
 /// Lists like [`list`], handing each page to `each_page` as it arrives, so
 /// a caller can keep less than every object.
@@ -134,6 +150,7 @@ pub(crate) async fn list_each(
     kind: &Kind,
     namespace: Option<&str>,
     selector: Option<&str>,
+    body: ListBody,
     mut each_page: impl FnMut(Vec<LiveObject>),
 ) -> Result<(), ApiError> {
     let request = Request::new(collection_path(kind, namespace));
@@ -143,7 +160,18 @@ pub(crate) async fn list_each(
         ..ListParams::default()
     };
     loop {
-        let http = request.list(&params).map_err(|e| ApiError::request(&e))?;
+        let http = if body == ListBody::Metadata {
+            let mut http = request
+                .list_metadata(&params)
+                .map_err(|e| ApiError::request(&e))?;
+            http.headers_mut().insert(
+                http::header::ACCEPT,
+                http::HeaderValue::from_static(METADATA_LIST_ACCEPT),
+            );
+            http
+        } else {
+            request.list(&params).map_err(|e| ApiError::request(&e))?
+        };
         let page: Page = send(client, http, "a list call").await?;
         each_page(page.items);
         match page.metadata.next {

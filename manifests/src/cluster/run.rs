@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 
 use futures::FutureExt;
 
-use super::api::{self, ApiError};
+use super::api::{self, ApiError, ListBody};
 use super::compare::first_difference;
 use super::desired::{CrdKind, Desired, scoped_id};
 use super::discovery::{Kind, Kinds};
@@ -85,13 +85,21 @@ impl<'s> Prepared<'s> {
             self.decided(resource, id, outcome);
             return;
         }
-        if let Some(first) = seen.get(&id) {
-            let message = format!(
-                "defined twice once the cluster's scope of {} is known: also at {}",
-                resource.kind(),
-                first.source()
-            );
-            self.decided(resource, id, Outcome::Failed { message });
+        if let Some(first) = seen.get(&id).copied() {
+            // Neither definition is applied: the first leaves the desired
+            // set (if a third did not take it out already).
+            let twice = |other: &Resource| Outcome::Failed {
+                message: format!(
+                    "defined twice once the cluster's scope of {} is known: also at {}; neither is applied",
+                    resource.kind(),
+                    other.source()
+                ),
+            };
+            if let Some(index) = self.desired.iter().position(|d| d.id == id) {
+                self.desired.remove(index);
+                self.decided(first, id.clone(), twice(resource));
+            }
+            self.decided(resource, id, twice(first));
             return;
         }
         seen.insert(id, resource);
@@ -191,6 +199,10 @@ async fn list_and_judge(
     judge: Option<&Judge<'_>>,
     marked: &mut MarkedLists,
 ) -> Vec<(usize, Action)> {
+    // Calls that read a desired object's live counterpart need whole
+    // objects (to compare); the others only feed garbage collection, which
+    // reads metadata alone.
+    let whole: HashSet<&Target> = index_of.keys().map(|(target, _, _)| *target).collect();
     let mut calls: HashMap<Target, &Kind> = HashMap::new();
     for (target, kind) in wanted {
         if !marked.contains_key(&target) {
@@ -200,26 +212,35 @@ async fn list_and_judge(
     let tasks = calls
         .into_iter()
         .map(|(target, kind)| {
+            let whole = &whole;
             async move {
                 let mut kept = Vec::new();
                 let mut decided = Vec::new();
                 let namespace = target.namespace.as_deref();
-                let listed = api::list_each(client, kind, namespace, Some(target.label), |page| {
-                    for object in page {
-                        let index = object
-                            .name()
-                            .and_then(|name| index_of.get(&(&target, object.namespace(), name)))
-                            .copied();
-                        match (index, judge) {
-                            (Some(index), Some(judge)) => {
-                                decided
-                                    .push((index, judge(&desired[index], Live::Present(object))));
+                let body = if judge.is_some() && whole.contains(&target) {
+                    ListBody::Whole
+                } else {
+                    ListBody::Metadata
+                };
+                let listed =
+                    api::list_each(client, kind, namespace, Some(target.label), body, |page| {
+                        for object in page {
+                            let index = object
+                                .name()
+                                .and_then(|name| index_of.get(&(&target, object.namespace(), name)))
+                                .copied();
+                            match (index, judge) {
+                                (Some(index), Some(judge)) => {
+                                    decided.push((
+                                        index,
+                                        judge(&desired[index], Live::Present(object)),
+                                    ));
+                                }
+                                _ => kept.push(object.metadata_only()),
                             }
-                            _ => kept.push(object.metadata_only()),
                         }
-                    }
-                })
-                .await;
+                    })
+                    .await;
                 (target, listed.map(|()| kept), decided)
             }
             .boxed()

@@ -12,8 +12,8 @@ mod parse;
 mod split;
 mod walk;
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,13 @@ pub struct LoadOptions {
     pub default_namespace: String,
     /// Files larger than this are not read. Default 16 MiB.
     pub max_file_bytes: u64,
+    /// Most files read in one load. Past it the rest are not read and the
+    /// load reports [`Error::TooManyFiles`] (so the set is incomplete and
+    /// nothing is garbage-collected). Default 20,000.
+    pub max_files: usize,
+    /// Most bytes read over all files of one load. Past it the rest are not
+    /// read and the load reports [`Error::TreeTooLarge`]. Default 256 MiB.
+    pub max_total_bytes: u64,
     /// Deepest nesting of mappings and sequences in a document. Default 100,
     /// at most 1,000 (a larger value counts as 1,000).
     pub max_depth: usize,
@@ -50,6 +57,8 @@ impl Default for LoadOptions {
         Self {
             default_namespace: "default".to_owned(),
             max_file_bytes: 16 * 1024 * 1024,
+            max_files: 20_000,
+            max_total_bytes: 256 * 1024 * 1024,
             max_depth: 100,
             cluster_scoped_kinds: ClusterScopedKinds::builtin(),
         }
@@ -132,6 +141,11 @@ pub struct Loader {
     unidentified: Vec<Unidentified>,
     errors: Vec<Error>,
     skipped_charts: Vec<PathBuf>,
+    /// Files taken so far, and their bytes.
+    files: usize,
+    bytes: u64,
+    /// Set once a bound of the whole load is passed: no more files are read.
+    exhausted: bool,
 }
 
 impl Loader {
@@ -142,7 +156,37 @@ impl Loader {
             unidentified: Vec::new(),
             errors: Vec::new(),
             skipped_charts: Vec::new(),
+            files: 0,
+            bytes: 0,
+            exhausted: false,
         }
+    }
+
+    /// Counts one more file of `size` bytes against the bounds of the whole
+    /// load; `false` (and the error, once) if it passes one.
+    fn take_file(&mut self, path: &Path, size: u64) -> bool {
+        if self.exhausted {
+            return false;
+        }
+        if self.files >= self.options.max_files {
+            self.exhausted = true;
+            self.errors.push(Error::TooManyFiles {
+                path: path.to_owned(),
+                limit: self.options.max_files,
+            });
+            return false;
+        }
+        if self.bytes.saturating_add(size) > self.options.max_total_bytes {
+            self.exhausted = true;
+            self.errors.push(Error::TreeTooLarge {
+                path: path.to_owned(),
+                limit: self.options.max_total_bytes,
+            });
+            return false;
+        }
+        self.files += 1;
+        self.bytes += size;
+        true
     }
 
     /// Loads the YAML files under `paths` (files or directories, relative to
@@ -165,6 +209,9 @@ impl Loader {
             }
         }
         for file in files {
+            if self.exhausted {
+                break;
+            }
             match read_limited(&file.absolute, self.options.max_file_bytes) {
                 Ok(bytes) => self.add_file(&file.relative, &bytes),
                 Err(ReadError::TooLarge(size)) => self.errors.push(Error::FileTooLarge {
@@ -181,6 +228,10 @@ impl Loader {
     }
 
     /// Loads one file's content; `path` is what sources and errors will name.
+    ///
+    /// Every file counts against [`LoadOptions::max_files`] and
+    /// [`LoadOptions::max_total_bytes`]; once either is passed, this and
+    /// every later file are left out.
     pub fn add_file(&mut self, path: &Path, bytes: &[u8]) {
         if bytes.len() as u64 > self.options.max_file_bytes {
             self.errors.push(Error::FileTooLarge {
@@ -188,6 +239,9 @@ impl Loader {
                 size: bytes.len() as u64,
                 limit: self.options.max_file_bytes,
             });
+            return;
+        }
+        if !self.take_file(path, bytes.len() as u64) {
             return;
         }
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -210,7 +264,8 @@ impl Loader {
     }
 
     /// Gives every resource read its id (with the scopes of the
-    /// CustomResourceDefinitions read), drops duplicates, and returns them
+    /// CustomResourceDefinitions read), drops every definition of a
+    /// resource defined more than once, and returns them
     /// with every error.
     pub fn finish(mut self) -> Loaded {
         let mut scopes = self.options.cluster_scoped_kinds;
@@ -226,9 +281,11 @@ impl Loader {
                     .into_resource(read.object, read.source, &scopes, default_namespace)
             })
             .collect();
-        // Duplicates: the first definition stays, the others are reported.
+        // Duplicates: each later definition is reported with the first, and
+        // none of them is kept. Applying one would pick a winner the author
+        // did not choose; the set is incomplete, so nothing is pruned either.
         let mut first_by_id: HashMap<&ResourceId, usize> = HashMap::with_capacity(resources.len());
-        let mut dropped = Vec::new();
+        let mut duplicated: HashSet<ResourceId> = HashSet::new();
         for (index, resource) in resources.iter().enumerate() {
             match first_by_id.entry(resource.id()) {
                 Entry::Occupied(first) => {
@@ -238,7 +295,7 @@ impl Loader {
                         first: Box::new(first.source().clone()),
                         second: Box::new(resource.source().clone()),
                     });
-                    dropped.push(index);
+                    duplicated.insert(resource.id().clone());
                 }
                 Entry::Vacant(vacant) => {
                     vacant.insert(index);
@@ -246,14 +303,8 @@ impl Loader {
             }
         }
         drop(first_by_id);
-        if !dropped.is_empty() {
-            let mut index = 0;
-            let mut dropped = dropped.into_iter().peekable();
-            resources.retain(|_| {
-                let keep = dropped.next_if_eq(&index).is_none();
-                index += 1;
-                keep
-            });
+        if !duplicated.is_empty() {
+            resources.retain(|resource| !duplicated.contains(resource.id()));
         }
         tracing::debug!(
             resources = resources.len(),
@@ -461,7 +512,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_keep_the_first_and_name_both_places() {
+    fn duplicates_keep_none_and_name_both_places() {
         let service =
             |name: &str| format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n");
         let mut loader = Loader::new(LoadOptions::default());
@@ -485,7 +536,6 @@ mod tests {
         assert_eq!(
             kept,
             [
-                "default:service/web @ a.yaml:1",
                 "default:service/db @ b.yaml:1",
                 "default:service/cache @ d.yaml:1",
             ]
@@ -494,8 +544,8 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "resource default:service/web is defined twice: at a.yaml:1 and at b.yaml:5 (document 2)",
-                "resource default:service/web is defined twice: at a.yaml:1 and at c.yaml:1",
+                "resource default:service/web is defined twice: at a.yaml:1 and at b.yaml:5 (document 2); neither is applied",
+                "resource default:service/web is defined twice: at a.yaml:1 and at c.yaml:1; neither is applied",
             ]
         );
     }

@@ -256,7 +256,6 @@ fn bad_files_and_documents_are_reported_and_the_rest_loads() {
         [
             "demo:configmap/first-item @ bad-list.yaml:4",
             "demo:configmap/third-item @ bad-list.yaml:13",
-            "demo:deployment/twice @ duplicate-a.yaml:1",
             "demo:configmap/survivor @ good.yaml:1",
             "demo:configmap/before-the-bad-one @ malformed.yaml:1",
             "demo:configmap/after-the-bad-one @ malformed.yaml:12 (document 3)",
@@ -273,7 +272,7 @@ fn bad_files_and_documents_are_reported_and_the_rest_loads() {
             "invalid resource at missing-fields.yaml:8 (document 3): missing metadata.name",
             "invalid resource at missing-fields.yaml:13 (document 4): metadata.annotations.\"fluxcd.io/automated\" must be a string, found a boolean (quote it)",
             "invalid resource at missing-fields.yaml:20 (document 5): expected a Kubernetes object (a mapping), found a sequence",
-            "resource demo:deployment/twice is defined twice: at duplicate-a.yaml:1 and at duplicate-b.yaml:3",
+            "resource demo:deployment/twice is defined twice: at duplicate-a.yaml:1 and at duplicate-b.yaml:3; neither is applied",
         ]
     );
     // The errors are typed, with their places as data.
@@ -688,4 +687,44 @@ fn this_repository_loads_clean() {
         "{:?}",
         loaded.skipped_charts
     );
+}
+
+#[test]
+fn a_load_is_bounded_in_files_and_in_total_bytes() {
+    let config_map = |i: usize| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  namespace: demo\n")
+    };
+    let mut options = LoadOptions::default();
+    options.max_files = 3;
+    let mut loader = Loader::new(options);
+    for i in 0..5 {
+        loader.add_file(format!("f{i}.yaml").as_ref(), config_map(i).as_bytes());
+    }
+    let loaded = loader.finish();
+    assert_eq!(loaded.resources.len(), 3);
+    assert_eq!(
+        messages(&loaded),
+        ["more than 3 files to load: \"f3.yaml\" and the files after it were not read"]
+    );
+    assert!(matches!(
+        loaded.errors[0],
+        Error::TooManyFiles { limit: 3, .. }
+    ));
+
+    // Bytes over all files: each file is 64 bytes, the third passes 150.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..4 {
+        fs::write(dir.path().join(format!("f{i}.yaml")), config_map(i)).unwrap();
+    }
+    let mut options = LoadOptions::default();
+    options.max_total_bytes = 150;
+    let loaded = load(dir.path(), &["."], &options);
+    assert_eq!(loaded.resources.len(), 2);
+    assert_eq!(
+        messages(&loaded),
+        [
+            "the files to load pass 150 bytes together: \"f2.yaml\" and the files after it were not read"
+        ]
+    );
+    assert!(!loaded.is_complete());
 }

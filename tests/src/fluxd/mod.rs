@@ -9,6 +9,7 @@
 
 mod logs;
 pub mod pod;
+pub mod secrets;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -235,11 +236,14 @@ impl FluxdCommand {
                 Err(e) => return Err(Error::io("waiting for fluxd", e)),
             }
         };
-        Ok(Finished {
+        let finished = Finished {
             status,
             stdout: stdout.and_then(|t| t.join().ok()).unwrap_or_default(),
             stderr: stderr.and_then(|t| t.join().ok()).unwrap_or_default(),
-        })
+        };
+        secrets::check("fluxd's stdout", &finished.stdout)?;
+        secrets::check("fluxd's stderr", &finished.stderr)?;
+        Ok(finished)
     }
 
     /// Starts fluxd as a daemon, logging into `<dir>/fluxd.log`.
@@ -337,5 +341,25 @@ impl Daemon {
     /// Sends SIGTERM and waits for fluxd (and its watchdog) to exit.
     pub fn stop(&mut self) {
         self.server.stop();
+    }
+
+    /// Fails if any line logged so far holds a secret planted with
+    /// [`secrets::plant`]; also checked when the daemon is dropped.
+    pub fn check_no_planted_secrets(&self) -> Result<(), Error> {
+        secrets::check(
+            &format!("fluxd's log {}", self.log.display()),
+            &self.log_text(),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Not while a test is failing already: a second panic aborts.
+        if !std::thread::panicking()
+            && let Err(error) = self.check_no_planted_secrets()
+        {
+            panic!("{error}");
+        }
     }
 }

@@ -62,6 +62,13 @@ pub enum Misbehaviour {
     },
     /// Manifests come back with an unknown media type.
     UnknownMediaType,
+    /// Blob requests are answered `307` to the same path under `to`
+    /// (`http://127.0.0.1:PORT`, another server), as registries that store
+    /// blobs elsewhere do.
+    RedirectBlobs {
+        /// Base URL of the server redirected to.
+        to: String,
+    },
 }
 
 /// How the front behaves.
@@ -76,6 +83,10 @@ pub struct FrontConfig {
     pub page_size: Option<usize>,
     /// Misbehaviour by repository path (`team/app`).
     pub misbehaviour: HashMap<String, Misbehaviour>,
+    /// Host name written in the bearer challenge's realm (with the front's
+    /// own port) instead of `127.0.0.1`, e.g. `localhost`: the same token
+    /// service under a name the client may not trust.
+    pub realm_host_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -90,6 +101,8 @@ struct App {
     /// Requests seen per repository path, for rate limits and one-shot faults.
     seen: Mutex<HashMap<String, u32>>,
     deleted: Mutex<Vec<String>>,
+    /// Every `Authorization` header received, in order.
+    authorizations: Mutex<Vec<String>>,
 }
 
 /// A running front on 127.0.0.1; stops when dropped.
@@ -123,6 +136,7 @@ impl RegistryFront {
             token_refusals: AtomicU64::new(0),
             seen: Mutex::default(),
             deleted: Mutex::default(),
+            authorizations: Mutex::default(),
         });
         let router = axum::Router::new().fallback(handle).with_state(app.clone());
         let task = tokio::spawn(async move {
@@ -146,6 +160,11 @@ impl RegistryFront {
     /// Token requests refused (wrong or missing credentials).
     pub fn token_refusals(&self) -> u64 {
         self.app.token_refusals.load(Ordering::Relaxed)
+    }
+
+    /// Every `Authorization` header the front received, in order.
+    pub fn authorizations(&self) -> Vec<String> {
+        lock(&self.app.authorizations).clone()
     }
 
     /// Tags deleted by [`Misbehaviour::DeleteAfterList`].
@@ -204,6 +223,9 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     // Only the head is used: the body is never read, and `Parts` can be
     // held across awaits.
     let (request, _body) = request.into_parts();
+    if let Some(value) = request.headers.get(header::AUTHORIZATION) {
+        lock(&app.authorizations).push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
     let path = request.uri.path().to_owned();
     if path == "/token" {
         return token(&app, &request);
@@ -248,6 +270,13 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         }
         (Some(Misbehaviour::GarbageManifests), Target::Manifest(_)) => {
             return json_response(StatusCode::OK, "\u{0}\u{1}not a manifest".into());
+        }
+        (Some(Misbehaviour::RedirectBlobs { to }), Target::Other(_)) => {
+            let mut response = plain(StatusCode::TEMPORARY_REDIRECT, "");
+            if let Ok(value) = HeaderValue::from_str(&format!("{to}{path}")) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            return response;
         }
         _ => {}
     }
@@ -302,10 +331,12 @@ fn check_bearer(app: &App, headers: &HeaderMap, repo: Option<&str>) -> Option<Re
     if valid {
         return None;
     }
-    let mut challenge = format!(
-        "Bearer realm=\"http://{}/token\",service=\"fixture-registry\"",
-        app.addr
-    );
+    let realm_host = match &app.config.realm_host_name {
+        Some(name) => format!("{name}:{}", app.addr.port()),
+        None => app.addr.to_string(),
+    };
+    let mut challenge =
+        format!("Bearer realm=\"http://{realm_host}/token\",service=\"fixture-registry\"");
     if let Some(scope) = &scope {
         challenge.push_str(&format!(",scope=\"{scope}\""));
     }

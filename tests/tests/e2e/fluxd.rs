@@ -15,6 +15,7 @@ pub(crate) mod migration;
 mod readme;
 mod restart;
 mod scope;
+mod secrets;
 mod ssh;
 mod sync;
 mod verify;

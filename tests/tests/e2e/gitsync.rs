@@ -4,6 +4,7 @@
 // Test helpers may unwrap, like `#[test]` functions: a panic is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod bounds;
 mod checkout;
 mod errors;
 mod fetch;

@@ -6,8 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod bounds;
 mod faults;
 mod paging;
+mod secrets;
 mod tags;
 
 use std::time::{Duration, SystemTime};
@@ -66,4 +68,30 @@ fn requests(tags: u64, manifest: u64, blob: u64, token: u64) -> RequestCounts {
         blob,
         token,
     }
+}
+
+/// A registry with `count` generated tags (`t000`...) in `path`, behind a
+/// front that pages tag lists by `page_size`; the digests pushed.
+async fn paged_registry(
+    path: &str,
+    count: usize,
+    page_size: usize,
+) -> (
+    tests::registry::DockerRegistry,
+    tests::registry::RegistryFront,
+    Vec<String>,
+) {
+    let registry = tests::registry::DockerRegistry::start().unwrap();
+    let digests = tests::registry::BulkPusher::new(&registry.url(), None)
+        .push_generated(path, count, 1_700_000_000)
+        .await
+        .unwrap();
+    let front = tests::registry::RegistryFront::start(tests::registry::FrontConfig {
+        backend: registry.url(),
+        page_size: Some(page_size),
+        ..tests::registry::FrontConfig::default()
+    })
+    .await
+    .unwrap();
+    (registry, front, digests)
 }

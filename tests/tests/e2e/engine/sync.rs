@@ -231,8 +231,25 @@ async fn changes_apply_and_removals_prune_only_with_gc_on() {
             .is_some()
     );
 
-    let (on, _) = engine(cluster.admin().config(), with_gc(GarbageCollection::On));
+    let (on, log) = engine(cluster.admin().config(), with_gc(GarbageCollection::On));
     let report = on.sync(&v2).await;
+    // Garbage collection lists by the mark label only; kinds with nothing
+    // desired to compare (Secrets here) are read as metadata alone, kinds
+    // with desired objects (ConfigMaps) whole.
+    let lists: Vec<_> = log
+        .all()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.query.contains("labelSelector"))
+        .collect();
+    let metadata_only = |suffix: &str| {
+        let of_kind: Vec<_> = lists.iter().filter(|r| r.path.ends_with(suffix)).collect();
+        assert!(!of_kind.is_empty(), "no list of {suffix}: {lists:#?}");
+        of_kind
+            .iter()
+            .all(|r| r.accept.contains("as=PartialObjectMetadataList"))
+    };
+    assert!(metadata_only("/secrets"), "{lists:#?}");
+    assert!(!metadata_only("/configmaps"), "{lists:#?}");
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/b")),
         &Outcome::Pruned
@@ -513,4 +530,54 @@ async fn an_incomplete_set_is_never_pruned() {
             .await
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn a_resource_defined_twice_is_applied_in_neither_form() {
+    let cluster = ControlPlane::shared().await.unwrap();
+    let ns = cluster.namespace("engine-twice").await.unwrap();
+    let n = ns.name();
+    let (engine, _) = engine(cluster.admin().config(), with_gc(GarbageCollection::On));
+    let first = sync_set("twice", &[("kept.yaml", config_map(n, "kept", "1"))], n);
+    assert_all(&engine.sync(&first).await, &Outcome::Created);
+
+    // `fresh` and the live `kept` are each defined twice, with different data.
+    let loaded = super::load(
+        &[
+            ("once.yaml", config_map(n, "once", "1")),
+            ("a.yaml", config_map(n, "fresh", "from-a")),
+            ("b.yaml", config_map(n, "fresh", "from-b")),
+            ("kept.yaml", config_map(n, "kept", "2")),
+            ("kept-again.yaml", config_map(n, "kept", "3")),
+        ],
+        n,
+    );
+    let messages: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        [
+            format!(
+                "resource {n}:configmap/fresh is defined twice: at a.yaml:1 and at b.yaml:1; neither is applied"
+            ),
+            format!(
+                "resource {n}:configmap/kept is defined twice: at kept.yaml:1 and at kept-again.yaml:1; neither is applied"
+            ),
+        ]
+    );
+    let report = engine.sync(&super::set_of("twice", loaded)).await;
+    assert_eq!(
+        outcome(&report, &format!("{n}:configmap/once")),
+        &Outcome::Created
+    );
+    let client = cluster.client().unwrap();
+    assert!(
+        get(&client, "v1", "ConfigMap", Some(n), "fresh")
+            .await
+            .is_none()
+    );
+    // The live one is neither changed to either form nor pruned.
+    let kept = get(&client, "v1", "ConfigMap", Some(n), "kept")
+        .await
+        .unwrap();
+    assert_eq!(kept.data["data"]["value"], "1");
 }

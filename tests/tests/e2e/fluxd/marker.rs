@@ -163,3 +163,61 @@ async fn a_sync_tag_moved_by_someone_else_is_reported() {
     );
     daemon.stop();
 }
+
+/// Two writers of the Secret marker (two daemons, or a daemon and an
+/// operator's `kubectl annotate`): every write names what it expects and the
+/// resourceVersion it read, so neither overwrites the other blindly.
+#[tokio::test]
+async fn two_writers_of_the_secret_marker_never_overwrite_each_other_blindly() {
+    use fluxd::SecretMarker;
+    use gitsync::{MarkerTracker, MarkerUpdate, Revision, SyncMarker};
+
+    let cluster = ControlPlane::shared().await.unwrap();
+    let ns = cluster.namespace("marker-writers").await.unwrap();
+    let client = cluster.client().unwrap();
+    let a = SecretMarker::new(client.clone(), ns.name(), "flux-git-deploy");
+    let b = SecretMarker::new(client.clone(), ns.name(), "flux-git-deploy");
+    let rev = |c: char| -> Revision { c.to_string().repeat(40).parse().unwrap() };
+    let conflict = |err: &gitsync::Error| matches!(err, gitsync::Error::MarkerConflict { .. });
+
+    // Both saw no Secret: A creates it, B's create is refused.
+    a.write(None, rev('1')).await.unwrap();
+    let err = b.write(None, rev('2')).await.unwrap_err();
+    assert!(conflict(&err), "{err:?}");
+    assert!(
+        err.to_string().contains("expected none, found 1111"),
+        "{err}"
+    );
+    assert_eq!(b.read().await.unwrap(), Some(rev('1')));
+
+    // B moves it from what it read; A's write from the older state is refused.
+    b.write(Some(rev('1')), rev('2')).await.unwrap();
+    let err = a.write(Some(rev('1')), rev('3')).await.unwrap_err();
+    assert!(conflict(&err), "{err:?}");
+    assert_eq!(a.read().await.unwrap(), Some(rev('2')));
+
+    // The deploy key written into the data meanwhile (a new resourceVersion)
+    // is kept, and a tracker reads again, reports the other writer and moves on.
+    let secrets: Api<Secret> = Api::namespaced(client, ns.name());
+    let key = ByteString(b"private key".to_vec());
+    secrets
+        .patch(
+            "flux-git-deploy",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"identity": key}})),
+        )
+        .await
+        .unwrap();
+    let mut tracker = MarkerTracker::new(a);
+    assert_eq!(tracker.resume().await.unwrap(), Some(rev('2')));
+    b.write(Some(rev('2')), rev('4')).await.unwrap();
+    assert_eq!(
+        tracker.advance(rev('5')).await.unwrap(),
+        MarkerUpdate::MovedByOther {
+            expected: Some(rev('2')),
+            found: Some(rev('4')),
+            to: rev('5')
+        }
+    );
+    assert_marker_and_key(&secrets, &rev('5').to_string(), &key).await;
+}

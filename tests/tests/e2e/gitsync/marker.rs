@@ -126,7 +126,7 @@ async fn custom_tag_name_and_invalid_names() {
     let (fixture, first, mirror) = local_mirror(dir.path(), None).await;
     mirror.fetch().await.unwrap();
     let marker = GitTagMarker::new(mirror.clone(), "flux-sync-prod", bot()).unwrap();
-    marker.write(first).await.unwrap();
+    marker.write(None, first).await.unwrap();
     assert_eq!(marker.read().await.unwrap(), Some(first));
     assert_eq!(
         fixture.origin_ref("refs/tags/flux-sync-prod").unwrap(),
@@ -136,4 +136,68 @@ async fn custom_tag_name_and_invalid_names() {
         let err = GitTagMarker::new(mirror.clone(), bad, bot()).unwrap_err();
         assert!(err.to_string().contains("invalid tag name"), "{bad}: {err}");
     }
+}
+
+#[tokio::test]
+async fn two_writers_never_overwrite_each_other_blindly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, first) = fixture(dir.path());
+    let url = fixture.bare_path().display().to_string();
+    fixture.write("deploy/app.yaml", "v: 2\n").unwrap();
+    let second = revision(&fixture.commit_and_push("second").unwrap());
+    let mirror_a = mirror(remote(&url), &dir.path().join("a"), Some("main")).await;
+    let mirror_b = mirror(remote(&url), &dir.path().join("b"), Some("main")).await;
+    mirror_a.fetch().await.unwrap();
+    mirror_b.fetch().await.unwrap();
+    let a = GitTagMarker::new(mirror_a, DEFAULT_SYNC_TAG, bot()).unwrap();
+    let b = GitTagMarker::new(mirror_b, DEFAULT_SYNC_TAG, bot()).unwrap();
+
+    // Both saw no tag; A creates it, B's creation is refused.
+    a.write(None, first).await.unwrap();
+    let err = b.write(None, second).await.unwrap_err();
+    assert!(
+        matches!(err, ::gitsync::Error::MarkerConflict { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("expected none, found {first}")),
+        "{err}"
+    );
+    assert_eq!(
+        fixture.origin_ref("refs/tags/flux-sync").unwrap(),
+        Some(first.to_string())
+    );
+
+    // B, having read A's tag, moves it; A's write from the old state is refused.
+    b.write(Some(first), second).await.unwrap();
+    let err = a.write(Some(first), first).await.unwrap_err();
+    assert!(
+        matches!(err, ::gitsync::Error::MarkerConflict { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        fixture.origin_ref("refs/tags/flux-sync").unwrap(),
+        Some(second.to_string())
+    );
+
+    // A tracker reads again and reports the other writer instead of
+    // overwriting what it did not see.
+    let mut tracker = MarkerTracker::new(a);
+    assert_eq!(tracker.resume().await.unwrap(), Some(second));
+    fixture
+        .git_bare(["tag", "--force", "flux-sync", &first.to_string()])
+        .unwrap();
+    assert_eq!(
+        tracker.advance(second).await.unwrap(),
+        MarkerUpdate::MovedByOther {
+            expected: Some(second),
+            found: Some(first),
+            to: second
+        }
+    );
+    assert_eq!(
+        fixture.origin_ref("refs/tags/flux-sync").unwrap(),
+        Some(second.to_string())
+    );
 }

@@ -160,7 +160,7 @@ async fn gpg_signed_commits_and_sync_tags_verify_with_gpg() {
     let marker = GitTagMarker::new(mirror.clone(), "flux-sync", bot())
         .unwrap()
         .with_signer(gpg.signer());
-    marker.write(revision).await.unwrap();
+    marker.write(None, revision).await.unwrap();
     let tag = git(bare, &["verify-tag", "flux-sync"], &env);
     assert!(tag.status.success(), "{}", text(&tag));
     let object = text(&git(bare, &["cat-file", "-p", "flux-sync"], &[]));
@@ -227,7 +227,7 @@ async fn ssh_signed_commits_and_tags_verify_with_git_and_ssh_keygen() {
     let marker = GitTagMarker::new(mirror.clone(), "flux-sync", bot())
         .unwrap()
         .with_signer(signer);
-    marker.write(revision).await.unwrap();
+    marker.write(None, revision).await.unwrap();
     let object =
         String::from_utf8(git(bare, &["cat-file", "tag", "flux-sync"], &[]).stdout).unwrap();
     let at = object.find("-----BEGIN SSH SIGNATURE-----").unwrap();

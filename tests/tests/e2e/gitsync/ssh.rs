@@ -28,7 +28,7 @@ async fn fetch_push_and_tag_over_ssh_with_a_key_file() {
     let revision = push_file(&mirror, &fixture, "over ssh", "ssh.yaml", "via: ssh\n").await;
 
     let marker = GitTagMarker::new(mirror.clone(), DEFAULT_SYNC_TAG, bot()).unwrap();
-    marker.write(revision).await.unwrap();
+    marker.write(None, revision).await.unwrap();
     assert_eq!(marker.read().await.unwrap(), Some(revision));
     assert_eq!(
         fixture.origin_ref("refs/tags/flux-sync").unwrap(),

@@ -2,25 +2,12 @@
 //! Debian's registry ignores `n`.
 
 use registry_poller::{ClientConfig, Credentials, Poller, PollerConfig};
-use tests::registry::{BulkPusher, DockerRegistry, FrontConfig, RegistryFront};
 
-use super::{at, config, error_of, repo_snapshot, repository, requests, tag_names};
+use super::{at, config, error_of, paged_registry, repo_snapshot, repository, requests, tag_names};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follows_link_pages() {
-    let registry = DockerRegistry::start().unwrap();
-    let pusher = BulkPusher::new(&registry.url(), None);
-    let digests = pusher
-        .push_generated("team/paged", 7, 1_700_000_000)
-        .await
-        .unwrap();
-    let front = RegistryFront::start(FrontConfig {
-        backend: registry.url(),
-        page_size: Some(3),
-        ..FrontConfig::default()
-    })
-    .await
-    .unwrap();
+    let (_registry, front, digests) = paged_registry("team/paged", 7, 3).await;
     let repo = repository(&front.host(), "team/paged");
     let expected: Vec<String> = (0..7).map(|i| format!("t{i:03}")).collect();
 
