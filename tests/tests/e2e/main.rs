@@ -11,3 +11,4 @@ mod gitsync;
 mod helm_operator;
 mod helmops;
 mod registry;
+mod walkthrough;

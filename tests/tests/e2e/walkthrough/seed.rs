@@ -1,0 +1,1 @@
+//! The seed's walkthrough end to end (filled in below).
