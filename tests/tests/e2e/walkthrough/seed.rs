@@ -19,7 +19,7 @@
 //! Besides the seed's values, the test sets only what a local test needs:
 //! `git.url`, `ssh.known_hosts` (the seed relied on GitHub's host keys in
 //! Flux's image), `syncGarbageCollection.enabled` (step 6), and listen
-//! addresses and `--allow-internal-urls` (the git server is on loopback).
+//! addresses on 127.0.0.1 with free ports (tests never bind `:3030`).
 
 use std::path::Path;
 use std::process::Command;
@@ -232,7 +232,7 @@ async fn the_seeds_walkthrough_from_the_admins_crds_to_an_uninstalled_release() 
         "ssh": {"known_hosts": sshd.known_hosts_line().unwrap()},
         "syncGarbageCollection": {"enabled": true},
         "additionalArgs": ["--k8s-namespace-whitelist=demo", format!("--listen=127.0.0.1:{fluxd_port}")],
-        "helmOperator": {"additionalArgs": [format!("--listen=127.0.0.1:{operator_port}"), "--allow-internal-urls"]},
+        "helmOperator": {"additionalArgs": [format!("--listen=127.0.0.1:{operator_port}")]},
     });
     let local_values = work.path().join("local-values.yaml");
     std::fs::write(&local_values, local.to_string()).unwrap();
