@@ -1,10 +1,12 @@
 //! The seed's walkthrough with this project's chart: the chart rendered
 //! by the real helm ([`chart`]), and the walkthrough itself end to end
-//! against a real control plane, sshd and helm ([`seed`]).
+//! against a real control plane, sshd and helm ([`seed`]); the documents
+//! that describe them ([`docs`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod chart;
+mod docs;
 mod seed;
 
 use std::path::{Path, PathBuf};

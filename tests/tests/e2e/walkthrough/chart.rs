@@ -408,6 +408,8 @@ fn additional_args_are_passed_through_in_order() {
             "helmOperator.create=true",
             "--set",
             "helmOperator.additionalArgs={--workers=3}",
+            "--set",
+            "helmOperator.helmVersion=3",
         ],
     )
     .unwrap();
@@ -422,6 +424,10 @@ fn additional_args_are_passed_through_in_order() {
     assert_fluxd_accepts(&args);
     let operator = container_args(&objects, "flux-helm-operator");
     assert_eq!(operator.last().map(String::as_str), Some("--workers=3"));
+    assert!(
+        operator.iter().any(|a| a == "--helm-binary=helm3"),
+        "{operator:?}"
+    );
     assert!(
         !operator.iter().any(|a| a.starts_with("--allow-namespace")),
         "{operator:?}"
@@ -446,6 +452,7 @@ fn values_of_the_wrong_type_are_refused_by_the_schema() {
         ("logFormat=xml", "/logFormat"),
         ("helmOperator.createCRD=maybe", "/helmOperator/createCRD"),
         ("sync.state=etcd", "/sync/state"),
+        ("helmOperator.helmVersion=2", "/helmOperator/helmVersion"),
     ] {
         let error = render("flux", &["--set", set]).unwrap_err();
         assert!(error.contains(path), "{set}: {error}");
