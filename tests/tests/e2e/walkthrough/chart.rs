@@ -485,3 +485,28 @@ fn values_of_the_wrong_type_are_refused_by_the_schema() {
     )
     .unwrap();
 }
+
+#[test]
+fn notes_print_the_seeds_command_for_the_key() {
+    let home = tempfile::tempdir().unwrap();
+    let output = helm(home.path())
+        .args(["install", "flux"])
+        .arg(chart_dir())
+        .args(["-n", "flux", "--dry-run=client", "-f"])
+        .arg(fixture("values.yaml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let notes = stdout.split("NOTES:").nth(1).unwrap_or_default();
+    assert!(
+        notes
+            .contains("kubectl -n flux logs deployment/flux | grep identity.pub | cut -d '\"' -f2"),
+        "{notes}"
+    );
+    assert!(notes.contains("deployment/flux-helm-operator"), "{notes}");
+}
