@@ -102,6 +102,18 @@ impl Pod {
         Ok(file)
     }
 
+    /// Creates the directory `path` (absolute, under `/etc`) in the pod's own
+    /// `/etc`: a volume mounted with no files in it yet (an empty Secret).
+    pub fn make_etc_dir(&self, path: &str) -> Result<PathBuf, Error> {
+        let relative = path
+            .strip_prefix("/etc/")
+            .ok_or_else(|| Error::invalid(path, "a pod's files here live under /etc"))?;
+        let dir = self.dir.path().join("etc").join(relative);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        Ok(dir)
+    }
+
     /// Writes a file outside the pod's mounts (a kubeconfig to point
     /// `KUBECONFIG` at) and returns its path.
     pub fn write_file(&self, name: &str, content: &[u8]) -> Result<PathBuf, Error> {

@@ -83,16 +83,8 @@ async fn kubelet(
                 }
             }
         } else if let Some(name) = volume["secret"]["secretName"].as_str() {
-            let mode = volume["secret"]["defaultMode"].as_u64().unwrap_or(0o644);
-            let data = secrets.get(name).await.unwrap().data.unwrap_or_default();
-            for (key, value) in data {
-                pod.write_etc(
-                    &format!("{path}/{key}"),
-                    &value.0,
-                    u32::try_from(mode).unwrap(),
-                )
-                .unwrap();
-            }
+            pod.make_etc_dir(path).unwrap();
+            mount_secret(&pod, &secrets, volume, name, path).await;
         } else if volume.get("emptyDir").is_some() {
             // The machine's /tmp stands for the pod's.
             if path != "/tmp" {
@@ -115,6 +107,27 @@ async fn kubelet(
     let mut dirs = vec![tests::tools::tools_dir().join("bin")];
     dirs.extend(std::env::split_paths(&path));
     pod.with_env("PATH", std::env::join_paths(dirs).unwrap())
+}
+
+/// Writes the files of Secret `name` as it is in the cluster now under
+/// `path` in `pod`, as the kubelet (re)fills a Secret volume.
+async fn mount_secret(
+    pod: &Pod,
+    secrets: &kube::Api<k8s_openapi::api::core::v1::Secret>,
+    volume: &serde_json::Value,
+    name: &str,
+    path: &str,
+) {
+    let mode = volume["secret"]["defaultMode"].as_u64().unwrap_or(0o644);
+    let data = secrets.get(name).await.unwrap().data.unwrap_or_default();
+    for (key, value) in data {
+        pod.write_etc(
+            &format!("{path}/{key}"),
+            &value.0,
+            u32::try_from(mode).unwrap(),
+        )
+        .unwrap();
+    }
 }
 
 /// Runs `command` and returns stdout, panicking with stderr on failure.
@@ -279,6 +292,31 @@ async fn the_seeds_walkthrough_from_the_admins_crds_to_an_uninstalled_release() 
         .args(container_args(&rendered, "flux"));
     let mut fluxd = fluxd_pod.run(command).start(fluxd_dir.path()).unwrap();
 
+    // The operator, in its own pod, started with fluxd: the Secret it
+    // mounts is still empty.
+    let operator_spec =
+        &object(&rendered, "Deployment", "flux-helm-operator")["spec"]["template"]["spec"];
+    let operator_pod = kubelet(
+        &cluster,
+        &rendered,
+        operator_spec,
+        Pod::new(&cluster, "flux", "flux").await.unwrap(),
+    )
+    .await;
+    let container = &operator_spec["containers"][0];
+    assert_eq!(container["command"], serde_json::json!(["fluxd"]));
+    let operator_dir = tempfile::tempdir().unwrap();
+    let command = FluxdCommand::new(env!("CARGO_BIN_EXE_fluxd-e2e"))
+        .unwrap()
+        .with_args_as_given()
+        .args(container_args(&rendered, "flux-helm-operator"));
+    let mut operator = operator_pod
+        .run(command)
+        .start(operator_dir.path())
+        .unwrap();
+    let admin_secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(cluster.client().unwrap(), "flux");
+
     // 4. The key, as the seed reads it; until it is authorised fluxd says
     // it cannot read the repository, and keeps trying.
     fluxd
@@ -309,6 +347,21 @@ async fn the_seeds_walkthrough_from_the_admins_crds_to_an_uninstalled_release() 
         String::from_utf8_lossy(&stored["identity.pub"].0).trim(),
         public
     );
+    // The kubelet updates the operator's Secret volume with the key.
+    let git_key = operator_spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "git-key")
+        .unwrap();
+    mount_secret(
+        &operator_pod,
+        &admin_secrets,
+        git_key,
+        "flux-git-deploy",
+        "/etc/fluxd/ssh",
+    )
+    .await;
     // The user adds it as a deploy key with write access.
     sshd.authorize(&[public]).unwrap();
 
@@ -324,28 +377,6 @@ async fn the_seeds_walkthrough_from_the_admins_crds_to_an_uninstalled_release() 
         repo.origin_ref("refs/tags/flux-sync").unwrap(),
         Some(first.clone())
     );
-
-    // The operator, in its own pod, with the Secret fluxd filled mounted.
-    let operator_spec =
-        &object(&rendered, "Deployment", "flux-helm-operator")["spec"]["template"]["spec"];
-    let operator_pod = kubelet(
-        &cluster,
-        &rendered,
-        operator_spec,
-        Pod::new(&cluster, "flux", "flux").await.unwrap(),
-    )
-    .await;
-    let container = &operator_spec["containers"][0];
-    assert_eq!(container["command"], serde_json::json!(["fluxd"]));
-    let operator_dir = tempfile::tempdir().unwrap();
-    let command = FluxdCommand::new(env!("CARGO_BIN_EXE_fluxd-e2e"))
-        .unwrap()
-        .with_args_as_given()
-        .args(container_args(&rendered, "flux-helm-operator"));
-    let mut operator = operator_pod
-        .run(command)
-        .start(operator_dir.path())
-        .unwrap();
 
     let released = |user: &Kubeconfig| {
         ok(user.kubectl().unwrap().args([
