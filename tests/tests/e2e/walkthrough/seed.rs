@@ -9,7 +9,9 @@
 //! 3. no kubelet: what the rendered Deployments run (fluxd, `fluxd
 //!    helm-operator`) runs as processes with exactly their arguments and
 //!    environment, in pods of `flux:flux` whose volumes are filled as the
-//!    kubelet fills them ([`Pod`]);
+//!    kubelet fills them ([`Pod`]); both start at once, the operator with
+//!    the Secret still empty, and its volume is refilled once fluxd wrote
+//!    the key, as the kubelet refreshes Secret volumes;
 //! 4. the key read with the seed's pipeline from fluxd's log, authorised in
 //!    sshd with write access only then;
 //! 5. fluxd syncs, the operator installs the umbrella chart into `demo`;
