@@ -144,22 +144,30 @@ impl HelmOperatorConfig {
         let mut operator = operator_config(&flags.tuning)?;
         operator.allow_namespaces = dedup(&flags.allow_namespace);
         operator.kubeconfig.clone_from(&flags.kubeconfig);
+        let mut git = GitSettings::from_flags(&GitFlags {
+            timeout: flags.git_timeout,
+            poll_interval: flags.git_poll_interval,
+            ssh_key: flags.git_ssh_key.as_deref(),
+            mount: &flags.k8s_secret_volume_mount_path,
+            data_key: &flags.k8s_secret_data_key,
+            known_hosts: flags.git_known_hosts.as_deref(),
+            tuning: &flags.tuning,
+        })?;
+        // The deploy-key Secret is mounted but still empty: fluxd fills it on
+        // its first start, and the kubelet updates the mounted files later.
+        // The key file is read at each connection, so it is used once there.
+        let mount = &flags.k8s_secret_volume_mount_path;
+        if git.ssh_key.is_none() && flags.git_ssh_key.is_none() && mount.is_dir() {
+            git.ssh_key = Some(gitsync::SshKey::file(
+                mount.join(&flags.k8s_secret_data_key),
+            ));
+        }
+        git.daemon_repository = daemon_repository;
         Ok(Self {
             operator,
             kubeconfig: flags.kubeconfig.clone(),
             listen: Some(parse_listen(&flags.listen)?),
-            git: GitSettings {
-                daemon_repository,
-                ..GitSettings::from_flags(&GitFlags {
-                    timeout: flags.git_timeout,
-                    poll_interval: flags.git_poll_interval,
-                    ssh_key: flags.git_ssh_key.as_deref(),
-                    mount: &flags.k8s_secret_volume_mount_path,
-                    data_key: &flags.k8s_secret_data_key,
-                    known_hosts: flags.git_known_hosts.as_deref(),
-                    tuning: &flags.tuning,
-                })?
-            },
+            git,
             ignored_flags: ignored,
         })
     }

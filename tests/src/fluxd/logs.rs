@@ -125,6 +125,28 @@ fn unquote(text: &str) -> Option<(String, &str)> {
     None
 }
 
+/// The seed's command for the deploy key, `grep identity.pub | cut -d '"' -f2`,
+/// run by a real shell over `text` (fluxd's log); its stdout.
+pub fn seed_key_pipeline(text: &str) -> Result<String, crate::Error> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sh")
+        .args(["-c", "grep identity.pub | cut -d '\"' -f2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| crate::Error::io("running the seed's key pipeline", e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| crate::Error::io("writing to the seed's key pipeline", e))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| crate::Error::io("running the seed's key pipeline", e))?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub use logs::{LogLine, parse_logfmt, parse_logs};
+pub use logs::{LogLine, parse_logfmt, parse_logs, seed_key_pipeline};
 
 use crate::Error;
 use crate::process::Server;

@@ -27,6 +27,8 @@ pub struct Pod {
     dir: tempfile::TempDir,
     namespace: String,
     env: Vec<(OsString, OsString)>,
+    /// emptyDir volumes under `/var`: made in a private overlay of `/var`.
+    empty_dirs: Vec<String>,
 }
 
 impl Pod {
@@ -73,6 +75,7 @@ impl Pod {
         Ok(Self {
             dir,
             namespace: namespace.to_owned(),
+            empty_dirs: Vec::new(),
             env: vec![
                 ("KUBERNETES_SERVICE_HOST".into(), host.into()),
                 (
@@ -99,6 +102,18 @@ impl Pod {
         Ok(file)
     }
 
+    /// Creates the directory `path` (absolute, under `/etc`) in the pod's own
+    /// `/etc`: a volume mounted with no files in it yet (an empty Secret).
+    pub fn make_etc_dir(&self, path: &str) -> Result<PathBuf, Error> {
+        let relative = path
+            .strip_prefix("/etc/")
+            .ok_or_else(|| Error::invalid(path, "a pod's files here live under /etc"))?;
+        let dir = self.dir.path().join("etc").join(relative);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        Ok(dir)
+    }
+
     /// Writes a file outside the pod's mounts (a kubeconfig to point
     /// `KUBECONFIG` at) and returns its path.
     pub fn write_file(&self, name: &str, content: &[u8]) -> Result<PathBuf, Error> {
@@ -114,13 +129,44 @@ impl Pod {
         self
     }
 
+    /// Adds an emptyDir volume mounted at `path` (absolute, under `/var`):
+    /// the pod sees `/var` through a private overlay (in the pod's directory)
+    /// where `path` is a fresh empty directory; the machine's `/var` is
+    /// unchanged.
+    pub fn with_empty_dir(mut self, path: &str) -> Result<Self, Error> {
+        if !path.starts_with("/var/") || path.contains("..") || path.contains('\'') {
+            return Err(Error::invalid(
+                path,
+                "a pod's emptyDir volumes here live under /var",
+            ));
+        }
+        for dir in ["var-upper", "var-work"] {
+            std::fs::create_dir_all(self.dir.path().join(dir))
+                .map_err(|e| Error::io("creating the pod's /var overlay", e))?;
+        }
+        self.empty_dirs.push(path.to_owned());
+        Ok(self)
+    }
+
     /// `command`, run in this pod.
     pub fn run(&self, mut command: FluxdCommand) -> FluxdCommand {
         for (key, value) in &self.env {
             command = command.env(key, value);
         }
-        let script =
-            "mount --bind \"$1\" /run && mount --bind \"$2\" /etc && shift 2 && exec \"$@\"";
+        let mut script = String::from("mount --bind \"$1\" /run && mount --bind \"$2\" /etc && ");
+        if !self.empty_dirs.is_empty() {
+            let upper = self.dir.path().join("var-upper");
+            let work = self.dir.path().join("var-work");
+            script.push_str(&format!(
+                "mount -t overlay overlay -o 'lowerdir=/var,upperdir={},workdir={}' /var && ",
+                upper.display(),
+                work.display()
+            ));
+            for dir in &self.empty_dirs {
+                script.push_str(&format!("rm -rf '{dir}' && mkdir -p '{dir}' && "));
+            }
+        }
+        script.push_str("shift 2 && exec \"$@\"");
         command.wrapper = vec![
             "unshare".into(),
             "-m".into(),

@@ -12,3 +12,4 @@ mod gitsync;
 mod helm_operator;
 mod helmops;
 mod registry;
+mod walkthrough;

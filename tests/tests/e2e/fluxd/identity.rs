@@ -6,9 +6,8 @@
 //! same key clones and pushes (the write check, the sync tag); a second
 //! start reuses it; two starts at once end with one key.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -17,24 +16,6 @@ use tests::fluxd::FluxdCommand;
 use tests::sshd::Sshd;
 
 use super::{config_map, fluxd, repository, run};
-
-/// The seed's pipeline, run by a real shell over `text`.
-fn seed_pipeline(text: &str) -> String {
-    let mut child = Command::new("sh")
-        .args(["-c", "grep identity.pub | cut -d '\"' -f2"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    String::from_utf8(output.stdout).unwrap()
-}
 
 /// `identity` and `identity.pub` of the deploy-key Secret.
 async fn secret_key(secrets: &Api<Secret>) -> (String, String) {
@@ -126,7 +107,7 @@ async fn generates_the_deploy_key_into_its_namespace_logs_it_and_writes_with_it(
     let public = public.trim().to_owned();
     // The seed's pipeline prints exactly the public key, and only it.
     assert_eq!(
-        seed_pipeline(&first.stderr),
+        tests::fluxd::seed_key_pipeline(&first.stderr).unwrap(),
         format!("{public}\n"),
         "{}",
         first.output()
