@@ -7,6 +7,7 @@
 //! integration tests pass `env!("CARGO_BIN_EXE_fluxd-e2e")` to
 //! [`FluxdCommand::new`].
 
+mod in_process;
 mod logs;
 pub mod pod;
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+pub use in_process::InProcess;
 pub use logs::{LogLine, parse_logfmt, parse_logs};
 
 use crate::Error;
