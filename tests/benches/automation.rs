@@ -27,15 +27,14 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser as _;
 use fluxd::api::{Change, ImageName, ImageUpdate};
 use fluxd::automation::live::LiveWorkloads;
 use fluxd::automation::{Automation, AutomationConfig};
 use fluxd::contract::JobQueue as _;
 use tests::controlplane::ControlPlane;
+use tests::fluxd::InProcess;
 use tests::git::GitFixture;
 use tests::registry::{BulkPusher, DockerRegistry, ImageSpec, OciLayout, skopeo_copy};
 use tests::workloads::deployment;
@@ -70,7 +69,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run())
+    let result = runtime.block_on(run());
+    // A git task of the stopped daemon may still block a thread.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 /// Waits until `check` holds, polling every 50 ms.
@@ -107,29 +109,6 @@ async fn running(client: &kube::Client, namespace: &str, suffix: &str) -> usize 
                 .is_some_and(|i| i.ends_with(suffix))
         })
         .count()
-}
-
-type Stopped = tokio::task::JoinHandle<Result<fluxd::RunOutcome, fluxd::Error>>;
-
-/// fluxd in this process with `args`: its handle, its stop, its task.
-async fn start(
-    args: [String; 12],
-) -> Result<(fluxd::Daemon, tokio::sync::oneshot::Sender<()>, Stopped), Box<dyn std::error::Error>>
-{
-    let config = fluxd::Config::from_flags(&fluxd::Flags::try_parse_from(args)?)?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (ready, handle) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(fluxd::run_with(
-        config,
-        async move {
-            let _ = stopped.await;
-        },
-        Arc::new(fluxd::contract::NoObserver),
-        move |daemon| {
-            let _ = ready.send(daemon);
-        },
-    ));
-    Ok((handle.await?, stop, task))
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -188,11 +167,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--git-poll-interval=1s".to_owned(),
             "--sync-interval=10m".to_owned(),
         ];
-        start(args)
+        InProcess::start(args, TIMEOUT)
     };
     let started = Instant::now();
     // No polls of its own until phase 3: phase 2 tells it.
-    let (daemon, stop, task) = fluxd("1h").await?;
+    let process = fluxd("1h").await?;
+    let daemon = process.daemon.clone();
     until("the first sync", || async {
         running(&client, &namespace, &newest).await == workloads
     })
@@ -299,9 +279,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. skopeo copy to running, 10 s poll interval, no notification: a
     // restart (the state directory keeps the digest cache).
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
-    let (_daemon, stop, task) = fluxd("10s").await?;
+    process.stop(Duration::from_secs(30)).await;
+    let process = fluxd("10s").await?;
     let mut layout = OciLayout::create(&dir.path().join("layout"))?;
     let mut latencies = Vec::new();
     for run in 0..LATENCY_RUNS.min(repos - changed) {
@@ -326,7 +305,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         secs(*latencies.iter().min().unwrap()),
         secs(*latencies.iter().max().unwrap())
     );
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    process.stop(Duration::from_secs(30)).await;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Jobs that change git, and the one commit path they all go through.
 //!
-//! A job (a release, a policy change, an automated image update; the queue
-//! and the job kinds come later) is turned into [`Intention`]s: "set the
+//! A job (a release, a containers release, a policy change, an automated
+//! image update) is planned by [`kinds::plan`] into [`Intention`]s: "set the
 //! image of container C of resource R to X", "set (or remove) policy P on
 //! R". [`CommitPath`] applies them, with `manifests`' format-preserving edits,
 //! to a fresh working copy of the branch's head, commits (committer, author,

@@ -7,6 +7,7 @@
 //! integration tests pass `env!("CARGO_BIN_EXE_fluxd-e2e")` to
 //! [`FluxdCommand::new`].
 
+mod in_process;
 mod logs;
 pub mod pod;
 pub mod secrets;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+pub use in_process::InProcess;
 pub use logs::{LogLine, parse_logfmt, parse_logs, seed_key_pipeline};
 
 use crate::Error;

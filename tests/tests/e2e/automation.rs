@@ -11,13 +11,12 @@ mod faults;
 mod jobs;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser as _;
 use fluxd::Daemon;
 use fluxd::api::{JobId, JobState, JobStatus};
 use tests::controlplane::{ControlPlane, TestNamespace, wait_for};
+use tests::fluxd::InProcess;
 use tests::git::GitFixture;
 use tests::registry::{DockerRegistry, ImageSpec, OciLayout, skopeo_copy};
 use tests::sshd::Sshd;
@@ -96,13 +95,6 @@ impl Setup {
         self.dir.path().join("state")
     }
 
-    /// fluxd's flags for this setup, then `extra`.
-    fn flags(&self, extra: &[&str]) -> fluxd::Flags {
-        let mut args = vec!["fluxd".to_owned()];
-        args.extend(self.args(extra));
-        fluxd::Flags::try_parse_from(args).unwrap()
-    }
-
     /// fluxd's arguments for this setup (without the program), then `extra`.
     fn args(&self, extra: &[&str]) -> Vec<String> {
         let path = |p: &Path| p.display().to_string();
@@ -128,27 +120,12 @@ impl Setup {
 
     /// fluxd running in this process.
     async fn start(&self, extra: &[&str]) -> Running {
-        let config = fluxd::Config::from_flags(&self.flags(extra)).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, handle) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(fluxd::run_with(
-            config,
-            async move {
-                let _ = stopped.await;
-            },
-            Arc::new(fluxd::contract::NoObserver),
-            move |daemon| {
-                let _ = ready.send(daemon);
-            },
-        ));
-        let daemon = tokio::time::timeout(TIMEOUT, handle)
-            .await
-            .expect("fluxd started")
-            .expect("fluxd handed over its handle");
+        let mut args = vec!["fluxd".to_owned()];
+        args.extend(self.args(extra));
+        let process = InProcess::start(args, TIMEOUT).await.unwrap();
         Running {
-            daemon,
-            stop: Some(stop),
-            task,
+            daemon: process.daemon.clone(),
+            process,
         }
     }
 
@@ -185,18 +162,13 @@ impl Setup {
 /// fluxd running in this process; stopped on drop.
 struct Running {
     daemon: Daemon,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<fluxd::RunOutcome, fluxd::Error>>,
+    process: InProcess,
 }
 
 impl Running {
     /// Stops fluxd and waits for it.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let task = &mut self.task;
-        let _ = tokio::time::timeout(TIMEOUT, task).await;
+    async fn stop(self) {
+        self.process.stop(TIMEOUT).await;
     }
 
     /// Waits for job `id` to finish.
@@ -210,13 +182,5 @@ impl Running {
         .await
         .unwrap();
         self.daemon.status(id).unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
