@@ -17,10 +17,10 @@ fn chart_dir() -> PathBuf {
     tests::tools::workspace_root().join("deploy/chart/flux")
 }
 
-/// A file of `tests/fixtures/walkthrough`.
+/// A file of `tests/.fixtures/walkthrough`.
 fn fixture(name: &str) -> PathBuf {
     tests::tools::workspace_root()
-        .join("tests/fixtures/walkthrough")
+        .join("tests/.fixtures/walkthrough")
         .join(name)
 }
 
