@@ -20,6 +20,7 @@ if [ $# -gt 0 ]; then
 else
     targets=$(cargo +nightly fuzz list)
 fi
+cargo clippy --locked --lib --tests -- -D warnings
 cargo +nightly fuzz build -s none $targets >/dev/null
 mkdir -p target/logs
 failed=0
