@@ -174,7 +174,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         cluster.client()?,
         WorkloadsConfig::default(),
         Some(GitView::new(source, health.clone())),
-    );
+    )
+    .watching();
     let router = Api::new(metrics, health).with_cluster(view).router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/api/flux", listener.local_addr()?);
