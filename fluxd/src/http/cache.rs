@@ -206,6 +206,8 @@ async fn run<K>(
     let mut logged = false;
     while let Some(event) = stream.next().await {
         match event {
+            // A (re)list starting says nothing yet about whether it works.
+            Ok(Event::Init) => {}
             Ok(event) => {
                 if matches!(event, Event::InitDone) {
                     ready.store(true, Ordering::Release);
@@ -230,12 +232,20 @@ async fn run<K>(
                 let next = if code == Some(404) { MISSING } else { FAILING };
                 state.store(next, Ordering::Release);
                 if !logged {
-                    tracing::warn!(
-                        kind = what,
-                        namespace = scope,
-                        error = %error,
-                        "watch of the workload cache failed; listing this kind per request until it recovers"
-                    );
+                    if next == MISSING {
+                        tracing::info!(
+                            kind = what,
+                            namespace = scope,
+                            "kind not served by the API server (no CRD): listing none of it until it appears"
+                        );
+                    } else {
+                        tracing::warn!(
+                            kind = what,
+                            namespace = scope,
+                            error = %error,
+                            "watch of the workload cache failed; listing this kind per request until it recovers"
+                        );
+                    }
                     logged = true;
                 } else {
                     tracing::debug!(kind = what, namespace = scope, error = %error, "workload cache watch still failing");
