@@ -250,7 +250,8 @@ async fn run_until(
             readonly: config.git_write.readonly,
         },
         Some(http::GitView::new(api_source, health.clone())),
-    );
+    )
+    .watching();
     let api = http::Api::new(metrics.clone(), health.clone())
         .with_jobs(Arc::new(daemon.clone()))
         .with_images(Arc::new(daemon.clone()))

@@ -26,6 +26,7 @@
 //! ([`ImageSource`]) and the read side ([`ClusterView`]: workloads, the
 //! export, from the cluster and the synced revision in git).
 
+mod cache;
 mod fingerprint;
 mod handlers;
 mod read;

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use gitsync::Revision;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::Value;
 
+use super::cache::{Cached, Watched};
 use crate::api::{
     ControllerStatus, ImageInfo, ReadOnlyReason, ResourceId, RolloutStatus, STATUS_ERROR,
     STATUS_READY, STATUS_STARTED, STATUS_UPDATING,
@@ -134,6 +136,60 @@ pub struct ClusterView {
     client: kube::Client,
     config: WorkloadsConfig,
     git: Option<GitView>,
+    cache: Option<WorkloadCache>,
+}
+
+/// The watch-backed cache of the five kinds the listing reads.
+struct WorkloadCache {
+    deployments: Watched<Deployment>,
+    daemonsets: Watched<DaemonSet>,
+    statefulsets: Watched<StatefulSet>,
+    cronjobs: Watched<CronJob>,
+    releases: Watched<DynamicObject>,
+}
+
+/// The APIs of a typed kind for `namespaces`, each with its namespace
+/// (`None`: cluster-wide).
+fn typed_apis<K>(
+    client: &kube::Client,
+    namespaces: Option<&[String]>,
+) -> Vec<(Option<String>, Api<K>)>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespaces {
+        None => vec![(None, Api::all(client.clone()))],
+        Some(list) => list
+            .iter()
+            .map(|ns| (Some(ns.clone()), Api::namespaced(client.clone(), ns)))
+            .collect(),
+    }
+}
+
+/// The APIs of Flux's HelmRelease for `namespaces`, as [`typed_apis`].
+fn helm_release_apis(
+    client: &kube::Client,
+    namespaces: Option<&[String]>,
+    resource: &ApiResource,
+) -> Vec<(Option<String>, Api<DynamicObject>)> {
+    match namespaces {
+        None => vec![(None, Api::all_with(client.clone(), resource))],
+        Some(list) => list
+            .iter()
+            .map(|ns| {
+                (
+                    Some(ns.clone()),
+                    Api::namespaced_with(client.clone(), ns, resource),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn helm_release_resource() -> ApiResource {
+    let (group, version, kind) = HELM_RELEASE;
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
 }
 
 impl std::fmt::Debug for ClusterView {
@@ -151,7 +207,78 @@ impl ClusterView {
             client,
             config,
             git,
+            cache: None,
         }
+    }
+
+    /// Starts watching the five kinds in the allowed namespaces (one watch
+    /// per namespace, or cluster-wide when every namespace is allowed), so
+    /// that listings answer from memory. Must be called within a Tokio
+    /// runtime; the watches end when the view is dropped.
+    pub fn watching(mut self) -> Self {
+        let namespaces = self.namespaces("");
+        let namespaces = namespaces.as_deref();
+        let client = &self.client;
+        let resource = helm_release_resource();
+        self.cache = Some(WorkloadCache {
+            deployments: Watched::start(typed_apis(client, namespaces), "Deployment", &()),
+            daemonsets: Watched::start(typed_apis(client, namespaces), "DaemonSet", &()),
+            statefulsets: Watched::start(typed_apis(client, namespaces), "StatefulSet", &()),
+            cronjobs: Watched::start(typed_apis(client, namespaces), "CronJob", &()),
+            releases: Watched::start(
+                helm_release_apis(client, namespaces, &resource),
+                "HelmRelease",
+                &resource,
+            ),
+        });
+        self
+    }
+
+    /// The objects of `K` in `namespaces`, from the cache when it can say.
+    async fn cached<K>(
+        &self,
+        watched: Option<&Watched<K>>,
+        namespaces: Option<&[String]>,
+    ) -> Result<Vec<Arc<K>>, String>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+    {
+        if let Some(watched) = watched
+            && let Cached::Objects(objects) = watched.get(namespaces).await
+        {
+            return Ok(objects);
+        }
+        let listed = self.list::<K>(namespaces).await?;
+        Ok(listed.into_iter().map(Arc::new).collect())
+    }
+
+    /// The HelmReleases in `namespaces` as JSON, from the cache when it can
+    /// say.
+    async fn cached_helm_releases(
+        &self,
+        namespaces: Option<&[String]>,
+    ) -> Result<Vec<Value>, String> {
+        if let Some(cache) = &self.cache {
+            match cache.releases.get(namespaces).await {
+                Cached::Objects(objects) => {
+                    return Ok(objects
+                        .iter()
+                        .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+                        .collect());
+                }
+                // No HelmRelease CRD in this cluster: no HelmReleases.
+                Cached::Missing => return Ok(Vec::new()),
+                Cached::List => {}
+            }
+        }
+        self.helm_releases(namespaces).await
     }
 
     /// Whether the API server answers.
@@ -204,8 +331,7 @@ impl ClusterView {
     }
 
     async fn helm_releases(&self, namespaces: Option<&[String]>) -> Result<Vec<Value>, String> {
-        let (group, version, kind) = HELM_RELEASE;
-        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let resource = helm_release_resource();
         let apis: Vec<Api<DynamicObject>> = match namespaces {
             None => vec![Api::all_with(self.client.clone(), &resource)],
             Some(list) => list
@@ -253,18 +379,19 @@ impl ClusterView {
         if namespaces.is_some_and(<[String]>::is_empty) {
             return Ok(Vec::new());
         }
+        let cache = self.cache.as_ref();
         let (deployments, daemonsets, statefulsets, cronjobs, releases) = tokio::try_join!(
-            self.list::<Deployment>(namespaces),
-            self.list::<DaemonSet>(namespaces),
-            self.list::<StatefulSet>(namespaces),
-            self.list::<CronJob>(namespaces),
-            self.helm_releases(namespaces),
+            self.cached(cache.map(|c| &c.deployments), namespaces),
+            self.cached(cache.map(|c| &c.daemonsets), namespaces),
+            self.cached(cache.map(|c| &c.statefulsets), namespaces),
+            self.cached(cache.map(|c| &c.cronjobs), namespaces),
+            self.cached_helm_releases(namespaces),
         )?;
         let mut found: Vec<ControllerStatus> = Vec::new();
-        found.extend(deployments.iter().map(deployment_status));
-        found.extend(daemonsets.iter().map(daemonset_status));
-        found.extend(statefulsets.iter().map(statefulset_status));
-        found.extend(cronjobs.iter().map(cronjob_status));
+        found.extend(deployments.iter().map(|o| deployment_status(o)));
+        found.extend(daemonsets.iter().map(|o| daemonset_status(o)));
+        found.extend(statefulsets.iter().map(|o| statefulset_status(o)));
+        found.extend(cronjobs.iter().map(|o| cronjob_status(o)));
         found.extend(releases.iter().map(helm_release_status));
         if let Some(ids) = ids {
             found.retain(|workload| ids.contains(&workload.id));
@@ -494,8 +621,51 @@ fn rollout_state(
     (status.to_owned(), Vec::new())
 }
 
-fn with_kind<T: serde::Serialize>(object: &T, kind: &str) -> Value {
-    typed(object, "", kind)
+/// The workload's id, containers (containers first, then init containers,
+/// as Flux lists them), template labels and antecedent, read from the typed
+/// fields: no serialising of the whole object.
+fn template_status(
+    meta: &ObjectMeta,
+    kind: &str,
+    template: Option<&PodTemplateSpec>,
+) -> ControllerStatus {
+    let namespace = meta.namespace.as_deref().unwrap_or("default");
+    let name = meta.name.as_deref().unwrap_or("");
+    let mut status = ControllerStatus::new(ResourceId::new(namespace, kind, name));
+    if let Some(spec) = template.and_then(|t| t.spec.as_ref()) {
+        let init = spec.init_containers.as_deref().unwrap_or_default();
+        let all = || init.iter().chain(spec.containers.iter());
+        // A container without an image: no containers, as the JSON reading
+        // of the same object says.
+        if all().all(|c| c.image.is_some()) {
+            let mut containers: Vec<(bool, crate::api::Container)> = all()
+                .map(|c| {
+                    let image = c.image.as_deref().unwrap_or_default();
+                    let is_init = init.iter().any(|i| i.name == c.name);
+                    let container = crate::api::Container {
+                        name: c.name.clone(),
+                        current: ImageInfo::of(image.parse().unwrap_or_default()),
+                        ..crate::api::Container::default()
+                    };
+                    (is_init, container)
+                })
+                .collect();
+            containers.sort_by_key(|(is_init, _)| *is_init);
+            status.containers = containers.into_iter().map(|(_, c)| c).collect();
+        }
+    }
+    if let Some(labels) = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.as_ref())
+    {
+        status.labels = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    status.antecedent = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANTECEDENT))
+        .and_then(|text| text.parse().ok());
+    status
 }
 
 /// What the controller of a workload with a pod template reports.
@@ -508,8 +678,7 @@ struct Progress {
 
 /// A workload with a pod template: containers and labels from the
 /// template, the status from its controller's progress.
-fn rolled_out<T: serde::Serialize>(object: &T, kind: &str, progress: Progress) -> ControllerStatus {
-    let mut out = base_status(&with_kind(object, kind), "/spec/template/metadata/labels");
+fn rolled_out(mut out: ControllerStatus, progress: Progress) -> ControllerStatus {
     let Progress {
         generation,
         observed,
@@ -548,7 +717,12 @@ fn deployment_status(deployment: &Deployment) -> ControllerStatus {
         rollout,
         stalled,
     };
-    rolled_out(deployment, "Deployment", progress)
+    let base = template_status(
+        &deployment.metadata,
+        "Deployment",
+        Some(&deployment.spec.template),
+    );
+    rolled_out(base, progress)
 }
 
 fn daemonset_status(daemonset: &DaemonSet) -> ControllerStatus {
@@ -568,7 +742,12 @@ fn daemonset_status(daemonset: &DaemonSet) -> ControllerStatus {
         rollout,
         stalled: None,
     };
-    rolled_out(daemonset, "DaemonSet", progress)
+    let base = template_status(
+        &daemonset.metadata,
+        "DaemonSet",
+        Some(&daemonset.spec.template),
+    );
+    rolled_out(base, progress)
 }
 
 fn statefulset_status(statefulset: &StatefulSet) -> ControllerStatus {
@@ -588,12 +767,17 @@ fn statefulset_status(statefulset: &StatefulSet) -> ControllerStatus {
         rollout,
         stalled: None,
     };
-    rolled_out(statefulset, "StatefulSet", progress)
+    let base = template_status(
+        &statefulset.metadata,
+        "StatefulSet",
+        Some(&statefulset.spec.template),
+    );
+    rolled_out(base, progress)
 }
 
 fn cronjob_status(cronjob: &CronJob) -> ControllerStatus {
-    let object = with_kind(cronjob, "CronJob");
-    let mut out = base_status(&object, "/spec/jobTemplate/spec/template/metadata/labels");
+    let template = cronjob.spec.job_template.spec.as_ref().map(|s| &s.template);
+    let mut out = template_status(&cronjob.metadata, "CronJob", template);
     out.status = STATUS_READY.to_owned();
     out
 }
@@ -632,6 +816,38 @@ mod tests {
                 ("tag.side".to_owned(), "glob:1.*".to_owned()),
             ])
         );
+    }
+
+    #[test]
+    fn typed_reading_matches_the_json_reading() {
+        let object = serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "app", "namespace": "web", "annotations": {
+                "helm.fluxcd.io/antecedent": "web:helmrelease/app",
+            }},
+            "spec": {"selector": {}, "template": {
+                "metadata": {"labels": {"app": "app", "tier": "front"}},
+                "spec": {
+                    "initContainers": [{"name": "setup", "image": "busybox:1.36"}],
+                    "containers": [
+                        {"name": "main", "image": "quay.io/org/app:1.2.3"},
+                        {"name": "side", "image": "nginx"},
+                    ],
+                },
+            }},
+        });
+        let deployment: Deployment = serde_json::from_value(object.clone()).unwrap();
+        let typed = template_status(
+            &deployment.metadata,
+            "Deployment",
+            Some(&deployment.spec.template),
+        );
+        let json = base_status(&object, "/spec/template/metadata/labels");
+        assert_eq!(typed, json);
+        let names: Vec<&str> = typed.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["main", "side", "setup"]);
+        assert!(typed.antecedent.is_some());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 // Test helpers may unwrap, like `#[test]` functions: a panic is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod cache;
 mod cli;
 mod commit;
 mod dry_run;
