@@ -21,7 +21,7 @@ else
     targets=$(cargo +nightly fuzz list)
 fi
 cargo clippy --locked --lib --tests -- -D warnings
-cargo +nightly fuzz build -s none $targets >/dev/null
+cargo +nightly fuzz build -s none >/dev/null 2>&1
 mkdir -p target/logs
 failed=0
 printf '%-18s %12s %10s %8s %8s\n' target executions exec/s corpus crashes
