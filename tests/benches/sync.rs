@@ -54,17 +54,7 @@ use support::{
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The engine's phase timings: RUST_LOG=manifests=info (the default).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("manifests=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = support::runtime("manifests=info")?;
     match std::env::var(CHILD_ENV) {
         Ok(spec) => runtime.block_on(child(&spec)),
         Err(_) => runtime.block_on(run()),

@@ -251,3 +251,20 @@ pub(crate) fn peak_rss_kib() -> u64 {
 pub(crate) fn secs(duration: Duration) -> String {
     format!("{:.2} s", duration.as_secs_f64())
 }
+
+/// The benchmarks' logs on stderr (`RUST_LOG`, else `default_filter`) and
+/// their runtime: two worker threads, as the machines they are measured on
+/// have two cores.
+pub(crate) fn runtime(default_filter: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
