@@ -690,10 +690,14 @@ fn ssh_keygen_md5(dir: &Path, public: &str) -> String {
 }
 
 /// What one commit changed in a file: the removed and the added lines.
-fn changed_lines(repo: &GitFixture, path: &str) -> (Vec<String>, Vec<String>) {
+fn changed_lines(repo: &GitFixture, stderr: &str, path: &str) -> (Vec<String>, Vec<String>) {
+    // The commit fluxctl reported, not the branch's head: fluxd's automation
+    // may commit after it (an automated workload whose registry has a newer
+    // tag is released at once).
+    let pushed = reported(stderr, "Commit pushed:").expect("a `Commit pushed:` line");
     repo.git(["pull", "-q", "--ff-only"]).unwrap();
     let diff = repo
-        .git(["diff", "-U0", "HEAD~1", "HEAD", "--", path])
+        .git(["diff", "-U0", &format!("{pushed}~1"), &pushed, "--", path])
         .unwrap();
     let pick = |sign: char| -> Vec<String> {
         diff.lines()
@@ -754,7 +758,7 @@ async fn release_commits_waits_for_and_reports_the_apply() {
         Some(pushed.clone())
     );
     assert_eq!(
-        changed_lines(&setup.repo, "apps/plain.yaml"),
+        changed_lines(&setup.repo, &run.stderr, "apps/plain.yaml"),
         (
             vec![format!("image: {}", setup.nginx("1.27.0"))],
             vec![format!("image: {}", setup.nginx("1.27.1"))]
@@ -787,7 +791,7 @@ async fn automate_lock_and_policy_change_only_their_annotations() {
         run.stderr
     );
     assert!(!run.stderr.contains("Submitting"), "{}", run.stderr);
-    let (removed, added) = changed_lines(&setup.repo, "apps/plain.yaml");
+    let (removed, added) = changed_lines(&setup.repo, &run.stderr, "apps/plain.yaml");
     assert!(removed.is_empty(), "{removed:?}");
     assert!(
         added.contains(&"fluxcd.io/automated: \"true\"".to_owned()),
@@ -808,7 +812,7 @@ async fn automate_lock_and_policy_change_only_their_annotations() {
         ])
         .await;
     assert!(run.ok, "{}", run.stderr);
-    let (removed, added) = changed_lines(&setup.repo, "apps/plain.yaml");
+    let (removed, added) = changed_lines(&setup.repo, &run.stderr, "apps/plain.yaml");
     assert!(removed.is_empty(), "{removed:?}");
     for line in [
         "fluxcd.io/locked: \"true\"",
@@ -836,7 +840,7 @@ async fn automate_lock_and_policy_change_only_their_annotations() {
         .await;
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(
-        changed_lines(&setup.repo, "apps/podinfo.yaml"),
+        changed_lines(&setup.repo, &run.stderr, "apps/podinfo.yaml"),
         (
             vec!["filter.fluxcd.io/podinfod: semver:~3.1".to_owned()],
             vec!["filter.fluxcd.io/podinfod: glob:3.2.*".to_owned()]
