@@ -694,7 +694,8 @@ fn changed_lines(repo: &GitFixture, stderr: &str, path: &str) -> (Vec<String>, V
     // The commit fluxctl reported, not the branch's head: fluxd's automation
     // may commit after it (an automated workload whose registry has a newer
     // tag is released at once).
-    let pushed = reported(stderr, "Commit pushed:").expect("a `Commit pushed:` line");
+    let pushed = reported(stderr, "Commit pushed:")
+        .unwrap_or_else(|| panic!("no `Commit pushed:` line in {stderr}"));
     repo.git(["pull", "-q", "--ff-only"]).unwrap();
     let diff = repo
         .git(["diff", "-U0", &format!("{pushed}~1"), &pushed, "--", path])
