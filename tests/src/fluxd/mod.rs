@@ -38,7 +38,8 @@ const SCRUBBED_ENV: &[&str] = &[
 /// A fluxd command line with a clean environment: `HOME` is a private empty
 /// directory (no `~/.kube/config`), no `KUBECONFIG`, not in a cluster, and
 /// logs are JSON (`--log-format json`) unless the arguments say otherwise,
-/// and the API listens on a free loopback port unless they name `--listen`.
+/// the API listens on a free loopback port unless they name `--listen`, and
+/// only registries on 127.0.0.1 are scanned unless they name a registry flag.
 #[derive(Debug)]
 pub struct FluxdCommand {
     binary: PathBuf,
@@ -175,6 +176,17 @@ impl FluxdCommand {
         });
         if !listen_given {
             command.args(["--listen", "127.0.0.1:0"]);
+        }
+        // Nor does it scan a registry beyond this machine: unless the test
+        // names a registry flag, only registries on 127.0.0.1 are polled (the
+        // daemon's flag; `fluxd helm-operator` polls no registry).
+        let registry_given = self
+            .args
+            .iter()
+            .any(|arg| arg.to_string_lossy().starts_with("--registry-"));
+        let operator = self.args.iter().any(|arg| arg == "helm-operator");
+        if !registry_given && !operator {
+            command.args(["--registry-include-image", "127.0.0.1:*"]);
         }
         for key in SCRUBBED_ENV {
             command.env_remove(key);
