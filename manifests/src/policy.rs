@@ -271,6 +271,44 @@ pub fn present_annotation_keys(object: &Value, policy: &Policy) -> Vec<String> {
         .collect()
 }
 
+/// Every policy an object's annotations set, by name, as Flux's API lists
+/// them (`PoliciesFromAnnotations`): each `fluxcd.io/<policy>` (or the older
+/// `flux.weave.works/<policy>`, which `fluxcd.io/` wins over) and each
+/// `filter.fluxcd.io/<container>` as `tag.<container>`; the boolean
+/// policies (`automated`, `locked`, `ignore`) only when `"true"`.
+/// Annotations whose value is not a string are left out: this reads for a
+/// listing, where [`Policies::from_object`] reads to act and refuses them.
+pub fn listed(object: &Value) -> BTreeMap<String, String> {
+    const BOOLEAN: [&str; 3] = ["automated", "locked", "ignore"];
+    let mut out = BTreeMap::new();
+    let Some(annotations) = annotations_object(object) else {
+        return out;
+    };
+    for (key, value) in annotations {
+        let Some(value) = value.as_str() else {
+            continue;
+        };
+        let name = if let Some(container) = key.strip_prefix(FILTER_POLICY_PREFIX) {
+            format!("tag.{container}")
+        } else if let Some(name) = [POLICY_PREFIX, ALTERNATE_POLICY_PREFIX]
+            .iter()
+            .find_map(|prefix| key.strip_prefix(prefix))
+        {
+            name.to_owned()
+        } else {
+            continue;
+        };
+        if BOOLEAN.contains(&name.as_str()) && value != "true" {
+            continue;
+        }
+        if key.starts_with(ALTERNATE_POLICY_PREFIX) && out.contains_key(&name) {
+            continue;
+        }
+        out.insert(name, value.to_owned());
+    }
+    out
+}
+
 fn annotations_object(object: &Value) -> Option<&serde_json::Map<String, Value>> {
     object.get("metadata")?.get("annotations")?.as_object()
 }
@@ -312,6 +350,33 @@ mod tests {
 
     fn id() -> ResourceId {
         ResourceId::namespaced("demo", "Deployment", "web")
+    }
+
+    #[test]
+    fn listed_policies_read_as_fluxs_api_reads_them() {
+        let object = json!({"metadata": {"annotations": {
+            "fluxcd.io/automated": "true",
+            "fluxcd.io/locked": "false",
+            "flux.weave.works/locked_msg": "wait",
+            "filter.fluxcd.io/app": "semver:~1",
+            "fluxcd.io/tag.side": "glob:1.*",
+            "kubernetes.io/other": "x",
+            "fluxcd.io/ignore": "sync_only",
+            "fluxcd.io/locked_user": "me",
+            "flux.weave.works/locked_user": "older",
+            "fluxcd.io/number": 3,
+        }}});
+        let policies = listed(&object);
+        assert_eq!(
+            policies,
+            BTreeMap::from([
+                ("automated".to_owned(), "true".to_owned()),
+                ("locked_msg".to_owned(), "wait".to_owned()),
+                ("locked_user".to_owned(), "me".to_owned()),
+                ("tag.app".to_owned(), "semver:~1".to_owned()),
+                ("tag.side".to_owned(), "glob:1.*".to_owned()),
+            ])
+        );
     }
 
     fn policies(annotations: Value) -> Policies {

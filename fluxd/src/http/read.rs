@@ -26,11 +26,6 @@ use crate::sync::Source;
 const HELM_RELEASE: (&str, &str, &str) = ("helm.fluxcd.io", "v1", "HelmRelease");
 /// The annotation naming the HelmRelease a workload came from.
 const ANTECEDENT: &str = "helm.fluxcd.io/antecedent";
-/// The boolean policies (set only when `"true"`).
-const BOOLEAN_POLICIES: [&str; 3] = ["automated", "locked", "ignore"];
-/// Annotation prefixes of policies, and of tag filters (`filter.fluxcd.io/<c>`).
-const POLICY_PREFIXES: [&str; 2] = ["fluxcd.io/", "flux.weave.works/"];
-const FILTER_PREFIX: &str = "filter.fluxcd.io/";
 
 /// What the listing is restricted to.
 #[derive(Clone, Debug, Default)]
@@ -89,46 +84,17 @@ impl GitView {
             .set
             .resources
             .iter()
-            .map(|resource| (resource.id().to_string(), policies_of(resource.object())))
+            .map(|resource| {
+                (
+                    resource.id().to_string(),
+                    manifests::policy::listed(resource.object()),
+                )
+            })
             .collect();
         let policies = Arc::new(policies);
         *cache = Some((head.revision, policies.clone()));
         Ok(Some(policies))
     }
-}
-
-/// Flux's `PoliciesFromAnnotations`: every `fluxcd.io/<p>` (or
-/// `flux.weave.works/<p>`) annotation, booleans only when `"true"`, and
-/// `filter.fluxcd.io/<c>` as `tag.<c>`.
-fn policies_of(object: &Value) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let Some(annotations) = object
-        .pointer("/metadata/annotations")
-        .and_then(Value::as_object)
-    else {
-        return out;
-    };
-    for (key, value) in annotations {
-        let Some(value) = value.as_str() else {
-            continue;
-        };
-        let name = if let Some(container) = key.strip_prefix(FILTER_PREFIX) {
-            format!("tag.{container}")
-        } else if let Some(name) = POLICY_PREFIXES.iter().find_map(|p| key.strip_prefix(p)) {
-            name.to_owned()
-        } else {
-            continue;
-        };
-        if BOOLEAN_POLICIES.contains(&name.as_str()) && value != "true" {
-            continue;
-        }
-        // `fluxcd.io/` wins over the older prefix.
-        if key.starts_with(POLICY_PREFIXES[1]) && out.contains_key(&name) {
-            continue;
-        }
-        out.insert(name, value.to_owned());
-    }
-    out
 }
 
 /// The cluster as the API reads it.
@@ -795,28 +761,6 @@ fn helm_release_status(release: &Value) -> ControllerStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn policies_read_as_flux_read_them() {
-        let object = serde_json::json!({"metadata": {"annotations": {
-            "fluxcd.io/automated": "true",
-            "fluxcd.io/locked": "false",
-            "flux.weave.works/locked_msg": "wait",
-            "filter.fluxcd.io/app": "semver:~1",
-            "fluxcd.io/tag.side": "glob:1.*",
-            "kubernetes.io/other": "x",
-        }}});
-        let policies = policies_of(&object);
-        assert_eq!(
-            policies,
-            BTreeMap::from([
-                ("automated".to_owned(), "true".to_owned()),
-                ("locked_msg".to_owned(), "wait".to_owned()),
-                ("tag.app".to_owned(), "semver:~1".to_owned()),
-                ("tag.side".to_owned(), "glob:1.*".to_owned()),
-            ])
-        );
-    }
 
     #[test]
     fn typed_reading_matches_the_json_reading() {
