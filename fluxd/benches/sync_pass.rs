@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fluxd::Source;
+use fluxd::GitSource;
 use gitsync::{GitUrl, Head, Mirror, Remote};
 use manifests::LoadOptions;
 use manifests::cluster::{EngineConfig, plan_offline};
@@ -68,12 +68,12 @@ fn benches(c: &mut Criterion) {
         let origin = dir.path().join("origin.git");
         generate(&origin, resources);
         let remote = Remote::new(GitUrl::parse(&origin.display().to_string()).unwrap());
-        let (source, head): (Source, Head) = runtime.block_on(async {
+        let (source, head): (GitSource, Head) = runtime.block_on(async {
             let mirror = Mirror::open(remote, dir.path().join("mirror"), None)
                 .await
                 .unwrap();
             let head = mirror.fetch().await.unwrap();
-            let source = Source {
+            let source = GitSource {
                 mirror,
                 checkouts: dir.path().join("checkouts"),
                 paths: Vec::new(),

@@ -15,7 +15,7 @@
 //! - [`ClusterConfig::locate`]: the cluster from `--kubeconfig`, `KUBECONFIG`,
 //!   `~/.kube/config` or the in-cluster ServiceAccount, telling "none
 //!   configured" apart from "configured badly".
-//! - [`Source`] and [`Syncer`]: one sync pass (checkout, load, apply, report,
+//! - [`GitSource`] and [`Syncer`]: one sync pass (checkout, load, apply, report,
 //!   sync marker), and [`SyncLoop`]: poll, sync each new head and again every
 //!   sync interval, never stopping on a failed fetch, load or apply.
 //! - [`SecretMarker`]: the sync marker as an annotation on the deploy-key
@@ -116,7 +116,7 @@ pub use error::Error;
 pub use logging::{Logfmt, LogfmtFields, init_logging};
 #[cfg(feature = "daemon")]
 pub use sync::{
-    FIELD_MANAGER, LoadedRevision, SYNC_MARKER_ANNOTATION, SecretMarker, Source, SyncRun, Syncer,
+    FIELD_MANAGER, GitSource, LoadedRevision, SYNC_MARKER_ANNOTATION, SecretMarker, SyncRun, Syncer,
 };
 
 /// Exit code of a run whose sync or plan found errors, or that could not run.

@@ -19,7 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gitsync::{
     CommitOutcome, CommitRequest, GitUrl, Identity, KeyPair, KeyType, Mirror, Note, Remote,
 };
-use manifests::{ResourceId, Source};
+use manifests::{ResourceId, SourceLocation};
 
 const NAMESPACES: usize = 100;
 
@@ -82,7 +82,7 @@ fn generate(dir: &Path, files: usize) -> PathBuf {
 fn set_image(dir: &Path, tag: u64) -> Result<(), gitsync::BoxError> {
     let path = dir.join("team-0/app-0.yaml");
     let text = std::fs::read_to_string(&path)?;
-    let source = Source {
+    let source = SourceLocation {
         path: "team-0/app-0.yaml".into(),
         document: 0,
         line: 1,

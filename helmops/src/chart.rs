@@ -34,7 +34,7 @@ use crate::redact::Redactor;
 
 /// A read-only working tree of a git repository at one revision.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Checkout {
+pub struct ChartCheckout {
     /// Root of the working tree.
     pub root: PathBuf,
     /// The commit checked out.
@@ -80,7 +80,7 @@ pub trait GitCharts: Send + Sync {
         url: &'a str,
         git_ref: &'a str,
         credentials: Option<&'a GitCredentials>,
-    ) -> BoxFuture<'a, Result<Checkout, Error>>;
+    ) -> BoxFuture<'a, Result<ChartCheckout, Error>>;
 
     /// Makes the next checkouts fetch, whatever the poll interval says
     /// (`POST /api/v1/sync-git`).
@@ -92,7 +92,7 @@ pub trait GitCharts: Send + Sync {
 /// Gives the daemon's own repository, for FluxHelmRelease charts.
 pub trait DaemonRepository: Send + Sync {
     /// The checkout the daemon last synced.
-    fn checkout(&self) -> BoxFuture<'_, Result<Checkout, Error>>;
+    fn checkout(&self) -> BoxFuture<'_, Result<ChartCheckout, Error>>;
 
     /// Makes the next checkout fetch, when the repository is the operator's own.
     fn refresh(&self) -> BoxFuture<'_, ()> {
@@ -104,7 +104,7 @@ pub trait DaemonRepository: Send + Sync {
 /// fluxd keeps and hands to the operator for FluxHelmRelease charts.
 #[derive(Clone, Debug, Default)]
 pub struct SyncedCheckout {
-    current: Arc<std::sync::RwLock<Option<Checkout>>>,
+    current: Arc<std::sync::RwLock<Option<ChartCheckout>>>,
 }
 
 impl SyncedCheckout {
@@ -114,7 +114,7 @@ impl SyncedCheckout {
     }
 
     /// Makes `checkout` the one FluxHelmRelease charts come from.
-    pub fn set(&self, checkout: Checkout) {
+    pub fn set(&self, checkout: ChartCheckout) {
         let mut current = self
             .current
             .write()
@@ -124,7 +124,7 @@ impl SyncedCheckout {
 }
 
 impl DaemonRepository for SyncedCheckout {
-    fn checkout(&self) -> BoxFuture<'_, Result<Checkout, Error>> {
+    fn checkout(&self) -> BoxFuture<'_, Result<ChartCheckout, Error>> {
         let current = self
             .current
             .read()
@@ -317,7 +317,7 @@ impl ChartSources {
         self.tree(checkout, &git.path).await
     }
 
-    async fn tree(&self, checkout: Checkout, path: &str) -> Result<ResolvedChart, Error> {
+    async fn tree(&self, checkout: ChartCheckout, path: &str) -> Result<ResolvedChart, Error> {
         let key = (
             checkout.root.clone(),
             checkout.revision.clone(),
@@ -662,7 +662,7 @@ mod tests {
         let handle = SyncedCheckout::new();
         let err = handle.checkout().await.unwrap_err().to_string();
         assert!(err.contains("not synced"), "{err}");
-        let checkout = Checkout {
+        let checkout = ChartCheckout {
             root: PathBuf::from("/var/lib/fluxd/checkouts/abc"),
             revision: "abc".to_owned(),
         };

@@ -31,7 +31,7 @@ use tokio::sync::Mutex;
 
 use crate::Error;
 use crate::access::AccessPolicy;
-use crate::chart::{Checkout, DaemonRepository, GitCharts, GitCredentials};
+use crate::chart::{ChartCheckout, DaemonRepository, GitCharts, GitCredentials};
 use crate::checksum::sha256_hex;
 
 /// How to reach git remotes.
@@ -165,7 +165,7 @@ impl GitsyncCharts {
         url: &str,
         branch: &str,
         credentials: Option<&GitCredentials>,
-    ) -> Result<Checkout, Error> {
+    ) -> Result<ChartCheckout, Error> {
         let git_error = |reason: String| Error::Git {
             url: crate::chartrepo::redact_url(url),
             git_ref: branch.to_owned(),
@@ -306,7 +306,7 @@ impl GitsyncCharts {
         if let Err(e) = mirror.prune_checkouts(&root, &keep).await {
             tracing::warn!(url = %crate::chartrepo::redact_url(url), branch, error = %e, "pruning old checkouts");
         }
-        Ok(Checkout {
+        Ok(ChartCheckout {
             root: checkout.path().to_path_buf(),
             revision: revision.to_string(),
         })
@@ -328,7 +328,7 @@ impl GitCharts for GitsyncCharts {
         url: &'a str,
         git_ref: &'a str,
         credentials: Option<&'a GitCredentials>,
-    ) -> BoxFuture<'a, Result<Checkout, Error>> {
+    ) -> BoxFuture<'a, Result<ChartCheckout, Error>> {
         self.checkout_branch(url, git_ref, credentials).boxed()
     }
 
@@ -415,7 +415,7 @@ impl DaemonMirror {
         self.inner.state.lock().await.fetched = None;
     }
 
-    async fn current(&self) -> Result<Checkout, Error> {
+    async fn current(&self) -> Result<ChartCheckout, Error> {
         let inner = &self.inner;
         let url = inner.mirror.remote().url().to_string();
         let git_error = |reason: String| Error::Git {
@@ -458,7 +458,7 @@ impl DaemonMirror {
         if let Err(e) = inner.mirror.prune_checkouts(&inner.dir, &keep).await {
             tracing::warn!(url = %url, error = %e, "pruning old checkouts");
         }
-        Ok(Checkout {
+        Ok(ChartCheckout {
             root: checkout.path().join(&inner.charts_path),
             revision: revision.to_string(),
         })
@@ -466,7 +466,7 @@ impl DaemonMirror {
 }
 
 impl DaemonRepository for DaemonMirror {
-    fn checkout(&self) -> BoxFuture<'_, Result<Checkout, Error>> {
+    fn checkout(&self) -> BoxFuture<'_, Result<ChartCheckout, Error>> {
         self.current().boxed()
     }
 

@@ -75,9 +75,9 @@ pub mod values;
 mod yaml;
 
 pub use access::AccessPolicy;
-pub use chart::{Checkout, DaemonRepository, GitCharts, GitCredentials, SyncedCheckout};
+pub use chart::{ChartCheckout, DaemonRepository, GitCharts, GitCredentials, SyncedCheckout};
 pub use error::Error;
-pub use metrics::Metrics;
+pub use metrics::OperatorMetrics;
 pub use operator::{
     FINALIZER, Operator, OperatorConfig, OperatorHandle, ServedKinds, default_state_dir, discover,
     prepare_state_dir, run,

@@ -1,8 +1,8 @@
 //! The operator's metrics, named as Flux's helm-operator 1.4 named them
 //! (`flux_helm_operator_*`), so dashboards and alerts keep working.
 //!
-//! [`Metrics`] holds the handles and a prometheus-client [`Registry`] they
-//! are registered in; whoever serves HTTP encodes it ([`Metrics::encode`],
+//! [`OperatorMetrics`] holds the handles and a prometheus-client [`Registry`] they
+//! are registered in; whoever serves HTTP encodes it ([`OperatorMetrics::encode`],
 //! or [`prometheus_client::encoding::text::encode_registry`] to put it beside
 //! other registries in one answer).
 
@@ -93,7 +93,7 @@ fn histogram() -> Histogram {
 
 /// The operator's metric handles and their registry. Cloning shares them.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct OperatorMetrics {
     registry: Arc<Registry>,
     queue_length: Gauge,
     release_count: Gauge,
@@ -103,22 +103,22 @@ pub struct Metrics {
     condition: Family<ConditionLabels, Gauge>,
 }
 
-impl std::fmt::Debug for Metrics {
+impl std::fmt::Debug for OperatorMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics")
+        f.debug_struct("OperatorMetrics")
             .field("queue_length", &self.queue_length.get())
             .field("release_count", &self.release_count.get())
             .finish_non_exhaustive()
     }
 }
 
-impl Default for Metrics {
+impl Default for OperatorMetrics {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Metrics {
+impl OperatorMetrics {
     /// Fresh metrics in a registry of their own.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("flux_helm_operator");
@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn metrics_have_helm_operators_names() {
-        let metrics = Metrics::new();
+        let metrics = OperatorMetrics::new();
         metrics.set_queue_length(3);
         metrics.set_release_count(2);
         metrics.observe(

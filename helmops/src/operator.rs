@@ -45,9 +45,9 @@ use crate::api::{v1, v1alpha2, v1beta1};
 use crate::chart::{ChartSources, ChartSourcesSettings, DaemonRepository, GitCharts};
 use crate::chartrepo::ChartRepositories;
 use crate::helm::{Helm, HelmSettings, TERM_GRACE};
-use crate::metrics::Metrics;
+use crate::metrics::OperatorMetrics;
 use crate::model::HelmReleaseResource;
-use crate::reconcile::{ERROR_REQUEUE, Outcome, Reconciler, ReconcilerSettings};
+use crate::reconcile::{ERROR_REQUEUE, ReconcileOutcome, Reconciler, ReconcilerSettings};
 use crate::storage::ReleaseStorage;
 use crate::values::ValuesResolver;
 
@@ -196,7 +196,7 @@ pub struct ServedKinds {
 /// and asking for a git sync (`POST /api/v1/sync-git`).
 #[derive(Clone)]
 pub struct OperatorHandle {
-    metrics: Metrics,
+    metrics: OperatorMetrics,
     sync_git: tokio::sync::watch::Sender<u64>,
     git: Option<Arc<dyn GitCharts>>,
     daemon: Option<Arc<dyn DaemonRepository>>,
@@ -212,7 +212,7 @@ impl std::fmt::Debug for OperatorHandle {
 
 impl OperatorHandle {
     /// The operator's metrics.
-    pub fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &OperatorMetrics {
         &self.metrics
     }
 
@@ -338,7 +338,7 @@ impl Operator {
                 instance: std::env::var("HOSTNAME").ok(),
             },
         );
-        let metrics = Metrics::new();
+        let metrics = OperatorMetrics::new();
         let reconciler = Reconciler::new(
             client.clone(),
             helm,
@@ -399,7 +399,10 @@ impl Operator {
     }
 
     /// Reconciles one resource now, outside the watch loops.
-    pub async fn reconcile_once<K: HelmReleaseResource>(&self, obj: &K) -> Result<Outcome, Error> {
+    pub async fn reconcile_once<K: HelmReleaseResource>(
+        &self,
+        obj: &K,
+    ) -> Result<ReconcileOutcome, Error> {
         self.reconciler.reconcile(obj).await
     }
 

@@ -39,7 +39,7 @@ use crate::chart::{ChartSources, ResolvedChart};
 use crate::checksum::release_checksum;
 use crate::decision::{Decision, SkipCause, UpgradeCause, decide};
 use crate::helm::{Helm, UpgradeRequest, write_values_file};
-use crate::metrics::{Action, Metrics};
+use crate::metrics::{Action, OperatorMetrics};
 use crate::model::{HelmReleaseResource, Release, ReleaseKind};
 use crate::redact::Redactor;
 use crate::storage::{ReleaseStorage, StoredRelease};
@@ -53,7 +53,7 @@ pub const FAILED_RELEASE_SYNC: &str = "FailedReleaseSync";
 /// What one reconcile did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Outcome {
+pub enum ReconcileOutcome {
     /// Nothing needed doing.
     Skipped(SkipCause),
     /// The release was installed at this Helm revision.
@@ -109,7 +109,7 @@ impl Workers {
         }
     }
 
-    async fn acquire(&self, metrics: &Metrics) -> Result<SemaphorePermit<'_>, Error> {
+    async fn acquire(&self, metrics: &OperatorMetrics) -> Result<SemaphorePermit<'_>, Error> {
         use std::sync::atomic::Ordering;
         let waiting = self.waiting.fetch_add(1, Ordering::Relaxed) + 1;
         metrics.set_queue_length(waiting);
@@ -148,7 +148,7 @@ pub struct Reconciler {
     pub(crate) recorder: Recorder,
     pub(crate) scratch_dir: PathBuf,
     pub(crate) workers: Workers,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: OperatorMetrics,
     pub(crate) settings: ReconcilerSettings,
     memory: Mutex<HashMap<(String, String), Memory>>,
     in_flight: Mutex<HashSet<(String, String)>>,
@@ -272,7 +272,7 @@ impl Reconciler {
         recorder: Recorder,
         scratch_dir: PathBuf,
         workers: usize,
-        metrics: Metrics,
+        metrics: OperatorMetrics,
         settings: ReconcilerSettings,
     ) -> Self {
         Self {
@@ -302,19 +302,24 @@ impl Reconciler {
     }
 
     /// The operator's metrics.
-    pub fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &OperatorMetrics {
         &self.metrics
     }
 
     /// Brings the Helm release of `obj` to its spec (after waiting for a worker).
-    pub async fn reconcile<K: HelmReleaseResource>(&self, obj: &K) -> Result<Outcome, Error> {
+    pub async fn reconcile<K: HelmReleaseResource>(
+        &self,
+        obj: &K,
+    ) -> Result<ReconcileOutcome, Error> {
         let _worker = self.workers.acquire(&self.metrics).await?;
         let started = Instant::now();
         let mut draft = Draft::new(obj);
         let result = self.sync(obj, &mut draft).await;
         let success = matches!(
             result,
-            Ok(Outcome::Installed(_) | Outcome::Upgraded(_) | Outcome::Skipped(_))
+            Ok(ReconcileOutcome::Installed(_)
+                | ReconcileOutcome::Upgraded(_)
+                | ReconcileOutcome::Skipped(_))
         );
         self.metrics.observe(
             Action::Sync,
@@ -330,7 +335,7 @@ impl Reconciler {
         &self,
         obj: &K,
         draft: &mut Draft,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<ReconcileOutcome, Error> {
         let release = match obj.to_release() {
             Ok(release) => release,
             Err(e) => {
@@ -422,7 +427,7 @@ impl Reconciler {
                 .await
                 .map_err(|e| Error::kube(format!("reading {}", release.resource_id()), e))?;
             let Some(fresh) = fresh else {
-                return Ok(Outcome::Skipped(SkipCause::UpToDate));
+                return Ok(ReconcileOutcome::Skipped(SkipCause::UpToDate));
             };
             if fresh.meta().resource_version != obj.meta().resource_version {
                 let mut renewed = Draft::new(&fresh);
@@ -469,7 +474,7 @@ impl Reconciler {
                     self.write_status(obj, draft).await?;
                 }
                 self.forget_failure(&key);
-                Ok(Outcome::Skipped(SkipCause::UpToDate))
+                Ok(ReconcileOutcome::Skipped(SkipCause::UpToDate))
             }
             Decision::Skip(SkipCause::Pending(status)) if !status.starts_with("an operation") => {
                 let e = Error::HelmCommand {
@@ -480,13 +485,13 @@ impl Reconciler {
                     ),
                 };
                 self.fail(obj, draft, Phase::Failed, &e, false).await?;
-                Ok(Outcome::Skipped(SkipCause::Pending(status)))
+                Ok(ReconcileOutcome::Skipped(SkipCause::Pending(status)))
             }
             Decision::Skip(cause) => {
                 if draft.changed() {
                     self.write_status(obj, draft).await?;
                 }
-                Ok(Outcome::Skipped(cause))
+                Ok(ReconcileOutcome::Skipped(cause))
             }
             Decision::Recover { pending } => {
                 let stored = stored.unwrap_or_default();
@@ -652,7 +657,7 @@ impl Reconciler {
         phase: Phase,
         error: &Error,
         always_detail: bool,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<ReconcileOutcome, Error> {
         let message = draft.redactor.redact(&error.to_string());
         draft.phase_with(phase, Some(&message), always_detail, true);
         let key = draft.key(&obj.namespace().unwrap_or_default(), &obj.name_any());
@@ -665,7 +670,7 @@ impl Reconciler {
         if draft.changed() {
             self.write_status(obj, draft).await?;
         }
-        Ok(Outcome::Failed(phase))
+        Ok(ReconcileOutcome::Failed(phase))
     }
 
     async fn failed_event<K: HelmReleaseResource>(&self, obj: &K, draft: &Draft, message: &str) {
@@ -723,7 +728,7 @@ impl Reconciler {
         release: &Release,
         stored: &StoredRelease,
         pending: &str,
-    ) -> Result<Option<Outcome>, Error> {
+    ) -> Result<Option<ReconcileOutcome>, Error> {
         let _claim = self.claim(release);
         let (name, namespace) = (
             release.release_name.as_str(),
@@ -819,7 +824,7 @@ impl Reconciler {
         checksum: &str,
         stored: Option<StoredRelease>,
         cause: Option<UpgradeCause>,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<ReconcileOutcome, Error> {
         let _claim = self.claim(release);
         let key = draft.key(&release.namespace, &release.name);
         let installing = stored.is_none();
@@ -912,7 +917,7 @@ impl Reconciler {
                 self.record_stored(draft, namespace, name).await;
                 let outcome = if installing {
                     self.undo_install(draft, release).await;
-                    Outcome::Failed(Phase::DeployFailed)
+                    ReconcileOutcome::Failed(Phase::DeployFailed)
                 } else {
                     self.roll_back(obj, draft, release, good_revision).await?
                 };
@@ -944,11 +949,11 @@ impl Reconciler {
                     if !test.ignore_failures {
                         let outcome = if installing {
                             self.undo_install(draft, release).await;
-                            Outcome::Failed(Phase::TestFailed)
+                            ReconcileOutcome::Failed(Phase::TestFailed)
                         } else if release.options.rollback.is_some() {
                             self.roll_back(obj, draft, release, good_revision).await?
                         } else {
-                            Outcome::Failed(Phase::TestFailed)
+                            ReconcileOutcome::Failed(Phase::TestFailed)
                         };
                         self.record_stored(draft, namespace, name).await;
                         return self
@@ -971,9 +976,9 @@ impl Reconciler {
         tracing::info!(resource = %release.resource_id(), release = name, namespace, revision = info.version, chart = %chart.revision, "{}", if installing { "installation succeeded" } else { "upgrade succeeded" });
         self.synced_event(obj, draft).await;
         Ok(if installing {
-            Outcome::Installed(info.version)
+            ReconcileOutcome::Installed(info.version)
         } else {
-            Outcome::Upgraded(info.version)
+            ReconcileOutcome::Upgraded(info.version)
         })
     }
 
@@ -985,13 +990,13 @@ impl Reconciler {
         key: &(String, String),
         checksum: &str,
         message: &str,
-        outcome: Outcome,
-    ) -> Result<Outcome, Error> {
+        outcome: ReconcileOutcome,
+    ) -> Result<ReconcileOutcome, Error> {
         self.write_status(obj, draft).await?;
         if let Ok(mut memory) = self.memory.lock() {
             memory.entry(key.clone()).or_default().last_error = Some(message.to_owned());
         }
-        if !matches!(outcome, Outcome::RolledBack) {
+        if !matches!(outcome, ReconcileOutcome::RolledBack) {
             self.record_failure(key, checksum, draft.generation);
         }
         self.failed_event(obj, draft, message).await;
@@ -1030,18 +1035,21 @@ impl Reconciler {
         draft: &mut Draft,
         release: &Release,
         good: Option<i64>,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<ReconcileOutcome, Error> {
         let (Some(policy), Some(good)) = (&release.options.rollback, good) else {
-            return Ok(Outcome::Failed(draft.status.phase.as_deref().map_or(
-                Phase::DeployFailed,
-                |p| {
-                    if p == Phase::TestFailed.as_str() {
-                        Phase::TestFailed
-                    } else {
-                        Phase::DeployFailed
-                    }
-                },
-            )));
+            return Ok(ReconcileOutcome::Failed(
+                draft
+                    .status
+                    .phase
+                    .as_deref()
+                    .map_or(Phase::DeployFailed, |p| {
+                        if p == Phase::TestFailed.as_str() {
+                            Phase::TestFailed
+                        } else {
+                            Phase::DeployFailed
+                        }
+                    }),
+            ));
         };
         let (name, namespace) = (
             release.release_name.as_str(),
@@ -1066,14 +1074,14 @@ impl Reconciler {
                 );
                 draft.phase(Phase::RolledBack, None);
                 self.record_stored(draft, namespace, name).await;
-                Ok(Outcome::RolledBack)
+                Ok(ReconcileOutcome::RolledBack)
             }
             Err(e) => {
                 let message = draft.redactor.redact(&e.to_string());
                 tracing::warn!(release = name, namespace, error = %message, "rollback failed");
                 draft.phase(Phase::RollbackFailed, Some(&message));
                 self.record_stored(draft, namespace, name).await;
-                Ok(Outcome::Failed(Phase::RollbackFailed))
+                Ok(ReconcileOutcome::Failed(Phase::RollbackFailed))
             }
         }
     }
@@ -1127,11 +1135,14 @@ impl Reconciler {
 
     /// Uninstalls the release of a HelmRelease being deleted. Releases the
     /// operator never made are left alone.
-    pub async fn cleanup<K: HelmReleaseResource>(&self, obj: &K) -> Result<Outcome, Error> {
+    pub async fn cleanup<K: HelmReleaseResource>(
+        &self,
+        obj: &K,
+    ) -> Result<ReconcileOutcome, Error> {
         let key = (obj.namespace().unwrap_or_default(), obj.name_any());
         let Some(name) = obj.release_status().and_then(|s| s.release_name.clone()) else {
             self.forget_failure(&key);
-            return Ok(Outcome::Uninstalled);
+            return Ok(ReconcileOutcome::Uninstalled);
         };
         let (namespace, timeout) = match obj.to_release() {
             Ok(release) => (release.target_namespace, release.options.timeout),
@@ -1164,7 +1175,7 @@ impl Reconciler {
                     )
                     .await;
                 }
-                Ok(Outcome::Uninstalled)
+                Ok(ReconcileOutcome::Uninstalled)
             }
             Err(e) => {
                 self.event(

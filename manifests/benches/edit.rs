@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use manifests::{Source, edit};
+use manifests::{SourceLocation, edit};
 
 #[path = "../tests/it/corpus.rs"]
 #[allow(dead_code)]
@@ -13,13 +13,18 @@ mod corpus;
 
 fn edits(c: &mut Criterion) {
     let files = corpus::generate(300, 7);
-    let jobs: Vec<(Source, &corpus::CorpusFile, &corpus::EditTarget, String)> = files
+    let jobs: Vec<(
+        SourceLocation,
+        &corpus::CorpusFile,
+        &corpus::EditTarget,
+        String,
+    )> = files
         .iter()
         .flat_map(|file| file.targets.iter().map(move |t| (file, t)))
         .take(1000)
         .enumerate()
         .map(|(i, (file, target))| {
-            let source = Source {
+            let source = SourceLocation {
                 path: file.name.clone().into(),
                 document: target.document,
                 line: 1,

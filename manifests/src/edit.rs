@@ -11,7 +11,7 @@
 //! reason; the text is never written wrongly.
 //!
 //! ```
-//! use manifests::{edit, ResourceId, Source};
+//! use manifests::{edit, ResourceId, SourceLocation};
 //!
 //! let text = "\
 //! apiVersion: apps/v1
@@ -25,7 +25,7 @@
 //!       - name: web
 //!         image: 'nginx:1.25' # pinned
 //! ";
-//! let source = Source { path: "web.yaml".into(), document: 0, line: 1 };
+//! let source = SourceLocation { path: "web.yaml".into(), document: 0, line: 1 };
 //! let id = ResourceId::namespaced("default", "Deployment", "web");
 //! let edited = edit::set_image(text, &source, &id, "web", "nginx:1.26").unwrap();
 //! assert_eq!(edited, text.replace("'nginx:1.25'", "'nginx:1.26'"));
@@ -42,7 +42,7 @@ use serde_json::Value;
 use crate::images::{self, PathSegment, ValuePath, display_path};
 use crate::policy::{self, Policy};
 use crate::stack::{DEFAULT_DEPTH, with_stack_for};
-use crate::{Error, ResourceId, Source, TagFilter};
+use crate::{Error, ResourceId, SourceLocation, TagFilter};
 
 use render::Quote;
 use tree::{Node, NodeKind};
@@ -87,7 +87,12 @@ pub enum Edit {
 /// Applies `edit` to the resource `id`, which `source` says is document
 /// `source.document` of `text` (counting every document of the stream, empty
 /// ones too). Returns the whole new text of the file.
-pub fn apply(text: &str, source: &Source, id: &ResourceId, edit: &Edit) -> Result<String, Error> {
+pub fn apply(
+    text: &str,
+    source: &SourceLocation,
+    id: &ResourceId,
+    edit: &Edit,
+) -> Result<String, Error> {
     match edit {
         Edit::SetImage { container, image } => {
             let target = Target::locate(text, source, id)?;
@@ -135,7 +140,7 @@ pub fn apply(text: &str, source: &Source, id: &ResourceId, edit: &Edit) -> Resul
 /// Sets the image of one container: [`Edit::SetImage`].
 pub fn set_image(
     text: &str,
-    source: &Source,
+    source: &SourceLocation,
     id: &ResourceId,
     container: &str,
     image: &str,
@@ -150,7 +155,7 @@ pub fn set_image(
 /// Sets a policy: [`Edit::SetPolicy`].
 pub fn set_policy(
     text: &str,
-    source: &Source,
+    source: &SourceLocation,
     id: &ResourceId,
     policy: &Policy,
     value: &str,
@@ -165,7 +170,7 @@ pub fn set_policy(
 /// Removes a policy: [`Edit::RemovePolicy`].
 pub fn remove_policy(
     text: &str,
-    source: &Source,
+    source: &SourceLocation,
     id: &ResourceId,
     policy: &Policy,
 ) -> Result<String, Error> {
@@ -199,7 +204,7 @@ struct Plan {
 /// The resource being edited, found in the text.
 struct Target<'a> {
     text: &'a str,
-    source: &'a Source,
+    source: &'a SourceLocation,
     id: &'a ResourceId,
     root: Node,
     /// The bytes of the document: every splice falls inside them.
@@ -215,7 +220,11 @@ fn key(k: &str) -> PathSegment {
 }
 
 impl<'a> Target<'a> {
-    fn locate(text: &'a str, source: &'a Source, id: &'a ResourceId) -> Result<Self, Error> {
+    fn locate(
+        text: &'a str,
+        source: &'a SourceLocation,
+        id: &'a ResourceId,
+    ) -> Result<Self, Error> {
         let refuse = |line: usize, reason: String| Error::EditRefused {
             path: source.path.clone(),
             line,

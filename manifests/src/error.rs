@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{ResourceId, Source};
+use crate::{ResourceId, SourceLocation};
 
 /// Everything that can go wrong reading, checking or editing manifests.
 ///
@@ -106,7 +106,7 @@ pub enum Error {
     #[error("malformed YAML at {at}: {message}")]
     Yaml {
         /// The file, document and the line of the problem.
-        at: Source,
+        at: SourceLocation,
         /// What the parser said.
         message: String,
     },
@@ -115,7 +115,7 @@ pub enum Error {
     #[error("YAML at {at} exceeds a safety limit: {message}")]
     YamlLimit {
         /// The file, document and the line of the problem.
-        at: Source,
+        at: SourceLocation,
         /// Which limit and by how much.
         message: String,
     },
@@ -123,7 +123,7 @@ pub enum Error {
     #[error("invalid resource at {at}: {reason}")]
     InvalidResource {
         /// The file, document and the line the object (or `List` item) starts on.
-        at: Source,
+        at: SourceLocation,
         /// What is missing or wrong.
         reason: String,
     },
@@ -134,9 +134,9 @@ pub enum Error {
         /// The id both define.
         id: ResourceId,
         /// Where it was first defined.
-        first: Box<Source>,
+        first: Box<SourceLocation>,
         /// Where it was defined again.
-        second: Box<Source>,
+        second: Box<SourceLocation>,
     },
 
     // --- policies, filters, images, edits ---

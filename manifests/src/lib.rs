@@ -1,7 +1,7 @@
 //! Kubernetes manifests as a GitOps daemon reads them from a git checkout.
 //!
 //! This crate owns loading a tree of YAML into resources with their source
-//! positions ([`Source`]), resource ids in Flux's `<namespace>:<kind>/<name>`
+//! positions ([`SourceLocation`]), resource ids in Flux's `<namespace>:<kind>/<name>`
 //! form ([`ResourceId`]), policies and tag filters from annotations, the
 //! container images of workloads and HelmReleases, format-preserving edits and
 //! checksums. Its [`cluster`] module (feature `cluster`) applies a set of
@@ -33,7 +33,7 @@ pub use load::{LoadOptions, Loaded, Loader, load};
 pub use policy::{Ignore, Policies, Policy};
 pub use resource::Resource;
 pub use scope::{ClusterScopedKinds, GroupKind, api_group};
-pub use source::Source;
+pub use source::SourceLocation;
 
 // The README's examples are compiled and run as doc tests.
 #[cfg(doctest)]

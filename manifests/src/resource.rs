@@ -6,7 +6,7 @@ use crate::edit::{self, Edit};
 use crate::id::{is_valid_kind, is_valid_name, is_valid_namespace};
 use crate::images::{self, ContainerImage};
 use crate::policy::Policies;
-use crate::{ClusterScopedKinds, Error, ResourceId, Source};
+use crate::{ClusterScopedKinds, Error, ResourceId, SourceLocation};
 
 /// A Kubernetes object read from a file: its identifying fields, its id, the
 /// whole object as JSON, and where it was defined.
@@ -23,7 +23,7 @@ pub struct Resource {
     namespace: Option<String>,
     id: ResourceId,
     object: Value,
-    source: Source,
+    source: SourceLocation,
 }
 
 impl Resource {
@@ -33,7 +33,7 @@ impl Resource {
     /// they name.
     pub fn new(
         object: Value,
-        source: Source,
+        source: SourceLocation,
         scopes: &ClusterScopedKinds,
         default_namespace: &str,
     ) -> Result<Self, Error> {
@@ -87,7 +87,7 @@ impl Resource {
     }
 
     /// Where the resource was defined.
-    pub fn source(&self) -> &Source {
+    pub fn source(&self) -> &SourceLocation {
         &self.source
     }
 
@@ -228,7 +228,7 @@ impl IdentifyingFields {
     pub(crate) fn into_resource(
         self,
         object: Value,
-        source: Source,
+        source: SourceLocation,
         scopes: &ClusterScopedKinds,
         default_namespace: &str,
     ) -> Resource {
@@ -302,8 +302,8 @@ mod tests {
     use serde_json::json;
     use std::path::PathBuf;
 
-    fn source() -> Source {
-        Source {
+    fn source() -> SourceLocation {
+        SourceLocation {
             path: PathBuf::from("dir/file.yaml"),
             document: 1,
             line: 7,

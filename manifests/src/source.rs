@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
-pub struct Source {
+pub struct SourceLocation {
     /// Path relative to the checkout root, with `/` separators.
     pub path: PathBuf,
     /// Zero-based index of the document within the file.
@@ -18,7 +18,7 @@ pub struct Source {
     pub line: usize,
 }
 
-impl fmt::Display for Source {
+impl fmt::Display for SourceLocation {
     /// `path:line` (`path:line (document N)` when the file holds several).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.path.display(), self.line)?;

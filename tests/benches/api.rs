@@ -164,7 +164,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let health = Arc::new(Health::new(metrics.clone(), DEFAULT_STUCK_AFTER));
     health.cloned();
     health.sync_finished(synced, Some(head), WORKLOADS, 0);
-    let source = fluxd::Source {
+    let source = fluxd::GitSource {
         mirror,
         checkouts: dir.path().join("checkouts"),
         paths: Vec::new(),

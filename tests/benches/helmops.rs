@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use helmops::api::v1beta1;
-use helmops::reconcile::Outcome;
+use helmops::reconcile::ReconcileOutcome;
 use helmops::{Operator, OperatorConfig};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -118,7 +118,7 @@ async fn fixture() -> Fixture {
         let results =
             futures::future::join_all(pair.iter().map(|hr| operator.reconcile_once(hr))).await;
         for (hr, result) in pair.iter().zip(results) {
-            if !matches!(result, Ok(Outcome::Installed(1))) {
+            if !matches!(result, Ok(ReconcileOutcome::Installed(1))) {
                 let now = releases.get(&hr.name_any()).await.expect("get");
                 panic!("{}: {result:?}: {:?}", hr.name_any(), now.status);
             }
@@ -163,7 +163,7 @@ fn resync(c: &mut Criterion) {
                         .await
                         .expect("reconcile");
                     assert!(
-                        matches!(outcome, Outcome::Skipped(_)),
+                        matches!(outcome, ReconcileOutcome::Skipped(_)),
                         "{}: {outcome:?}",
                         hr.name_any()
                     );
@@ -194,7 +194,7 @@ fn resync(c: &mut Criterion) {
                     .await
                     .expect("patch");
                 let outcome = fixture.operator.reconcile_once(&hr).await.expect("reconcile");
-                assert!(matches!(outcome, Outcome::Upgraded(_)), "{outcome:?}");
+                assert!(matches!(outcome, ReconcileOutcome::Upgraded(_)), "{outcome:?}");
             });
         });
     });

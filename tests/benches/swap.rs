@@ -41,7 +41,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use manifests::cluster::{Engine, EngineConfig, GarbageCollection, Outcome, SyncReport, SyncSet};
+use manifests::cluster::{
+    Engine, EngineConfig, GarbageCollection, ResourceOutcome, SyncReport, SyncSet,
+};
 use manifests::{LoadOptions, load};
 use tests::controlplane::ControlPlane;
 use tests::fluxv1::{apply_as_flux, flux_sync};
@@ -255,7 +257,7 @@ async fn timed(
             report
                 .results
                 .iter()
-                .all(|r| r.outcome == Outcome::Unchanged)
+                .all(|r| r.outcome == ResourceOutcome::Unchanged)
         );
         assert_eq!(
             log.writes().len(),

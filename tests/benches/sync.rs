@@ -40,7 +40,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use manifests::cluster::{Engine, EngineConfig, GarbageCollection, Outcome, SyncSet};
+use manifests::cluster::{Engine, EngineConfig, GarbageCollection, ResourceOutcome, SyncSet};
 use manifests::{LoadOptions, load};
 use tests::controlplane::ControlPlane;
 use tests::recording::{RequestLog, recording_client};
@@ -402,7 +402,7 @@ async fn phase(
             report
                 .results
                 .iter()
-                .all(|r| r.outcome == Outcome::Unchanged),
+                .all(|r| r.outcome == ResourceOutcome::Unchanged),
             "a no-op sync changed something"
         );
     }

@@ -18,14 +18,14 @@ pub use worker::Jobs;
 
 use crate::automation::Automation;
 use crate::jobs::CommitPath;
-use crate::sync::Source;
+use crate::sync::GitSource;
 use crate::{Config, Error};
 
 /// The job queue and the image automation of a daemon, and the registry
 /// poller running until `shutdown`.
 fn start_jobs(
     config: &Config,
-    source: Source,
+    source: GitSource,
     commit: CommitPath,
     client: kube::Client,
     state_dir: &Path,

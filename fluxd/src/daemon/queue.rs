@@ -463,7 +463,7 @@ mod tests {
         let mirror = Mirror::open(remote, dir.join("mirror"), Some("main".into()))
             .await
             .unwrap();
-        let source = crate::sync::Source {
+        let source = crate::sync::GitSource {
             mirror: mirror.clone(),
             checkouts: dir.join("checkouts"),
             paths: Vec::new(),

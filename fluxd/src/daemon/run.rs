@@ -23,7 +23,7 @@ use crate::jobs::CommitPath;
 use crate::metrics::Metrics;
 use crate::sync::marker::{FIELD_MANAGER, SecretMarker};
 use crate::sync::plan;
-use crate::sync::{Source, SyncRun, Syncer};
+use crate::sync::{GitSource, SyncRun, Syncer};
 use crate::{Config, Error, GcMode, MarkerConfig, Mode, SigningKey};
 
 /// How long a sync in progress may go on after a shutdown signal before it
@@ -145,7 +145,7 @@ async fn run_until(
     );
     let default_namespace =
         resource_namespace(config.default_namespace.as_deref(), cluster.as_ref());
-    let source = Source {
+    let source = GitSource {
         mirror: mirror.clone(),
         checkouts: workdir.checkouts(),
         paths: config.paths.clone(),
@@ -168,7 +168,7 @@ async fn run_until(
     let api_client = client.clone();
     let namespace = daemon_namespace(Some(&cluster), config.namespace.as_deref());
     let identity = deploy_key(&config, &client, &namespace).await?;
-    let api_source = Source {
+    let api_source = GitSource {
         checkouts: workdir.api_checkouts(),
         ..source.clone()
     };
@@ -201,7 +201,7 @@ async fn run_until(
     if !config.git_write.readonly {
         commit_path.check_write_access().await;
     }
-    let job_source = Source {
+    let job_source = GitSource {
         checkouts: workdir.job_checkouts(),
         ..source.clone()
     };

@@ -15,13 +15,13 @@ use crate::contract::JobOutcome;
 use crate::daemon::queue::{QueueWorker, Work};
 use crate::jobs::kinds::{self, Planned, Workspace};
 use crate::jobs::{CommitJob, CommitMessages, CommitPath, Committed};
-use crate::sync::{LoadedRevision, Source, Syncer};
+use crate::sync::{GitSource, LoadedRevision, Syncer};
 
 /// What jobs read and write with: the repository (with checkouts of its
 /// own), the commit path, the messages, the cluster.
 #[derive(Clone)]
 pub(crate) struct JobRunner {
-    source: Source,
+    source: GitSource,
     commit: CommitPath,
     messages: CommitMessages,
     client: Option<kube::Client>,
@@ -43,7 +43,7 @@ impl JobRunner {
     /// committing through `commit`, reading workloads in `allowed`
     /// namespaces through `client`.
     pub(crate) fn new(
-        source: Source,
+        source: GitSource,
         commit: CommitPath,
         client: Option<kube::Client>,
         allowed: Vec<String>,

@@ -20,7 +20,7 @@ use crate::api::{
     STATUS_READY, STATUS_STARTED, STATUS_UPDATING,
 };
 use crate::health::Health;
-use crate::sync::Source;
+use crate::sync::GitSource;
 
 /// Flux's HelmRelease kind, as the workload listing reads it.
 const HELM_RELEASE: (&str, &str, &str) = ("helm.fluxcd.io", "v1", "HelmRelease");
@@ -40,7 +40,7 @@ pub struct WorkloadsConfig {
 /// needs them: each workload's policies. Loaded once per revision, into a
 /// checkout directory of its own.
 pub struct GitView {
-    source: Source,
+    source: GitSource,
     health: Arc<Health>,
     cache: tokio::sync::Mutex<Option<(Revision, Arc<Policies>)>>,
 }
@@ -56,7 +56,7 @@ impl std::fmt::Debug for GitView {
 impl GitView {
     /// The manifests of `source` at the revision `health` says was synced.
     /// `source` should check out into a directory the syncer does not use.
-    pub fn new(source: Source, health: Arc<Health>) -> Self {
+    pub fn new(source: GitSource, health: Arc<Health>) -> Self {
         Self {
             source,
             health,

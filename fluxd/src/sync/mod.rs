@@ -8,4 +8,4 @@ mod report;
 
 pub use marker::{FIELD_MANAGER, SYNC_MARKER_ANNOTATION, SecretMarker};
 pub(crate) use pass::millis;
-pub use pass::{LoadedRevision, Source, SyncRun, Syncer};
+pub use pass::{GitSource, LoadedRevision, SyncRun, Syncer};

@@ -52,7 +52,7 @@ impl SyncRun {
 
 /// The repository side of a sync: where checkouts go and what to load.
 #[derive(Clone, Debug)]
-pub struct Source {
+pub struct GitSource {
     /// The mirror of the remote.
     pub mirror: Mirror,
     /// Directory the checkouts are made in.
@@ -76,7 +76,7 @@ pub struct LoadedRevision {
     pub errors: Vec<manifests::Error>,
 }
 
-impl Source {
+impl GitSource {
     /// Fetches the branch and returns its head, logging how long it took.
     pub async fn fetch(&self) -> Result<Head, Error> {
         let began = Instant::now();
@@ -162,7 +162,7 @@ impl Source {
 
 /// The pieces of a sync: the repository, the engine, the marker.
 pub struct Syncer {
-    source: Source,
+    source: GitSource,
     engine: cluster::Engine,
     tracker: MarkerTracker<Box<dyn SyncMarker>>,
     resumed: bool,
@@ -182,7 +182,7 @@ impl std::fmt::Debug for Syncer {
 
 impl Syncer {
     /// A syncer of `source` through `engine`, recording progress in `marker`.
-    pub fn new(source: Source, engine: cluster::Engine, marker: Box<dyn SyncMarker>) -> Self {
+    pub fn new(source: GitSource, engine: cluster::Engine, marker: Box<dyn SyncMarker>) -> Self {
         Self {
             source,
             engine,
@@ -203,7 +203,7 @@ impl Syncer {
     }
 
     /// The repository side.
-    pub fn source(&self) -> &Source {
+    pub fn source(&self) -> &GitSource {
         &self.source
     }
 

@@ -8,17 +8,17 @@
 
 use std::fmt::Write as _;
 
-use manifests::cluster::{self, EngineConfig, Outcome, PlanAction};
+use manifests::cluster::{self, EngineConfig, PlanAction, ResourceOutcome};
 use serde_json::Value;
 
 use crate::Error;
 use crate::cluster::ClusterConfig;
 use crate::daemon::RunOutcome;
-use crate::sync::{LoadedRevision, Source};
+use crate::sync::{GitSource, LoadedRevision};
 
 /// Fetches the branch, loads its manifests and prints the plan.
 pub(crate) async fn dry_run(
-    source: &Source,
+    source: &GitSource,
     cluster: Option<&ClusterConfig>,
     engine_config: EngineConfig,
 ) -> Result<RunOutcome, Error> {
@@ -44,7 +44,7 @@ pub(crate) async fn dry_run(
     })
 }
 
-fn heading(source: &Source, loaded: &LoadedRevision) -> String {
+fn heading(source: &GitSource, loaded: &LoadedRevision) -> String {
     let paths = if source.paths.is_empty() {
         "the whole repository".to_owned()
     } else {
@@ -93,11 +93,11 @@ pub(crate) fn render_offline(
                 .as_ref()
                 .map_or_else(String::new, ToString::to_string);
             let (word, why) = match &result.outcome {
-                Outcome::Failed { message } => {
+                ResourceOutcome::Failed { message } => {
                     failed += 1;
                     ("refused", message.as_str())
                 }
-                Outcome::Skipped { reason } => {
+                ResourceOutcome::Skipped { reason } => {
                     skipped += 1;
                     ("skipped", reason.as_str())
                 }

@@ -3,7 +3,7 @@
 //! (once per revision), one per object garbage collection deleted or would
 //! delete, one per problem of the whole set, then one summary line.
 
-use manifests::cluster::{Outcome, SyncReport};
+use manifests::cluster::{ResourceOutcome, SyncReport};
 
 use crate::sync::{SyncRun, millis};
 
@@ -23,27 +23,27 @@ pub(crate) fn log_results(
     for result in &report.results {
         let source = result.source.as_ref().map(ToString::to_string);
         match &result.outcome {
-            Outcome::Failed { message } => tracing::warn!(
+            ResourceOutcome::Failed { message } => tracing::warn!(
                 id = %result.id,
                 source,
                 error = %message,
                 "resource failed"
             ),
-            Outcome::Skipped { reason }
+            ResourceOutcome::Skipped { reason }
                 if result.outcome.is_outside_scope() && first_of_revision =>
             {
                 tracing::info!(id = %result.id, source, reason = %reason, "resource skipped");
             }
-            Outcome::Skipped { reason } => tracing::debug!(
+            ResourceOutcome::Skipped { reason } => tracing::debug!(
                 id = %result.id,
                 source,
                 reason = %reason,
                 "resource skipped"
             ),
-            Outcome::Pruned => {
+            ResourceOutcome::Pruned => {
                 tracing::info!(id = %result.id, "garbage collection deleted it");
             }
-            Outcome::WouldPrune => tracing::info!(
+            ResourceOutcome::WouldPrune => tracing::info!(
                 id = %result.id,
                 "garbage collection (dry run) would delete it"
             ),

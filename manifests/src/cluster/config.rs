@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Outcome;
+use super::ResourceOutcome;
 use crate::{Error, ResourceId};
 
 /// The namespaces an engine may touch.
@@ -42,7 +42,7 @@ pub enum GarbageCollection {
     /// Leave them (Flux's default).
     #[default]
     Off,
-    /// Report them as [`Outcome::WouldPrune`](super::Outcome::WouldPrune),
+    /// Report them as [`ResourceOutcome::WouldPrune`](super::ResourceOutcome::WouldPrune),
     /// delete nothing (`--sync-garbage-collection-dry`).
     DryRun,
     /// Delete them (`--sync-garbage-collection`).
@@ -152,20 +152,20 @@ impl EngineConfig {
     /// [`Self::allow_cluster_scoped`], is skipped as [`OUTSIDE_SCOPE`] (the
     /// Namespace objects of the allowed namespaces are the usual case: a
     /// namespace-restricted daemon cannot manage them, and that is no error).
-    pub fn out_of_scope(&self, id: &ResourceId) -> Option<Outcome> {
+    pub fn out_of_scope(&self, id: &ResourceId) -> Option<ResourceOutcome> {
         let NamespaceScope::Only(namespaces) = &self.scope else {
             return None;
         };
         match id.namespace() {
             Some(namespace) if self.scope.allows(namespace) => None,
-            Some(namespace) => Some(Outcome::Failed {
+            Some(namespace) => Some(ResourceOutcome::Failed {
                 message: format!(
                     "namespace {namespace:?} is not one of the allowed namespaces ({})",
                     namespaces.join(", ")
                 ),
             }),
             None if self.allow_cluster_scoped => None,
-            None => Some(Outcome::Skipped {
+            None => Some(ResourceOutcome::Skipped {
                 reason: format!(
                     "{OUTSIDE_SCOPE}: cluster-scoped, and only the namespaces {} are allowed",
                     namespaces.join(", ")
@@ -176,7 +176,7 @@ impl EngineConfig {
 }
 
 /// The start of the reason of a resource skipped because it is outside the
-/// allowed scope ([`Outcome::is_outside_scope`]).
+/// allowed scope ([`ResourceOutcome::is_outside_scope`]).
 pub const OUTSIDE_SCOPE: &str = "outside the allowed scope";
 
 /// A glob where `*` matches any run of characters (slashes too) and every
@@ -292,15 +292,15 @@ mod tests {
         let ns = ResourceId::cluster_scoped("Namespace", "demo");
         assert_eq!(config.out_of_scope(&demo), None);
         match config.out_of_scope(&other) {
-            Some(Outcome::Failed { message }) => {
+            Some(ResourceOutcome::Failed { message }) => {
                 assert!(message.contains("\"other\"") && message.contains("demo, flux"));
             }
             other => panic!("{other:?}"),
         }
         match config.out_of_scope(&ns) {
-            Some(outcome @ Outcome::Skipped { .. }) => {
+            Some(outcome @ ResourceOutcome::Skipped { .. }) => {
                 assert!(outcome.is_outside_scope());
-                let Outcome::Skipped { reason } = outcome else {
+                let ResourceOutcome::Skipped { reason } = outcome else {
                     unreachable!()
                 };
                 assert!(reason.contains("cluster-scoped") && reason.contains("demo, flux"));

@@ -165,14 +165,14 @@ impl CrdKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClusterScopedKinds, Source};
+    use crate::{ClusterScopedKinds, SourceLocation};
     use kube::discovery::ApiResource;
     use serde_json::json;
 
     fn resource(object: Value) -> Resource {
         Resource::new(
             object,
-            Source {
+            SourceLocation {
                 path: "a.yaml".into(),
                 document: 0,
                 line: 1,

@@ -18,7 +18,7 @@ use super::ownership::{after_take_over, applied_client_side, upgrade_managed_fie
 use super::prune::{self, Orphan, delete_orphans, find_orphans};
 use super::run::{Action, Live, MarkedLists, Memo, Prepared, decide, read_live, unknown_kind};
 use super::{
-    EngineConfig, GarbageCollection, Outcome, Plan, PlanAction, PlanEntry, ResourceResult,
+    EngineConfig, GarbageCollection, Plan, PlanAction, PlanEntry, ResourceOutcome, ResourceResult,
     SyncReport, bounded,
 };
 use crate::{Error, Resource, ResourceId};
@@ -335,7 +335,12 @@ impl<'s> Run<'_, 's> {
         let results = bounded(tasks, self.config().concurrency).await;
         let written = results
             .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Created | Outcome::Configured))
+            .filter(|r| {
+                matches!(
+                    r.outcome,
+                    ResourceOutcome::Created | ResourceOutcome::Configured
+                )
+            })
             .count();
         tracing::info!(
             rank,
@@ -363,8 +368,8 @@ impl<'s> Run<'_, 's> {
 
     async fn apply_one(&self, item: Desired<'s>, action: Action) -> ResourceResult {
         let outcome = match action {
-            Action::Skip(reason) => Outcome::Skipped { reason },
-            Action::Unchanged => Outcome::Unchanged,
+            Action::Skip(reason) => ResourceOutcome::Skipped { reason },
+            Action::Unchanged => ResourceOutcome::Unchanged,
             Action::Apply(live) => {
                 if let Live::Present(before) = &live
                     && applied_client_side(&before.0)
@@ -375,15 +380,15 @@ impl<'s> Run<'_, 's> {
                     Ok(object) => {
                         let version = object.resource_version().unwrap_or_default().to_owned();
                         let outcome = match &live {
-                            Live::Absent => Outcome::Created,
+                            Live::Absent => ResourceOutcome::Created,
                             Live::Present(before)
                                 if before.resource_version() == Some(&version) =>
                             {
                                 // The comparison saw a difference the server
                                 // normalises away; remembered below.
-                                Outcome::Unchanged
+                                ResourceOutcome::Unchanged
                             }
-                            _ => Outcome::Configured,
+                            _ => ResourceOutcome::Configured,
                         };
                         self.engine.memo().insert(
                             (self.set.name.clone(), item.id.clone()),
@@ -397,7 +402,7 @@ impl<'s> Run<'_, 's> {
                             self.unanswered
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
-                        Outcome::Failed {
+                        ResourceOutcome::Failed {
                             message: error.to_string(),
                         }
                     }
@@ -479,8 +484,8 @@ impl<'s> Run<'_, 's> {
             for crd in crds.iter().filter(|crd| crd.defines(resource)) {
                 let id = ResourceId::cluster_scoped("CustomResourceDefinition", &crd.crd);
                 let state = match results.iter().find(|r| r.id == id).map(|r| &r.outcome) {
-                    Some(Outcome::Failed { message }) => Err(message.clone()),
-                    Some(Outcome::Skipped { reason }) => Err(reason.clone()),
+                    Some(ResourceOutcome::Failed { message }) => Err(message.clone()),
+                    Some(ResourceOutcome::Skipped { reason }) => Err(reason.clone()),
                     _ => Ok(()),
                 };
                 waiting.entry(crd.crd.as_str()).or_insert(state);
@@ -508,7 +513,7 @@ impl<'s> Run<'_, 's> {
                 Some(message) => self.prepared.results.push(ResourceResult {
                     id: resource.id().clone(),
                     source: Some(resource.source().clone()),
-                    outcome: Outcome::Failed { message },
+                    outcome: ResourceOutcome::Failed { message },
                 }),
                 None => ready.push(resource),
             }
@@ -613,7 +618,7 @@ impl<'s> Run<'_, 's> {
                 .map(|orphan| ResourceResult {
                     id: orphan.id,
                     source: None,
-                    outcome: Outcome::WouldPrune,
+                    outcome: ResourceOutcome::WouldPrune,
                 })
                 .collect()
         } else {
@@ -760,12 +765,12 @@ impl<'s> Run<'_, 's> {
 /// A decided result as a plan entry.
 fn plan_entry_of_result(result: ResourceResult) -> PlanEntry {
     let action = match result.outcome {
-        Outcome::Skipped { reason } => PlanAction::Skip { reason },
-        Outcome::Failed { message } => PlanAction::Fail { message },
-        Outcome::Unchanged => PlanAction::Unchanged,
-        Outcome::Created => PlanAction::Create,
-        Outcome::Configured => PlanAction::Change { diff: Vec::new() },
-        Outcome::Pruned | Outcome::WouldPrune => PlanAction::Prune,
+        ResourceOutcome::Skipped { reason } => PlanAction::Skip { reason },
+        ResourceOutcome::Failed { message } => PlanAction::Fail { message },
+        ResourceOutcome::Unchanged => PlanAction::Unchanged,
+        ResourceOutcome::Created => PlanAction::Create,
+        ResourceOutcome::Configured => PlanAction::Change { diff: Vec::new() },
+        ResourceOutcome::Pruned | ResourceOutcome::WouldPrune => PlanAction::Prune,
     };
     PlanEntry {
         id: result.id,
@@ -793,7 +798,7 @@ fn everything_failed(set: &SyncSet, error: &Error) -> SyncReport {
             .map(|resource| ResourceResult {
                 id: resource.id().clone(),
                 source: Some(resource.source().clone()),
-                outcome: Outcome::Failed {
+                outcome: ResourceOutcome::Failed {
                     message: message.clone(),
                 },
             })

@@ -12,7 +12,7 @@
 //!    commit. An unknown kind fails that resource only.
 //! 2. **Scope**: with [`NamespaceScope::Only`] a resource aimed at another
 //!    namespace fails, and a cluster-scoped one is skipped as outside the
-//!    allowed scope ([`Outcome::is_outside_scope`]); nothing is listed
+//!    allowed scope ([`ResourceOutcome::is_outside_scope`]); nothing is listed
 //!    outside the allowed namespaces.
 //! 3. **Live objects** are read with a few list calls per kind and namespace,
 //!    selected by the [`GC_MARK_LABEL`] label.
@@ -34,7 +34,7 @@
 //!    order, objects that carry this set's mark ([`gc_mark`]) but left git;
 //!    never objects without the mark, ignored ones or ones with owners.
 //!
-//! The [`SyncReport`] has one [`Outcome`] per resource; one failing resource
+//! The [`SyncReport`] has one [`ResourceOutcome`] per resource; one failing resource
 //! never stops the others. [`Engine::plan`] computes the same without
 //! changing anything (server-side dry-run, field-level diffs), and
 //! [`plan_offline`] what can be known with no cluster at all.
@@ -89,7 +89,7 @@ pub use marks::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, LEGACY_GC_MARK_LABEL, gc_mar
 pub use order::rank_of_kind;
 pub use ownership::{KUBECTL_CLIENT_SIDE_APPLY, LAST_APPLIED_ANNOTATION};
 pub use plan::{FieldChange, OfflineEntry, OfflinePlan, Plan, PlanAction, PlanEntry, plan_offline};
-pub use report::{Outcome, ResourceResult, SyncCounts, SyncReport};
+pub use report::{ResourceOutcome, ResourceResult, SyncCounts, SyncReport};
 
 use crate::policy::Ignore;
 

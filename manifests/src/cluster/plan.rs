@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::order::{apply_order, rank_of_kind};
-use super::{EngineConfig, Outcome, ResourceResult, SyncSet};
+use super::{EngineConfig, ResourceOutcome, ResourceResult, SyncSet};
 use crate::policy::Ignore;
-use crate::{ResourceId, Source};
+use crate::{ResourceId, SourceLocation};
 
 /// What a sync would do to one resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +59,7 @@ pub struct PlanEntry {
     pub id: ResourceId,
     /// Where it is defined in git; `None` for objects found only in the
     /// cluster (prunes).
-    pub source: Option<Source>,
+    pub source: Option<SourceLocation>,
     /// What would happen.
     pub action: PlanAction,
 }
@@ -80,7 +80,7 @@ pub struct OfflineEntry {
     /// The resource's id (scope as the loader guessed it without a cluster).
     pub id: ResourceId,
     /// Where it is defined.
-    pub source: Source,
+    pub source: SourceLocation,
     /// Its rank in the apply order ([`rank_of_kind`]).
     pub rank: u8,
 }
@@ -92,8 +92,8 @@ pub struct OfflinePlan {
     /// The resources that would be applied, in apply order.
     pub resources: Vec<OfflineEntry>,
     /// The resources that would not be: aimed at a namespace outside the
-    /// scope ([`Outcome::Failed`]), cluster-scoped outside it or ignored
-    /// ([`Outcome::Skipped`]), in apply order.
+    /// scope ([`ResourceOutcome::Failed`]), cluster-scoped outside it or ignored
+    /// ([`ResourceOutcome::Skipped`]), in apply order.
     pub refused: Vec<ResourceResult>,
 }
 
@@ -130,7 +130,7 @@ pub fn plan_offline(set: &SyncSet, config: &EngineConfig) -> OfflinePlan {
     let mut plan = OfflinePlan::default();
     for resource in order {
         let outcome = config.out_of_scope(resource.id()).or_else(|| {
-            (super::ignore_of(resource.object()) == Ignore::Yes).then(|| Outcome::Skipped {
+            (super::ignore_of(resource.object()) == Ignore::Yes).then(|| ResourceOutcome::Skipped {
                 reason: super::IGNORED_IN_GIT.to_owned(),
             })
         });

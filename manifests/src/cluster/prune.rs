@@ -11,7 +11,7 @@ use super::live::LiveObject;
 use super::marks::{GC_MARK_LABEL, LEGACY_GC_MARK_LABEL, gc_mark_of};
 use super::order::rank_of_kind;
 use super::run::{MarkedLists, Target, list_marked};
-use super::{EngineConfig, NamespaceScope, Outcome, ResourceResult, bounded};
+use super::{EngineConfig, NamespaceScope, ResourceOutcome, ResourceResult, bounded};
 use crate::ResourceId;
 use crate::policy::Ignore;
 
@@ -190,8 +190,8 @@ pub(crate) async fn delete_orphans(
                     )
                     .await;
                     let outcome = match result {
-                        Ok(()) => Outcome::Pruned,
-                        Err(error) => Outcome::Failed {
+                        Ok(()) => ResourceOutcome::Pruned,
+                        Err(error) => ResourceOutcome::Failed {
                             message: format!("garbage collection could not delete it: {error}"),
                         },
                     };

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ResourceId, Source};
+use crate::{ResourceId, SourceLocation};
 
 /// What happened to one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum ResourceOutcome {
     /// The object did not exist and was created.
     Created,
     /// The object existed and differed; the differences were applied.
@@ -18,7 +18,7 @@ pub enum Outcome {
     Unchanged,
     /// Deliberately not applied: the `ignore` policy, or a cluster-scoped
     /// resource outside a namespace-restricted scope
-    /// ([`Outcome::is_outside_scope`]).
+    /// ([`ResourceOutcome::is_outside_scope`]).
     Skipped {
         /// Why.
         reason: String,
@@ -35,8 +35,8 @@ pub enum Outcome {
     WouldPrune,
 }
 
-impl Outcome {
-    /// True for [`Outcome::Failed`].
+impl ResourceOutcome {
+    /// True for [`ResourceOutcome::Failed`].
     pub fn is_failure(&self) -> bool {
         matches!(self, Self::Failed { .. })
     }
@@ -55,27 +55,27 @@ pub struct ResourceResult {
     pub id: ResourceId,
     /// Where it is defined in git; `None` for objects found only in the
     /// cluster (pruned ones).
-    pub source: Option<Source>,
+    pub source: Option<SourceLocation>,
     /// What happened.
-    pub outcome: Outcome,
+    pub outcome: ResourceOutcome,
 }
 
 /// How many resources ended in each outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCounts {
-    /// [`Outcome::Created`]
+    /// [`ResourceOutcome::Created`]
     pub created: usize,
-    /// [`Outcome::Configured`]
+    /// [`ResourceOutcome::Configured`]
     pub configured: usize,
-    /// [`Outcome::Unchanged`]
+    /// [`ResourceOutcome::Unchanged`]
     pub unchanged: usize,
-    /// [`Outcome::Skipped`]
+    /// [`ResourceOutcome::Skipped`]
     pub skipped: usize,
-    /// [`Outcome::Failed`]
+    /// [`ResourceOutcome::Failed`]
     pub failed: usize,
-    /// [`Outcome::Pruned`]
+    /// [`ResourceOutcome::Pruned`]
     pub pruned: usize,
-    /// [`Outcome::WouldPrune`]
+    /// [`ResourceOutcome::WouldPrune`]
     pub would_prune: usize,
 }
 
@@ -110,13 +110,13 @@ impl SyncReport {
         let mut counts = SyncCounts::default();
         for result in &self.results {
             let count = match result.outcome {
-                Outcome::Created => &mut counts.created,
-                Outcome::Configured => &mut counts.configured,
-                Outcome::Unchanged => &mut counts.unchanged,
-                Outcome::Skipped { .. } => &mut counts.skipped,
-                Outcome::Failed { .. } => &mut counts.failed,
-                Outcome::Pruned => &mut counts.pruned,
-                Outcome::WouldPrune => &mut counts.would_prune,
+                ResourceOutcome::Created => &mut counts.created,
+                ResourceOutcome::Configured => &mut counts.configured,
+                ResourceOutcome::Unchanged => &mut counts.unchanged,
+                ResourceOutcome::Skipped { .. } => &mut counts.skipped,
+                ResourceOutcome::Failed { .. } => &mut counts.failed,
+                ResourceOutcome::Pruned => &mut counts.pruned,
+                ResourceOutcome::WouldPrune => &mut counts.would_prune,
             };
             *count += 1;
         }
@@ -168,10 +168,10 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn result(name: &str, outcome: Outcome) -> ResourceResult {
+    fn result(name: &str, outcome: ResourceOutcome) -> ResourceResult {
         ResourceResult {
             id: ResourceId::namespaced("demo", "ConfigMap", name),
-            source: Some(Source {
+            source: Some(SourceLocation {
                 path: PathBuf::from("a.yaml"),
                 document: 0,
                 line: 1,
@@ -184,16 +184,16 @@ mod tests {
     fn counts_and_failures() {
         let report = SyncReport {
             results: vec![
-                result("a", Outcome::Created),
-                result("b", Outcome::Unchanged),
-                result("c", Outcome::Unchanged),
+                result("a", ResourceOutcome::Created),
+                result("b", ResourceOutcome::Unchanged),
+                result("c", ResourceOutcome::Unchanged),
                 result(
                     "d",
-                    Outcome::Failed {
+                    ResourceOutcome::Failed {
                         message: "boom".into(),
                     },
                 ),
-                result("e", Outcome::WouldPrune),
+                result("e", ResourceOutcome::WouldPrune),
             ],
             errors: vec![],
             duration: Duration::from_millis(1500),
@@ -217,10 +217,10 @@ mod tests {
     fn serde_round_trip() {
         let report = SyncReport {
             results: vec![
-                result("a", Outcome::Configured),
+                result("a", ResourceOutcome::Configured),
                 result(
                     "b",
-                    Outcome::Skipped {
+                    ResourceOutcome::Skipped {
                         reason: "ignore".into(),
                     },
                 ),

@@ -14,7 +14,8 @@ use super::live::LiveObject;
 use super::marks::{CHECKSUM_ANNOTATION, GC_MARK_LABEL};
 use super::ownership::{flux_applied_this, is_flux_v1_checksum};
 use super::{
-    EngineConfig, IGNORED_IN_CLUSTER, IGNORED_IN_GIT, Outcome, ResourceResult, SyncSet, bounded,
+    EngineConfig, IGNORED_IN_CLUSTER, IGNORED_IN_GIT, ResourceOutcome, ResourceResult, SyncSet,
+    bounded,
 };
 use crate::policy::Ignore;
 use crate::{Checksum, Resource, ResourceId};
@@ -48,7 +49,7 @@ impl<'s> Prepared<'s> {
                 prepared.decided(
                     resource,
                     resource.id().clone(),
-                    Outcome::Skipped {
+                    ResourceOutcome::Skipped {
                         reason: IGNORED_IN_GIT.to_owned(),
                     },
                 );
@@ -88,7 +89,7 @@ impl<'s> Prepared<'s> {
         if let Some(first) = seen.get(&id).copied() {
             // Neither definition is applied: the first leaves the desired
             // set (if a third did not take it out already).
-            let twice = |other: &Resource| Outcome::Failed {
+            let twice = |other: &Resource| ResourceOutcome::Failed {
                 message: format!(
                     "defined twice once the cluster's scope of {} is known: also at {}; neither is applied",
                     resource.kind(),
@@ -107,7 +108,7 @@ impl<'s> Prepared<'s> {
             .push(Desired::new(resource, kind, set_name, config));
     }
 
-    fn decided(&mut self, resource: &Resource, id: ResourceId, outcome: Outcome) {
+    fn decided(&mut self, resource: &Resource, id: ResourceId, outcome: ResourceOutcome) {
         self.results.push(ResourceResult {
             id,
             source: Some(resource.source().clone()),
@@ -119,7 +120,7 @@ impl<'s> Prepared<'s> {
 /// The failure of a resource whose kind the cluster does not serve, naming
 /// the versions it does serve the kind in (`rbac.authorization.k8s.io/v1beta1`
 /// manifests of old guides: the cluster serves `v1`).
-pub(crate) fn unknown_kind(resource: &Resource, kinds: &Kinds) -> Outcome {
+pub(crate) fn unknown_kind(resource: &Resource, kinds: &Kinds) -> ResourceOutcome {
     let mut message = format!(
         "the cluster does not serve kind {} in {}",
         resource.kind(),
@@ -129,7 +130,7 @@ pub(crate) fn unknown_kind(resource: &Resource, kinds: &Kinds) -> Outcome {
     if !served.is_empty() {
         message.push_str(&format!(" (it serves it in {})", served.join(", ")));
     }
-    Outcome::Failed { message }
+    ResourceOutcome::Failed { message }
 }
 
 /// What is known of a desired object's live counterpart.

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::resource::IdentifyingFields;
-use crate::{ClusterScopedKinds, Error, Resource, ResourceId, Source};
+use crate::{ClusterScopedKinds, Error, Resource, ResourceId, SourceLocation};
 
 use parse::{ParseError, ParsedDocument, parse_document, parse_stream};
 use split::{DocumentText, split_documents};
@@ -116,7 +116,7 @@ pub fn load<P: AsRef<Path>>(root: &Path, paths: &[P], options: &LoadOptions) -> 
 struct Unidentified {
     fields: IdentifyingFields,
     object: Value,
-    source: Source,
+    source: SourceLocation,
 }
 
 /// Loads files into resources, step by step.
@@ -345,7 +345,7 @@ impl Loader {
     /// document is reported and the others still load.
     fn add_each(&mut self, path: &Path, documents: &[DocumentText<'_>]) {
         for (index, document) in documents.iter().enumerate() {
-            let at = |line: Option<usize>| Source {
+            let at = |line: Option<usize>| SourceLocation {
                 path: path.to_owned(),
                 document: index,
                 line: line.map_or(document.start_line, |line| document.first_line + line - 1),
@@ -377,7 +377,7 @@ impl Loader {
         parsed: ParsedDocument,
         first_line: usize,
     ) {
-        let at = |line: usize| Source {
+        let at = |line: usize| SourceLocation {
             path: path.to_owned(),
             document: index,
             line,
@@ -396,7 +396,7 @@ impl Loader {
         }
     }
 
-    fn add_object(&mut self, object: Value, source: Source, list_item: Option<usize>) {
+    fn add_object(&mut self, object: Value, source: SourceLocation, list_item: Option<usize>) {
         match IdentifyingFields::read(&object) {
             Ok(fields) => self.unidentified.push(Unidentified {
                 fields,
@@ -414,7 +414,13 @@ impl Loader {
     }
 
     /// Expands a `List` (or `*List`) into its items, as Flux v1 did.
-    fn add_list(&mut self, kind: &str, mut root: Value, item_sources: Vec<Source>, at: Source) {
+    fn add_list(
+        &mut self,
+        kind: &str,
+        mut root: Value,
+        item_sources: Vec<SourceLocation>,
+        at: SourceLocation,
+    ) {
         let items = match root.get_mut("items").map(Value::take) {
             Some(Value::Array(items)) => items,
             Some(Value::Null) => Vec::new(),

@@ -3,7 +3,7 @@
 //! derives.
 
 use manifests::cluster::{
-    EngineConfig, NamespaceScope, Outcome, SyncSet, gc_mark, plan_offline, rank_of_kind,
+    EngineConfig, NamespaceScope, ResourceOutcome, SyncSet, gc_mark, plan_offline, rank_of_kind,
     sync_set_name,
 };
 use manifests::{LoadOptions, load};
@@ -84,11 +84,11 @@ fn offline_plan_reports_what_the_seeds_scope_refuses() {
     // outside the allowed scope, which is no error.
     for result in &plan.refused {
         match (&result.outcome, result.id.namespace()) {
-            (Outcome::Failed { message }, Some(_)) => assert!(
+            (ResourceOutcome::Failed { message }, Some(_)) => assert!(
                 message.contains("not one of the allowed namespaces (demo, flux)"),
                 "{message}"
             ),
-            (outcome @ Outcome::Skipped { reason }, None) => {
+            (outcome @ ResourceOutcome::Skipped { reason }, None) => {
                 assert!(outcome.is_outside_scope(), "{reason}");
                 assert!(
                     reason.contains("only the namespaces demo, flux"),
@@ -135,7 +135,10 @@ fn ignored_resources_are_refused_as_skipped() {
     let plan = plan_offline(&set, &EngineConfig::default());
     assert_eq!(plan.resources.len(), 1, "sync_only is still applied");
     assert_eq!(plan.resources[0].id.to_string(), "default:configmap/b");
-    assert!(matches!(plan.refused[0].outcome, Outcome::Skipped { .. }));
+    assert!(matches!(
+        plan.refused[0].outcome,
+        ResourceOutcome::Skipped { .. }
+    ));
 }
 
 #[test]

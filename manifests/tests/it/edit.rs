@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use manifests::edit::{self, Edit};
-use manifests::{Policy, ResourceId, Source};
+use manifests::{Policy, ResourceId, SourceLocation};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -75,7 +75,7 @@ fn run_case(dir: &Path, update: bool) -> Result<(), String> {
     let spec: Value = serde_saphyr::from_str(&fs::read_to_string(dir.join("edit.yaml")).unwrap())
         .map_err(|e| format!("{name}: edit.yaml: {e}"))?;
     let id: ResourceId = text(&spec, "id").parse().unwrap();
-    let source = Source {
+    let source = SourceLocation {
         path: PathBuf::from(format!("{name}/input.yaml")),
         document: usize::try_from(spec["document"].as_u64().unwrap()).unwrap(),
         line: 1,
@@ -139,7 +139,7 @@ fn golden_files() {
 #[test]
 fn edits_compose_and_round_trip() {
     let input = fs::read_to_string(fixtures().join("deployment-container/input.yaml")).unwrap();
-    let source = Source {
+    let source = SourceLocation {
         path: "web.yaml".into(),
         document: 0,
         line: 1,
@@ -175,7 +175,7 @@ fn billion_laughs() -> String {
 
 #[test]
 fn bad_input_is_refused_not_panicked_on() {
-    let source = Source {
+    let source = SourceLocation {
         path: "bad.yaml".into(),
         document: 0,
         line: 1,
@@ -234,7 +234,7 @@ fn thousand_generated_edits_change_only_the_intended_line() {
         .collect();
     assert_eq!(targets.len(), 1000);
     for (i, (file, target)) in targets.into_iter().enumerate() {
-        let source = Source {
+        let source = SourceLocation {
             path: file.name.clone().into(),
             document: target.document,
             line: 1,

@@ -1,5 +1,5 @@
 //! The loader and the editor agree on where each resource is: every resource
-//! loaded from a fixture can be edited through its own `Source`, and loading the
+//! loaded from a fixture can be edited through its own `SourceLocation`, and loading the
 //! edited file finds exactly that change.
 
 use std::fs;

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use manifests::cluster::{
-    Engine, EngineConfig, GarbageCollection, Outcome, SyncReport, SyncSet, sync_set_name,
+    Engine, EngineConfig, GarbageCollection, ResourceOutcome, SyncReport, SyncSet, sync_set_name,
 };
 use manifests::{LoadOptions, Loaded, Loader, ResourceId};
 use tests::recording::{RequestLog, recording_client};
@@ -74,7 +74,7 @@ pub(crate) fn with_gc(gc: GarbageCollection) -> EngineConfig {
 }
 
 /// The outcome for `id` (`ns:kind/name`); fails the test if there is none.
-pub(crate) fn outcome<'r>(report: &'r SyncReport, id: &str) -> &'r Outcome {
+pub(crate) fn outcome<'r>(report: &'r SyncReport, id: &str) -> &'r ResourceOutcome {
     let id: ResourceId = id.parse().unwrap();
     &report
         .get(&id)
@@ -83,7 +83,7 @@ pub(crate) fn outcome<'r>(report: &'r SyncReport, id: &str) -> &'r Outcome {
 }
 
 /// Every outcome by id, for whole-report assertions.
-pub(crate) fn outcomes(report: &SyncReport) -> BTreeMap<String, Outcome> {
+pub(crate) fn outcomes(report: &SyncReport) -> BTreeMap<String, ResourceOutcome> {
     report
         .results
         .iter()
@@ -92,16 +92,16 @@ pub(crate) fn outcomes(report: &SyncReport) -> BTreeMap<String, Outcome> {
 }
 
 /// Asserts that every result of `report` is `expected`.
-pub(crate) fn assert_all(report: &SyncReport, expected: &Outcome) {
+pub(crate) fn assert_all(report: &SyncReport, expected: &ResourceOutcome) {
     for result in &report.results {
         assert_eq!(&result.outcome, expected, "{}: {report:#?}", result.id);
     }
 }
 
 /// The message of a failed outcome.
-pub(crate) fn failure(outcome: &Outcome) -> &str {
+pub(crate) fn failure(outcome: &ResourceOutcome) -> &str {
     match outcome {
-        Outcome::Failed { message } => message,
+        ResourceOutcome::Failed { message } => message,
         other => panic!("expected a failure, got {other:?}"),
     }
 }

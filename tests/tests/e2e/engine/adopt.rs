@@ -1,6 +1,6 @@
 //! Objects Flux v1 applied are adopted, and sync sets keep to their own.
 
-use manifests::cluster::{GarbageCollection, Outcome, gc_mark};
+use manifests::cluster::{GarbageCollection, ResourceOutcome, gc_mark};
 use sha2::{Digest, Sha256};
 use tests::controlplane::ControlPlane;
 
@@ -79,20 +79,20 @@ async fn objects_marked_by_flux_v1_are_adopted_not_orphaned() {
     let report = engine.sync(&set).await;
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/current")),
-        &Outcome::Configured
+        &ResourceOutcome::Configured
     );
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/legacy")),
-        &Outcome::Configured
+        &ResourceOutcome::Configured
     );
     // Flux v1's objects that left git are this set's: pruned, whichever label.
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/removed-current")),
-        &Outcome::Pruned
+        &ResourceOutcome::Pruned
     );
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/removed-legacy")),
-        &Outcome::Pruned
+        &ResourceOutcome::Pruned
     );
     assert!(
         report
@@ -122,7 +122,7 @@ async fn objects_marked_by_flux_v1_are_adopted_not_orphaned() {
     );
 
     log.clear();
-    assert_all(&engine.sync(&set).await, &Outcome::Unchanged);
+    assert_all(&engine.sync(&set).await, &ResourceOutcome::Unchanged);
     assert_eq!(log.writes(), []);
 }
 
@@ -146,20 +146,23 @@ async fn two_sync_sets_never_prune_each_others_objects() {
             .collect();
         sync_set("set-b", &files, n)
     };
-    assert_all(&engine.sync(&a(&["a1", "a2"])).await, &Outcome::Created);
-    assert_all(&engine.sync(&b(&["b1"])).await, &Outcome::Created);
+    assert_all(
+        &engine.sync(&a(&["a1", "a2"])).await,
+        &ResourceOutcome::Created,
+    );
+    assert_all(&engine.sync(&b(&["b1"])).await, &ResourceOutcome::Created);
 
     // Each set drops an object: only its own goes.
     let report = engine.sync(&a(&["a1"])).await;
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/a2")),
-        &Outcome::Pruned
+        &ResourceOutcome::Pruned
     );
     assert_eq!(report.results.len(), 2, "{report:#?}");
     let report = engine.sync(&b(&[])).await;
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/b1")),
-        &Outcome::Pruned
+        &ResourceOutcome::Pruned
     );
     assert_eq!(report.results.len(), 1, "{report:#?}");
 
@@ -187,7 +190,7 @@ async fn two_sync_sets_never_prune_each_others_objects() {
             &engine.sync(&b(&["a1"])).await,
             &format!("{n}:configmap/a1")
         ),
-        &Outcome::Configured
+        &ResourceOutcome::Configured
     );
     let report = engine.sync(&a(&[])).await;
     assert!(report.results.is_empty(), "{report:#?}");

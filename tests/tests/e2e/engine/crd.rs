@@ -6,7 +6,7 @@
 //! CRDs at the end.
 
 use kube::api::{Api, DeleteParams};
-use manifests::cluster::{GarbageCollection, Outcome};
+use manifests::cluster::{GarbageCollection, ResourceOutcome};
 use tests::controlplane::ControlPlane;
 
 use super::{assert_all, engine, get, outcome, sync_set, with_gc};
@@ -85,7 +85,7 @@ async fn a_crd_and_its_objects_in_one_sync() {
     );
     let (engine, log) = engine(cluster.admin().config(), with_gc(GarbageCollection::On));
     let report = engine.sync(&set).await;
-    assert_all(&report, &Outcome::Created);
+    assert_all(&report, &ResourceOutcome::Created);
     assert_eq!(report.results.len(), 3);
     let client = cluster.client().unwrap();
     let small = get(&client, &format!("{group}/v1"), "Widget", Some(n), "small")
@@ -99,10 +99,10 @@ async fn a_crd_and_its_objects_in_one_sync() {
     // A second sync, and one by a new engine, write nothing: the defaulted
     // field and the status in git are not differences.
     log.clear();
-    assert_all(&engine.sync(&set).await, &Outcome::Unchanged);
+    assert_all(&engine.sync(&set).await, &ResourceOutcome::Unchanged);
     assert_eq!(log.writes(), []);
     let (restarted, log) = super::engine(cluster.admin().config(), with_gc(GarbageCollection::On));
-    assert_all(&restarted.sync(&set).await, &Outcome::Unchanged);
+    assert_all(&restarted.sync(&set).await, &ResourceOutcome::Unchanged);
     assert_eq!(log.writes(), []);
 
     // Objects of a CRD that leaves git with them are pruned before it.
@@ -116,7 +116,7 @@ async fn a_crd_and_its_objects_in_one_sync() {
             format!("<cluster>:customresourcedefinition/widgets.{group}"),
         ]
     );
-    assert_all(&report, &Outcome::Pruned);
+    assert_all(&report, &ResourceOutcome::Pruned);
     delete_crd(&format!("widgets.{group}")).await;
 }
 
@@ -156,7 +156,7 @@ async fn objects_of_a_crd_that_fails_are_reported_with_it() {
     );
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/unrelated")),
-        &Outcome::Created
+        &ResourceOutcome::Created
     );
     assert_eq!(report.results.len(), 3);
 }
@@ -200,7 +200,10 @@ async fn discovery_gives_custom_kinds_their_scope() {
     );
     let (engine, log) = engine(cluster.admin().config(), with_gc(GarbageCollection::Off));
     let report = engine.sync(&set).await;
-    assert_eq!(outcome(&report, "<cluster>:gadget/tool"), &Outcome::Created);
+    assert_eq!(
+        outcome(&report, "<cluster>:gadget/tool"),
+        &ResourceOutcome::Created
+    );
     let client = cluster.client().unwrap();
     let tool = get(&client, &format!("{group}/v1"), "Gadget", None, "tool")
         .await
@@ -210,7 +213,7 @@ async fn discovery_gives_custom_kinds_their_scope() {
         manifests::cluster::gc_mark(&set.name, &"<cluster>:gadget/tool".parse().unwrap())
     );
     log.clear();
-    assert_all(&engine.sync(&set).await, &Outcome::Unchanged);
+    assert_all(&engine.sync(&set).await, &ResourceOutcome::Unchanged);
     assert_eq!(log.writes(), []);
     let api: Api<kube::api::DynamicObject> = Api::all_with(
         client,

@@ -1,7 +1,7 @@
 //! Plans: what a sync would do, from the server's dry-runs, with nothing
 //! changed.
 
-use manifests::cluster::{GarbageCollection, Outcome, PlanAction};
+use manifests::cluster::{GarbageCollection, PlanAction, ResourceOutcome};
 use tests::controlplane::ControlPlane;
 
 use super::{assert_all, config_map, deployment, engine, get, service, sync_set, with_gc};
@@ -27,7 +27,7 @@ async fn a_plan_shows_creates_changes_and_prunes_and_changes_nothing() {
         n,
     );
     let (engine, log) = engine(cluster.admin().config(), with_gc(GarbageCollection::On));
-    assert_all(&engine.sync(&v1).await, &Outcome::Created);
+    assert_all(&engine.sync(&v1).await, &ResourceOutcome::Created);
 
     let v2 = sync_set(
         "plan",

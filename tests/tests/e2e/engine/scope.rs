@@ -1,7 +1,7 @@
 //! The seed's setup: fluxd as ServiceAccount `flux`, allowed into `demo` and
 //! `flux` only, with no cluster-wide permission at all.
 
-use manifests::cluster::{EngineConfig, GarbageCollection, NamespaceScope, Outcome};
+use manifests::cluster::{EngineConfig, GarbageCollection, NamespaceScope, ResourceOutcome};
 use tests::controlplane::ControlPlane;
 
 use super::{config_map, deployment, engine, failure, get, load, outcome, service, set_of};
@@ -64,7 +64,11 @@ async fn a_restricted_service_account_syncs_its_namespaces_and_reports_the_rest(
         format!("{demo}:configmap/extra"),
         format!("{flux}:configmap/flux-settings"),
     ] {
-        assert_eq!(outcome(&report, &created), &Outcome::Created, "{created}");
+        assert_eq!(
+            outcome(&report, &created),
+            &ResourceOutcome::Created,
+            "{created}"
+        );
     }
     for refused in [
         format!("{system}:configmap/tiller-settings"),
@@ -119,11 +123,11 @@ async fn a_restricted_service_account_syncs_its_namespaces_and_reports_the_rest(
     let report = engine.sync(&set_of("restricted", loaded)).await;
     assert_eq!(
         outcome(&report, &format!("{demo}:configmap/extra")),
-        &Outcome::Pruned
+        &ResourceOutcome::Pruned
     );
     assert_eq!(
         outcome(&report, &format!("{demo}:deployment/web")),
-        &Outcome::Unchanged
+        &ResourceOutcome::Unchanged
     );
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let writes = log.writes();
@@ -177,7 +181,7 @@ async fn a_restricted_service_account_syncs_its_namespaces_and_reports_the_rest(
     );
     assert_eq!(
         outcome(&report, &format!("{demo}:deployment/web")),
-        &Outcome::Unchanged
+        &ResourceOutcome::Unchanged
     );
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 }

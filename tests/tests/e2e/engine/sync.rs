@@ -1,7 +1,7 @@
 //! Syncs that create, leave alone, change, correct and prune.
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use manifests::cluster::{GarbageCollection, Outcome, SyncSet};
+use manifests::cluster::{GarbageCollection, ResourceOutcome, SyncSet};
 use serde_json::json;
 use tests::controlplane::{ControlPlane, run};
 
@@ -108,7 +108,7 @@ async fn first_sync_creates_and_a_second_writes_nothing() {
 
     let first = engine.sync(&set).await;
     assert_eq!(first.results.len(), 9, "{first:#?}");
-    assert_all(&first, &Outcome::Created);
+    assert_all(&first, &ResourceOutcome::Created);
     assert!(first.is_success(), "{first:#?}");
     // Applied in Flux's order: the ServiceAccount and Service before the
     // ConfigMap, the Deployment after both.
@@ -142,7 +142,7 @@ async fn first_sync_creates_and_a_second_writes_nothing() {
     // live objects are read with a handful of list calls.
     log.clear();
     let second = engine.sync(&set).await;
-    assert_all(&second, &Outcome::Unchanged);
+    assert_all(&second, &ResourceOutcome::Unchanged);
     assert_eq!(log.writes(), [], "a no-op sync wrote");
     let gets = log.count("GET");
     assert!(
@@ -154,11 +154,11 @@ async fn first_sync_creates_and_a_second_writes_nothing() {
     // still no write.
     let (restarted, log) = super::engine(cluster.admin().config(), with_gc(GarbageCollection::On));
     let third = restarted.sync(&set).await;
-    assert_all(&third, &Outcome::Unchanged);
+    assert_all(&third, &ResourceOutcome::Unchanged);
     assert_eq!(log.writes(), [], "a restarted no-op sync wrote");
     // Without garbage collection a no-op sync is a few lists: one per kind.
     let (quiet, log) = super::engine(cluster.admin().config(), with_gc(GarbageCollection::Off));
-    assert_all(&quiet.sync(&set).await, &Outcome::Unchanged);
+    assert_all(&quiet.sync(&set).await, &ResourceOutcome::Unchanged);
     assert!(log.count("GET") <= 2 + 9, "{:#?}", log.all());
     assert_eq!(log.writes(), []);
 }
@@ -187,14 +187,14 @@ async fn changes_apply_and_removals_prune_only_with_gc_on() {
     );
     let client = cluster.client().unwrap();
     let (off, _) = engine(cluster.admin().config(), with_gc(GarbageCollection::Off));
-    assert_all(&off.sync(&v1).await, &Outcome::Created);
+    assert_all(&off.sync(&v1).await, &ResourceOutcome::Created);
 
     let report = off.sync(&v2).await;
     assert_eq!(
         outcomes(&report),
         [
-            (format!("{n}:configmap/a"), Outcome::Unchanged),
-            (format!("{n}:deployment/web"), Outcome::Configured),
+            (format!("{n}:configmap/a"), ResourceOutcome::Unchanged),
+            (format!("{n}:deployment/web"), ResourceOutcome::Configured),
         ]
         .into()
     );
@@ -215,7 +215,7 @@ async fn changes_apply_and_removals_prune_only_with_gc_on() {
     let report = dry.sync(&v2).await;
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/b")),
-        &Outcome::WouldPrune
+        &ResourceOutcome::WouldPrune
     );
     assert_eq!(
         report
@@ -252,11 +252,11 @@ async fn changes_apply_and_removals_prune_only_with_gc_on() {
     assert!(!metadata_only("/configmaps"), "{lists:#?}");
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/b")),
-        &Outcome::Pruned
+        &ResourceOutcome::Pruned
     );
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/a")),
-        &Outcome::Unchanged
+        &ResourceOutcome::Unchanged
     );
     assert!(
         get(&client, "v1", "ConfigMap", Some(n), "b")
@@ -271,7 +271,7 @@ async fn changes_apply_and_removals_prune_only_with_gc_on() {
 
     // Pruning is done: the next sync has nothing to prune.
     let report = on.sync(&v2).await;
-    assert_all(&report, &Outcome::Unchanged);
+    assert_all(&report, &ResourceOutcome::Unchanged);
 }
 
 #[tokio::test]
@@ -288,7 +288,7 @@ async fn drift_is_corrected_on_the_next_sync() {
         n,
     );
     let (engine, log) = engine(cluster.admin().config(), with_gc(GarbageCollection::Off));
-    assert_all(&engine.sync(&set).await, &Outcome::Created);
+    assert_all(&engine.sync(&set).await, &ResourceOutcome::Created);
 
     // Someone scales by hand and edits a label and a value.
     run(cluster.admin().kubectl().unwrap().args([
@@ -320,7 +320,7 @@ async fn drift_is_corrected_on_the_next_sync() {
 
     log.clear();
     let report = engine.sync(&set).await;
-    assert_all(&report, &Outcome::Configured);
+    assert_all(&report, &ResourceOutcome::Configured);
     assert_eq!(log.count("PATCH"), 2, "{:#?}", log.all());
     let client = cluster.client().unwrap();
     let web = get(&client, "apps/v1", "Deployment", Some(n), "web")
@@ -334,7 +334,7 @@ async fn drift_is_corrected_on_the_next_sync() {
     assert_eq!(settings.data["data"]["value"], "a=1");
 
     log.clear();
-    assert_all(&engine.sync(&set).await, &Outcome::Unchanged);
+    assert_all(&engine.sync(&set).await, &ResourceOutcome::Unchanged);
     assert_eq!(log.writes(), []);
 }
 
@@ -362,11 +362,11 @@ async fn ignore_policies_in_git_and_on_the_cluster() {
     let report = engine.sync(&v1).await;
     assert!(matches!(
         outcome(&report, &format!("{n}:configmap/never")),
-        Outcome::Skipped { .. }
+        ResourceOutcome::Skipped { .. }
     ));
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/kept")),
-        &Outcome::Created
+        &ResourceOutcome::Created
     );
     let client = cluster.client().unwrap();
     assert!(
@@ -391,7 +391,7 @@ async fn ignore_policies_in_git_and_on_the_cluster() {
     );
     let report = engine.sync(&v2).await;
     match outcome(&report, &format!("{n}:configmap/hand")) {
-        Outcome::Skipped { reason } => assert!(reason.contains("cluster"), "{reason}"),
+        ResourceOutcome::Skipped { reason } => assert!(reason.contains("cluster"), "{reason}"),
         other => panic!("{other:?}"),
     }
     let hand = get(&client, "v1", "ConfigMap", Some(n), "hand")
@@ -457,11 +457,11 @@ async fn one_failing_resource_never_stops_the_others() {
     let report = engine.sync(&set).await;
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/fine")),
-        &Outcome::Created
+        &ResourceOutcome::Created
     );
     assert_eq!(
         outcome(&report, &format!("{n}:deployment/web")),
-        &Outcome::Created
+        &ResourceOutcome::Created
     );
     let unknown = failure(outcome(&report, &format!("{n}:gizmo/g")));
     assert!(
@@ -503,7 +503,7 @@ async fn an_incomplete_set_is_never_pruned() {
         n,
     );
     let (engine, _) = engine(cluster.admin().config(), with_gc(GarbageCollection::On));
-    assert_all(&engine.sync(&full).await, &Outcome::Created);
+    assert_all(&engine.sync(&full).await, &ResourceOutcome::Created);
     // b.yaml no longer parses: its ConfigMap must not look removed.
     let loaded = super::load(
         &[
@@ -519,7 +519,7 @@ async fn an_incomplete_set_is_never_pruned() {
         resources: loaded.resources,
     };
     let report = engine.sync(&broken).await;
-    assert_all(&report, &Outcome::Unchanged);
+    assert_all(&report, &ResourceOutcome::Unchanged);
     assert!(
         report.errors[0].contains("garbage collection skipped"),
         "{:?}",
@@ -539,7 +539,7 @@ async fn a_resource_defined_twice_is_applied_in_neither_form() {
     let n = ns.name();
     let (engine, _) = engine(cluster.admin().config(), with_gc(GarbageCollection::On));
     let first = sync_set("twice", &[("kept.yaml", config_map(n, "kept", "1"))], n);
-    assert_all(&engine.sync(&first).await, &Outcome::Created);
+    assert_all(&engine.sync(&first).await, &ResourceOutcome::Created);
 
     // `fresh` and the live `kept` are each defined twice, with different data.
     let loaded = super::load(
@@ -567,7 +567,7 @@ async fn a_resource_defined_twice_is_applied_in_neither_form() {
     let report = engine.sync(&super::set_of("twice", loaded)).await;
     assert_eq!(
         outcome(&report, &format!("{n}:configmap/once")),
-        &Outcome::Created
+        &ResourceOutcome::Created
     );
     let client = cluster.client().unwrap();
     assert!(

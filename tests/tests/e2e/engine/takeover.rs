@@ -6,7 +6,7 @@
 
 use manifests::cluster::{
     CHECKSUM_ANNOTATION, EngineConfig, GarbageCollection, KUBECTL_CLIENT_SIDE_APPLY,
-    LAST_APPLIED_ANNOTATION, Outcome, PlanAction, SyncSet,
+    LAST_APPLIED_ANNOTATION, PlanAction, ResourceOutcome, SyncSet,
 };
 use manifests::{LoadOptions, load};
 use tests::controlplane::ControlPlane;
@@ -82,7 +82,7 @@ async fn what_kubectl_applied_for_flux_is_left_alone_then_taken_over() {
     for result in &report.results {
         assert_eq!(
             result.outcome,
-            Outcome::Unchanged,
+            ResourceOutcome::Unchanged,
             "{}: {report:#?}",
             result.id
         );
@@ -135,15 +135,15 @@ async fn what_kubectl_applied_for_flux_is_left_alone_then_taken_over() {
     let report = engine.sync(&set(dir.path(), namespace)).await;
     assert_eq!(
         outcome(&report, &format!("{namespace}:configmap/settings")),
-        &Outcome::Configured
+        &ResourceOutcome::Configured
     );
     assert_eq!(
         outcome(&report, &format!("{namespace}:deployment/web")),
-        &Outcome::Configured
+        &ResourceOutcome::Configured
     );
     assert_eq!(
         outcome(&report, &format!("{namespace}:configmap/other")),
-        &Outcome::Unchanged
+        &ResourceOutcome::Unchanged
     );
     let writes = log.writes();
     assert_eq!(
@@ -201,7 +201,7 @@ async fn what_kubectl_applied_for_flux_is_left_alone_then_taken_over() {
         report
             .results
             .iter()
-            .all(|r| r.outcome == Outcome::Unchanged),
+            .all(|r| r.outcome == ResourceOutcome::Unchanged),
         "{report:#?}"
     );
     assert_eq!(log.writes(), []);

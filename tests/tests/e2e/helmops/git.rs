@@ -9,7 +9,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use helmops::api::{HelmReleaseStatus, v1alpha2, v1beta1};
 use helmops::gitcharts::{GitAccess, GitsyncCharts};
-use helmops::{Checkout, DaemonRepository, GitCharts};
+use helmops::{ChartCheckout, DaemonRepository, GitCharts};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::Api;
 use kube::api::PostParams;
@@ -26,7 +26,7 @@ struct DaemonCheckout {
 }
 
 impl DaemonRepository for DaemonCheckout {
-    fn checkout(&self) -> BoxFuture<'_, Result<Checkout, helmops::Error>> {
+    fn checkout(&self) -> BoxFuture<'_, Result<ChartCheckout, helmops::Error>> {
         self.charts.checkout(&self.url, "master", None).boxed()
     }
 }

@@ -15,7 +15,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use helmops::api::{v1, v1beta1};
 use helmops::gitcharts::{GitAccess, GitsyncCharts};
-use helmops::{Checkout, GitCharts, GitCredentials};
+use helmops::{ChartCheckout, GitCharts, GitCredentials};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use tests::git::GitFixture;
@@ -425,7 +425,7 @@ impl GitCharts for PanickingCharts {
         url: &'a str,
         _git_ref: &'a str,
         _credentials: Option<&'a GitCredentials>,
-    ) -> BoxFuture<'a, Result<Checkout, helmops::Error>> {
+    ) -> BoxFuture<'a, Result<ChartCheckout, helmops::Error>> {
         async move {
             assert!(!url.contains("panic"), "a chart source panicked on {url}");
             Err(helmops::Error::Chart {
