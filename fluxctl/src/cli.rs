@@ -31,7 +31,7 @@ Workflow:
     arg_required_else_help = true,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Flags every command takes.
     #[command(flatten)]
     pub global: GlobalFlags,
@@ -45,7 +45,7 @@ pub struct Cli {
 /// FLUX_FORWARD_LABELS, FLUX_URL, FLUX_TIMEOUT, FLUX_SERVICE_TOKEN.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global Flags")]
-pub struct GlobalFlags {
+pub(crate) struct GlobalFlags {
     /// The kubeconfig context to use, will use your current selected if not specified
     #[arg(long, global = true, value_name = "string")]
     pub context: Option<String>,
@@ -68,7 +68,7 @@ pub struct GlobalFlags {
 
 /// fluxctl's commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Output the version of fluxctl
     Version(NoArgs),
     /// Show deployed and available images.
@@ -142,7 +142,7 @@ containers which aren't explicitly named.",
 
 impl Command {
     /// The command's name as Flux prints it in `Run 'fluxctl <name> --help'`.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::Version(_) => "version",
             Self::ListImages(_) => "list-images",
@@ -164,7 +164,7 @@ impl Command {
 /// A command without flags of its own; positional arguments are refused
 /// with Flux's message.
 #[derive(Debug, Args)]
-pub struct NoArgs {
+pub(crate) struct NoArgs {
     /// Positional arguments (refused).
     #[arg(hide = true)]
     pub args: Vec<String>,
@@ -172,7 +172,7 @@ pub struct NoArgs {
 
 /// `-o/--output-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// Tables.
     Tab,
     /// JSON, one line.
@@ -181,7 +181,7 @@ pub enum OutputFormat {
 
 /// `list-images`.
 #[derive(Debug, Args)]
-pub struct ListImages {
+pub(crate) struct ListImages {
     /// Namespace
     #[arg(short = 'n', long, value_name = "string")]
     pub namespace: Option<String>,
@@ -207,7 +207,7 @@ pub struct ListImages {
 
 /// `list-workloads`.
 #[derive(Debug, Args)]
-pub struct ListWorkloads {
+pub(crate) struct ListWorkloads {
     /// Confine query to namespace
     #[arg(short = 'n', long, value_name = "string")]
     pub namespace: Option<String>,
@@ -230,7 +230,7 @@ pub struct ListWorkloads {
 
 /// `-m/--message` and `--user`.
 #[derive(Debug, Args)]
-pub struct CauseFlags {
+pub(crate) struct CauseFlags {
     /// attach a message to the update
     #[arg(
         short = 'm',
@@ -247,7 +247,7 @@ pub struct CauseFlags {
 
 /// `release`.
 #[derive(Debug, Args)]
-pub struct Release {
+pub(crate) struct Release {
     /// Workload namespace
     #[arg(short = 'n', long, value_name = "string")]
     pub namespace: Option<String>,
@@ -300,7 +300,7 @@ pub struct Release {
 
 /// `automate`, `deautomate`, `lock`, `unlock`.
 #[derive(Debug, Args)]
-pub struct WorkloadPolicyShortcut {
+pub(crate) struct WorkloadPolicyShortcut {
     /// Workload namespace
     #[arg(short = 'n', long, value_name = "string")]
     pub namespace: Option<String>,
@@ -323,7 +323,7 @@ pub struct WorkloadPolicyShortcut {
 
 /// `policy`.
 #[derive(Debug, Args)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// Workload namespace
     #[arg(short = 'n', long, value_name = "string")]
     pub namespace: Option<String>,
@@ -364,7 +364,7 @@ pub struct Policy {
 
 /// `save`.
 #[derive(Debug, Args)]
-pub struct Save {
+pub(crate) struct Save {
     /// Output path for exported config; the default. '-' indicates stdout; if a directory is given, each item will be saved in a file under the directory
     #[arg(short = 'o', long, default_value = "-", value_name = "string")]
     pub out: String,
@@ -375,7 +375,7 @@ pub struct Save {
 
 /// `identity`.
 #[derive(Debug, Args)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// Generate a new identity
     #[arg(short = 'r', long)]
     pub regenerate: bool,
@@ -392,7 +392,7 @@ pub struct Identity {
 
 /// `completion SHELL`.
 #[derive(Debug, Args)]
-pub struct Completion {
+pub(crate) struct Completion {
     /// bash, zsh or fish
     #[arg(value_name = "SHELL")]
     pub shells: Vec<String>,

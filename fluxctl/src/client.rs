@@ -19,7 +19,7 @@ use crate::error::Error;
 
 /// A client of one fluxd.
 #[derive(Debug, Clone)]
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: reqwest::Url,
     token: Option<String>,
@@ -74,7 +74,7 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 impl Client {
     /// A client of the API at `base` (e.g. `http://127.0.0.1:3030/api/flux`),
     /// each request bounded by `timeout`.
-    pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, Error> {
+    pub(crate) fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, Error> {
         let base = reqwest::Url::parse(base)
             .map_err(|error| Error::Usage(format!("parsing URL: {base:?}: {error}")))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -90,7 +90,7 @@ impl Client {
     }
 
     /// The URL of a route with its query (Flux's `MakeURL`).
-    pub fn url(&self, route: &routes::Route, query: &[(&str, &str)]) -> reqwest::Url {
+    pub(crate) fn url(&self, route: &routes::Route, query: &[(&str, &str)]) -> reqwest::Url {
         let mut url = self.base.clone();
         let joined = format!(
             "{}/{}",
@@ -208,18 +208,11 @@ impl Client {
             .map_err(|error| Error::Http(format!("decoding response from server: {error}")))
     }
 
-    /// `GET /v11/ping`.
-    pub async fn ping(&self) -> Result<(), Error> {
-        self.send(&routes::PING, &[], None).await.map(drop)
-    }
-
-    /// `GET /v11/version`.
-    pub async fn version(&self) -> Result<String, Error> {
-        self.get(&routes::VERSION, &[]).await
-    }
-
     /// `GET /v6/services?namespace=` (`""`: every namespace).
-    pub async fn list_services(&self, namespace: &str) -> Result<Vec<ControllerStatus>, Error> {
+    pub(crate) async fn list_services(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<ControllerStatus>, Error> {
         let list: Option<Vec<ControllerStatus>> = self
             .get(
                 &routes::LIST_SERVICES,
@@ -230,7 +223,7 @@ impl Client {
     }
 
     /// `GET /v11/services?namespace=&services=<ids>`.
-    pub async fn list_services_with_options(
+    pub(crate) async fn list_services_with_options(
         &self,
         namespace: &str,
         services: &[ResourceId],
@@ -253,7 +246,7 @@ impl Client {
     }
 
     /// `GET /v10/images?service=&containerFields=&namespace=`.
-    pub async fn list_images(
+    pub(crate) async fn list_images(
         &self,
         service: &ResourceSpec,
         container_fields: &[&str],
@@ -275,20 +268,20 @@ impl Client {
     }
 
     /// `POST /v9/update-manifests`: the job's id.
-    pub async fn update_manifests(&self, spec: &UpdateSpec) -> Result<JobId, Error> {
+    pub(crate) async fn update_manifests(&self, spec: &UpdateSpec) -> Result<JobId, Error> {
         self.post(&routes::UPDATE_MANIFESTS, spec)
             .await?
             .ok_or_else(|| Error::Http("fluxd answered the update without a job id".to_owned()))
     }
 
     /// `GET /v6/jobs?id=`.
-    pub async fn job_status(&self, id: &JobId) -> Result<JobStatus, Error> {
+    pub(crate) async fn job_status(&self, id: &JobId) -> Result<JobStatus, Error> {
         self.get(&routes::JOB_STATUS, &[(routes::query::ID, id.as_str())])
             .await
     }
 
     /// `GET /v6/sync?ref=`: revisions not yet applied (`[]` once applied).
-    pub async fn sync_status(&self, reference: &str) -> Result<Vec<String>, Error> {
+    pub(crate) async fn sync_status(&self, reference: &str) -> Result<Vec<String>, Error> {
         let list: Option<Vec<String>> = self
             .get(&routes::SYNC_STATUS, &[(routes::query::REF, reference)])
             .await?;
@@ -296,7 +289,7 @@ impl Client {
     }
 
     /// `GET /v6/export`: the YAML stream of the cluster's objects.
-    pub async fn export(&self) -> Result<Vec<u8>, Error> {
+    pub(crate) async fn export(&self) -> Result<Vec<u8>, Error> {
         use base64::Engine as _;
         let encoded: Option<String> = self.get(&routes::EXPORT, &[]).await?;
         base64::engine::general_purpose::STANDARD
@@ -305,7 +298,7 @@ impl Client {
     }
 
     /// `POST /v9/git-repo-config` with body `regenerate`.
-    pub async fn git_repo_config(&self, regenerate: bool) -> Result<GitConfig, Error> {
+    pub(crate) async fn git_repo_config(&self, regenerate: bool) -> Result<GitConfig, Error> {
         self.post(&routes::GIT_REPO_CONFIG, &regenerate)
             .await?
             .ok_or_else(|| Error::Http("fluxd answered without a git configuration".to_owned()))

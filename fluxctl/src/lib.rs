@@ -36,25 +36,25 @@
 //! commit to be applied) up to `--timeout` (`FLUX_TIMEOUT`, default
 //! `60s`), with a spinner on a terminal. Every error exits 1, as Flux's.
 //!
-//! # The pieces
-//! - [`run`] / [`run_with`]: the whole program over given arguments,
-//!   environment and output (`main` only maps its error to an exit code).
-//! - [`cli`]: the command line; `commands`: one function per command.
-//! - [`client::Client`]: fluxd's API as Flux's client spoke it, over the
-//!   shared types of `fluxd::api`.
-//! - [`tables`] over [`tabwriter`]: Flux's tables, byte for byte.
-//! - [`portforward`]: the pod lookup and the port-forward.
-//! - `wait`: polling jobs and syncs with Flux's backoffs and messages.
+//! # Public surface
+//! The library is the program: [`run`] over the process's arguments,
+//! environment and output, and [`run_with`] over given ones ([`Env`],
+//! [`Io`]), as tests and wrappers call it; `main` only maps its [`Error`]
+//! to an exit code. [`VERSION`], [`JOB_TIMEOUT_MESSAGE`] and
+//! [`SYNC_TIMEOUT_MESSAGE`] are what scripts match on. Everything else
+//! (the command line, the API client over `fluxd::api`, Flux's tables byte
+//! for byte, the pod lookup and port-forward, waiting with Flux's backoffs)
+//! is inside.
 
-pub mod cli;
-pub mod client;
+mod cli;
+mod client;
 mod commands;
-pub mod error;
+mod error;
 mod interactive;
 mod kubeconfig;
-pub mod portforward;
-pub mod tables;
-pub mod tabwriter;
+mod portforward;
+mod tables;
+mod tabwriter;
 mod wait;
 
 use std::io::Write;

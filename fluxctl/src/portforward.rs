@@ -14,10 +14,10 @@ use crate::error::Error;
 
 /// The selector Flux tries when `--k8s-fwd-labels` matches no pod: the
 /// labels of `fluxctl install`'s and older charts' pods.
-pub const FALLBACK_SELECTOR: &str = "name in (flux,fluxd,weave-flux-agent)";
+pub(crate) const FALLBACK_SELECTOR: &str = "name in (flux,fluxd,weave-flux-agent)";
 
 /// The pod port fluxd listens on.
-pub const FLUXD_PORT: u16 = fluxd::api::routes::DEFAULT_PORT;
+pub(crate) const FLUXD_PORT: u16 = fluxd::api::routes::DEFAULT_PORT;
 
 /// A kube error in one line: the API's own message for an API error
 /// (kube's Display of those includes a dump of the Status).
@@ -31,7 +31,7 @@ pub(crate) fn kube_error(error: &kube::Error) -> String {
 }
 
 /// A label selector of equalities, as Kubernetes formats one (keys sorted).
-pub fn labels_selector(labels: &BTreeMap<String, String>) -> String {
+pub(crate) fn labels_selector(labels: &BTreeMap<String, String>) -> String {
     labels
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -41,7 +41,7 @@ pub fn labels_selector(labels: &BTreeMap<String, String>) -> String {
 
 /// Parses `--k8s-fwd-labels` (`key=value,key=value`, pflag's
 /// StringToString).
-pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, Error> {
+pub(crate) fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, Error> {
     let mut labels = BTreeMap::new();
     for pair in text.split(',').filter(|p| !p.is_empty()) {
         let Some((key, value)) = pair.split_once('=') else {
@@ -56,7 +56,7 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, Error> {
 
 /// Finds the one Running pod for the first selector that matches any, with
 /// Flux's messages when none or several match.
-pub async fn find_pod(
+pub(crate) async fn find_pod(
     client: &kube::Client,
     namespace: &str,
     selectors: &[String],
@@ -92,7 +92,7 @@ pub async fn find_pod(
 
 /// A port on 127.0.0.1 forwarded to a pod's port while this lives.
 #[derive(Debug)]
-pub struct PortForward {
+pub(crate) struct PortForward {
     /// The local port.
     pub local_port: u16,
     task: tokio::task::JoinHandle<()>,
@@ -120,7 +120,7 @@ async fn forward(
 /// Forwards a free port on 127.0.0.1 to `port` of the pod. The first
 /// forward is opened before this returns, so that a pod that cannot be
 /// reached is an error here (Flux's "Could not create port forward").
-pub async fn start(
+pub(crate) async fn start(
     client: &kube::Client,
     namespace: &str,
     pod: &str,

@@ -8,7 +8,7 @@ use fluxd::api::{
 use crate::tabwriter::TabWriter;
 
 /// The POLICY column: the boolean policies set, sorted, comma-joined.
-pub fn policies(workload: &ControllerStatus) -> String {
+pub(crate) fn policies(workload: &ControllerStatus) -> String {
     let mut set = Vec::new();
     if workload.automated {
         set.push("automated");
@@ -24,7 +24,7 @@ pub fn policies(workload: &ControllerStatus) -> String {
 }
 
 /// `list-workloads`' table (workloads already sorted).
-pub fn workloads(workloads: &[ControllerStatus], no_headers: bool) -> String {
+pub(crate) fn workloads(workloads: &[ControllerStatus], no_headers: bool) -> String {
     let mut w = TabWriter::new();
     if !no_headers {
         w.line("WORKLOAD\tCONTAINER\tIMAGE\tRELEASE\tPOLICY");
@@ -64,7 +64,7 @@ fn rfc822(time: jiff::Timestamp) -> String {
 }
 
 /// `list-images`' table (images already sorted); `limit` 0 shows all.
-pub fn images(images: &[ImageStatus], limit: usize, no_headers: bool) -> String {
+pub(crate) fn images(images: &[ImageStatus], limit: usize, no_headers: bool) -> String {
     let mut w = TabWriter::new();
     if !no_headers {
         w.line("WORKLOAD\tCONTAINER\tIMAGE\tCREATED");
@@ -144,7 +144,7 @@ pub fn images(images: &[ImageStatus], limit: usize, no_headers: bool) -> String 
 
 /// The results of a release or policy job (`update.PrintResults`): `-v`
 /// adds skipped workloads, `-vv` ignored ones too.
-pub fn results(result: &UpdateResult, verbosity: u8) -> String {
+pub(crate) fn results(result: &UpdateResult, verbosity: u8) -> String {
     let mut w = TabWriter::new();
     w.line("WORKLOAD \tSTATUS \tUPDATES");
     for (id, workload) in result {
@@ -185,7 +185,7 @@ pub fn results(result: &UpdateResult, verbosity: u8) -> String {
 
 /// One workload's rollout while `release --watch` follows it, with the
 /// empty line Flux prints after each.
-pub fn rollout(workload: &ControllerStatus, verbosity: u8) -> String {
+pub(crate) fn rollout(workload: &ControllerStatus, verbosity: u8) -> String {
     let mut w = TabWriter::new();
     w.line("WORKLOAD\tCONTAINER\tIMAGE\tRELEASE\tREPLICAS");
     let rollout = &workload.rollout;

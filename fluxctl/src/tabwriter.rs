@@ -12,7 +12,7 @@
 
 /// Collects text and writes it formatted on [`TabWriter::finish`].
 #[derive(Debug, Default)]
-pub struct TabWriter {
+pub(crate) struct TabWriter {
     /// Finished lines, each a list of cells; the last cell is the text after
     /// the line's last tab.
     lines: Vec<Vec<String>>,
@@ -27,12 +27,12 @@ const PADDING: usize = 2;
 
 impl TabWriter {
     /// An empty writer.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds text; tabs end cells and newlines end lines.
-    pub fn write_str(&mut self, text: &str) {
+    pub(crate) fn write_str(&mut self, text: &str) {
         for c in text.chars() {
             match c {
                 '\t' => self.current.push(std::mem::take(&mut self.cell)),
@@ -46,13 +46,13 @@ impl TabWriter {
     }
 
     /// Adds one line (a newline is appended).
-    pub fn line(&mut self, text: &str) {
+    pub(crate) fn line(&mut self, text: &str) {
         self.write_str(text);
         self.write_str("\n");
     }
 
     /// The formatted text (Go's `Flush`).
-    pub fn finish(mut self) -> String {
+    pub(crate) fn finish(mut self) -> String {
         let trailing = if self.current.is_empty() && self.cell.is_empty() {
             None
         } else {

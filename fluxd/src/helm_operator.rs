@@ -41,8 +41,11 @@ pub struct DaemonRepositoryFlags {
     pub branch: String,
 }
 
-/// How the operator reaches git.
+/// How the operator reaches git. The default is the flags' defaults: 20 s
+/// per network operation, fetches every 5 minutes, no deploy key, no known
+/// hosts (ssh remotes refused), charts under `charts`.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct GitSettings {
     /// `--git-timeout`.
     pub timeout: Duration,
@@ -72,7 +75,76 @@ struct GitFlags<'a> {
     tuning: &'a OperatorTuning,
 }
 
+impl Default for GitSettings {
+    fn default() -> Self {
+        Self {
+            timeout: gitsync::DEFAULT_TIMEOUT,
+            poll_interval: Duration::from_secs(300),
+            ssh_key: None,
+            known_hosts: None,
+            ssh_allowed_hosts: Vec::new(),
+            daemon_repository: None,
+            charts_path: PathBuf::from("charts"),
+        }
+    }
+}
+
 impl GitSettings {
+    /// Sets [`timeout`](Self::timeout).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`poll_interval`](Self::poll_interval).
+    #[must_use]
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.poll_interval = poll_interval;
+        self
+    }
+
+    /// Sets [`ssh_key`](Self::ssh_key).
+    #[must_use]
+    pub fn with_ssh_key(mut self, ssh_key: impl Into<Option<SshKey>>) -> Self {
+        self.ssh_key = ssh_key.into();
+        self
+    }
+
+    /// Sets [`known_hosts`](Self::known_hosts).
+    #[must_use]
+    pub fn with_known_hosts(mut self, known_hosts: impl Into<Option<KnownHosts>>) -> Self {
+        self.known_hosts = known_hosts.into();
+        self
+    }
+
+    /// Sets [`ssh_allowed_hosts`](Self::ssh_allowed_hosts).
+    #[must_use]
+    pub fn with_ssh_allowed_hosts(
+        mut self,
+        ssh_allowed_hosts: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.ssh_allowed_hosts = ssh_allowed_hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`daemon_repository`](Self::daemon_repository).
+    #[must_use]
+    pub fn with_daemon_repository(
+        mut self,
+        daemon_repository: impl Into<Option<DaemonRepositoryFlags>>,
+    ) -> Self {
+        self.daemon_repository = daemon_repository.into();
+        self
+    }
+
+    /// Sets [`charts_path`](Self::charts_path).
+    #[must_use]
+    pub fn with_charts_path(mut self, charts_path: impl Into<PathBuf>) -> Self {
+        self.charts_path = charts_path.into();
+        self
+    }
+
     fn from_flags(flags: &GitFlags<'_>) -> Result<Self, Error> {
         Ok(Self {
             timeout: flags.timeout,
@@ -87,7 +159,9 @@ impl GitSettings {
     }
 }
 
-/// The Helm operator's configuration, checked.
+/// The Helm operator's configuration: from `fluxd helm-operator`'s flags
+/// ([`HelmOperatorConfig::from_flags`]), or built in code with
+/// [`HelmOperatorConfig::new`] and the `with_*` setters.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct HelmOperatorConfig {
@@ -104,6 +178,47 @@ pub struct HelmOperatorConfig {
 }
 
 impl HelmOperatorConfig {
+    /// The operator with `operator`'s settings, git access by
+    /// [`GitSettings::default`], no HTTP listener of its own, and the
+    /// cluster found as without `--kubeconfig` ([`crate::ClusterConfig::locate`]).
+    pub fn new(operator: OperatorConfig) -> Self {
+        Self {
+            operator,
+            kubeconfig: None,
+            listen: None,
+            git: GitSettings::default(),
+            ignored_flags: Vec::new(),
+        }
+    }
+
+    /// Sets [`operator`](Self::operator).
+    #[must_use]
+    pub fn with_operator(mut self, operator: OperatorConfig) -> Self {
+        self.operator = operator;
+        self
+    }
+
+    /// Sets [`kubeconfig`](Self::kubeconfig).
+    #[must_use]
+    pub fn with_kubeconfig(mut self, kubeconfig: impl Into<Option<PathBuf>>) -> Self {
+        self.kubeconfig = kubeconfig.into();
+        self
+    }
+
+    /// Sets [`listen`](Self::listen).
+    #[must_use]
+    pub fn with_listen(mut self, listen: impl Into<Option<SocketAddr>>) -> Self {
+        self.listen = listen.into();
+        self
+    }
+
+    /// Sets [`git`](Self::git).
+    #[must_use]
+    pub fn with_git(mut self, git: GitSettings) -> Self {
+        self.git = git;
+        self
+    }
+
     /// `fluxd helm-operator`'s flags checked and resolved; errors name the flag.
     pub fn from_flags(flags: &HelmOperatorFlags) -> Result<Self, Error> {
         for namespace in &flags.allow_namespace {
@@ -203,7 +318,7 @@ impl HelmOperatorConfig {
 
     /// How long the operator may take to stop after a shutdown signal.
     pub fn stop_time(&self) -> Duration {
-        self.operator.shutdown_grace + helmops::helm::TERM_GRACE + Duration::from_secs(2)
+        self.operator.shutdown_grace + helmops::HELM_TERM_GRACE + Duration::from_secs(2)
     }
 }
 
@@ -212,27 +327,28 @@ fn operator_config(tuning: &OperatorTuning) -> Result<OperatorConfig, Error> {
         return Err(Error::flag("--workers", "must be at least 1"));
     }
     check_namespace("--tiller-namespace", &tuning.tiller_namespace)?;
-    Ok(OperatorConfig {
-        helm_binary: tuning.helm_binary.clone(),
-        charts_sync_interval: tuning.charts_sync_interval,
-        status_update_interval: tuning.status_update_interval,
-        git_default_ref: tuning.git_default_ref.clone(),
-        update_chart_deps: tuning.update_chart_deps,
-        log_release_diffs: tuning.log_release_diffs,
-        workers: tuning.workers,
-        state_dir: tuning
-            .state_dir
-            .clone()
-            .unwrap_or_else(helmops::default_state_dir),
-        tiller_namespace: Some(tuning.tiller_namespace.clone()),
-        policy: AccessPolicy {
-            allow_internal_urls: tuning.allow_internal_urls,
-            allow_local_git: tuning.git_allow_local,
-            oci_plain_http_hosts: tuning.oci_plain_http_host.clone(),
-        },
-        shutdown_grace: tuning.shutdown_grace,
-        ..OperatorConfig::default()
-    })
+    Ok(OperatorConfig::new()
+        .with_helm_binary(tuning.helm_binary.clone())
+        .with_charts_sync_interval(tuning.charts_sync_interval)
+        .with_status_update_interval(tuning.status_update_interval)
+        .with_git_default_ref(tuning.git_default_ref.clone())
+        .with_update_chart_deps(tuning.update_chart_deps)
+        .with_log_release_diffs(tuning.log_release_diffs)
+        .with_workers(tuning.workers)
+        .with_state_dir(
+            tuning
+                .state_dir
+                .clone()
+                .unwrap_or_else(helmops::default_state_dir),
+        )
+        .with_tiller_namespace(tuning.tiller_namespace.clone())
+        .with_policy(
+            AccessPolicy::new()
+                .with_allow_internal_urls(tuning.allow_internal_urls)
+                .with_allow_local_git(tuning.git_allow_local)
+                .with_oci_plain_http_hosts(tuning.oci_plain_http_host.clone()),
+        )
+        .with_shutdown_grace(tuning.shutdown_grace))
 }
 
 fn charts_path(path: &str) -> Result<PathBuf, Error> {
@@ -348,14 +464,13 @@ async fn run_operator(
     let mut charts = GitsyncCharts::new(
         operator_config.state_dir.join("git"),
         config.git.poll_interval,
-        GitAccess {
-            ssh_key: config.git.ssh_key.clone(),
-            deploy_key_urls,
-            deploy_key_hosts: config.git.ssh_allowed_hosts.clone(),
-            known_hosts: config.git.known_hosts.clone(),
-            timeout: Some(config.git.timeout),
-            policy: operator_config.policy.clone(),
-        },
+        GitAccess::new()
+            .with_ssh_key(config.git.ssh_key.clone())
+            .with_deploy_key_urls(deploy_key_urls)
+            .with_deploy_key_hosts(config.git.ssh_allowed_hosts.clone())
+            .with_known_hosts(config.git.known_hosts.clone())
+            .with_timeout(config.git.timeout)
+            .with_policy(operator_config.policy.clone()),
     );
     if let Some(mirror) = shared_mirror {
         charts = charts.with_shared_mirror(mirror);

@@ -26,9 +26,9 @@ use crate::Error;
 use crate::sync::FIELD_MANAGER;
 
 /// The Secret's data key of the private key (Flux's default `--k8s-secret-data-key`).
-pub const PRIVATE_KEY_DATA_KEY: &str = "identity";
+pub(crate) const PRIVATE_KEY_DATA_KEY: &str = "identity";
 /// The Secret's data key of the public key.
-pub const PUBLIC_KEY_DATA_KEY: &str = "identity.pub";
+pub(crate) const PUBLIC_KEY_DATA_KEY: &str = "identity.pub";
 
 /// How many times a write of the Secret is retried after losing a race.
 const WRITE_ATTEMPTS: u32 = 5;
@@ -290,7 +290,7 @@ impl DeployKey {
 
 /// Logs the public key of a key file given to fluxd, if it can be read,
 /// and returns it.
-pub fn log_key_file(path: &Path) -> Option<PublicKeyInfo> {
+pub(crate) fn log_key_file(path: &Path) -> Option<PublicKeyInfo> {
     let began = Instant::now();
     let parsed = std::fs::read_to_string(path)
         .map_err(|e| e.to_string())

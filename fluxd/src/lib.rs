@@ -6,33 +6,32 @@
 //! `cluster` engine applies them with server-side apply, and the sync marker
 //! records how far it got. The `fluxd` binary is one line over [`run_cli`].
 //!
-//! # The pieces
+//! # Public surface
+//! - [`Config`]: the daemon's configuration. An embedder builds it in code
+//!   with [`Config::new`] (the repository as a [`gitsync::Remote`], fluxd's
+//!   defaults for the rest) and the `with_*` setters, down to its parts
+//!   ([`GitWriteConfig`], [`DeployKeyConfig`], [`ApiConfig`],
+//!   [`AutomationConfig`], [`MarkerConfig`], [`helm_operator::HelmOperatorConfig`]).
 //! - [`Flags`]: the command line (every flag of Flux v1's fluxd, with its
 //!   name; Go durations such as `5m`), checked and resolved into a [`Config`]
 //!   by [`Config::from_flags`]; every bad value is an error naming its flag.
 //!   [`compat`] says what fluxd does with the Flux v1 flags it does not
 //!   simply honour (not acted on yet, ignored with a warning, refused).
+//! - [`run`] and [`run_with`]: all of it as the binary runs it, including
+//!   `--once` and `--dry-run` (offline when no cluster is configured);
+//!   [`run_with`] hands over the [`Daemon`] handle of the running daemon
+//!   (submit jobs, read their status, what is still to sync; the queue runs
+//!   one job at a time between syncs) and tells a [`contract::Observer`]
+//!   what happens. [`RunOutcome`] says how a run ended.
 //! - [`ClusterConfig::locate`]: the cluster from `--kubeconfig`, `KUBECONFIG`,
 //!   `~/.kube/config` or the in-cluster ServiceAccount, telling "none
-//!   configured" apart from "configured badly".
+//!   configured" apart from "configured badly"; [`daemon_namespace`].
 //! - [`GitSource`] and [`Syncer`]: one sync pass (checkout, load, apply, report,
 //!   sync marker), and [`SyncLoop`]: poll, sync each new head and again every
 //!   sync interval, never stopping on a failed fetch, load or apply.
 //! - [`SecretMarker`]: the sync marker as an annotation on the deploy-key
 //!   Secret (`--sync-state secret`), next to gitsync's git tag. The marker
 //!   moves only after a sync that ran to completion against the cluster.
-//! - [`identity`]: the deploy key, read from or generated into the Secret
-//!   of the daemon's namespace ([`daemon_namespace`]), logged as
-//!   `identity.pub`, regenerated on demand.
-//! - [`jobs`]: intentions (set an image, set or remove a policy) and the
-//!   one commit path every job that changes git goes through, with Flux's
-//!   commit messages as handlebars templates.
-//! - [`automation`]: the images in use, the registry poller's wiring, and
-//!   choosing updates by Flux's rules; [`Daemon`]: the handle of a running
-//!   daemon (submit jobs, read their status, what is still to sync), whose
-//!   queue the loop runs one job at a time between syncs.
-//! - [`run`]: all of it as the binary runs it, including `--once` and
-//!   `--dry-run` (offline when no cluster is configured).
 //! - [`api`]: the HTTP API's request and response types, Flux v1's JSON
 //!   shapes. Feature `api-types` builds that module alone (what fluxctl
 //!   uses); the default feature `daemon` adds everything else.
@@ -40,6 +39,13 @@
 //!   [`helm_operator::run_standalone`] (`fluxd helm-operator`, helm-operator
 //!   1.4's flags: [`HelmOperatorFlags`]) or beside the daemon
 //!   (`fluxd --helm-operator`), one code path for both.
+//!
+//! Inside, not public: the deploy key in its Secret (logged as
+//! `identity.pub`, regenerated on demand), the jobs and the one commit path
+//! every job that changes git goes through (Flux's commit messages as
+//! handlebars templates), image automation (the images in use, the registry
+//! poller's wiring, choosing updates by Flux's rules), the HTTP server,
+//! health and metrics.
 //!
 //! # Logs
 //! One line per event on stderr, logfmt as Flux v1 wrote it or JSON
@@ -49,10 +55,11 @@
 //! appear: URLs are logged without them.
 //!
 //! ```no_run
-//! # async fn example() -> Result<(), fluxd::Error> {
-//! let flags = fluxd::Flags::from_command_line(["fluxd", "--git-url", "file:///srv/config", "--once"])
-//!     .expect("a valid command line");
-//! let config = fluxd::Config::from_flags(&flags)?;
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use gitsync::{GitUrl, Remote};
+//!
+//! let remote = Remote::new(GitUrl::parse("file:///srv/config")?);
+//! let config = fluxd::Config::new(remote).with_mode(fluxd::Mode::Once);
 //! let outcome = fluxd::run(config, std::future::pending()).await?;
 //! println!("{outcome:?}");
 //! # Ok(()) }
@@ -61,7 +68,7 @@
 #[cfg(feature = "api-types")]
 pub mod api;
 #[cfg(feature = "daemon")]
-pub mod automation;
+mod automation;
 #[cfg(feature = "daemon")]
 mod cli;
 #[cfg(feature = "daemon")]
@@ -71,25 +78,31 @@ mod daemon;
 #[cfg(feature = "daemon")]
 mod error;
 #[cfg(feature = "daemon")]
-pub mod health;
+mod health;
 #[cfg(feature = "daemon")]
 pub mod helm_operator;
 #[cfg(feature = "daemon")]
-pub mod http;
+mod http;
 #[cfg(feature = "daemon")]
-pub mod identity;
+mod identity;
 #[cfg(feature = "daemon")]
-pub mod jobs;
+mod jobs;
 #[cfg(feature = "daemon")]
 mod logging;
 #[cfg(feature = "daemon")]
-pub mod metrics;
+mod metrics;
 #[cfg(feature = "daemon")]
 mod sync;
 
 #[cfg(feature = "daemon")]
+#[doc(hidden)]
+pub mod internals;
+
+#[cfg(feature = "daemon")]
 use std::process::ExitCode;
 
+#[cfg(feature = "daemon")]
+pub use automation::AutomationConfig;
 #[cfg(feature = "daemon")]
 pub use cli::compat;
 #[cfg(feature = "daemon")]

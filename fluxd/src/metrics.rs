@@ -32,7 +32,8 @@ const DEFAULT_BUCKETS: [f64; 11] = [
 ];
 
 /// The content type of [`Metrics::encode`]'s text.
-pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const METRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SuccessLabels {

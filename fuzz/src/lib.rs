@@ -227,8 +227,8 @@ pub fn chart_yaml(data: &[u8]) {
             return;
         };
         if std::fs::write(dir.path().join("Chart.yaml"), data).is_ok() {
-            let _ = helmops::checksum::file_dependencies(dir.path());
-            let _ = helmops::checksum::has_dependencies(dir.path());
+            let _ = helmops::internals::file_dependencies(dir.path());
+            let _ = helmops::internals::has_dependencies(dir.path());
         }
     });
 }

@@ -93,6 +93,7 @@ impl Note {
 /// What to commit: message, author and committer, note, signature, and how
 /// often to try.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct CommitRequest {
     /// The commit message.
     pub message: String,

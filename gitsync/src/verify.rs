@@ -19,6 +19,7 @@ pub enum VerifyMode {
 
 /// A commit that did not verify, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Unverified {
     /// The commit.
     pub revision: Revision,
@@ -28,6 +29,7 @@ pub struct Unverified {
 
 /// What [`Mirror::newest_verified`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Verification {
     /// The newest revision that may be applied: the head when everything
     /// verified, else the commit before the oldest one that did not, else

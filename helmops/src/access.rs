@@ -21,8 +21,11 @@ use std::time::Duration;
 
 use crate::Error;
 
-/// The operator's limits on what HelmReleases may reach.
+/// The operator's limits on what HelmReleases may reach. The default (also
+/// [`AccessPolicy::new`]) allows nothing internal; the `with_*` setters open
+/// what a deployment needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AccessPolicy {
     /// Let chart repositories, values URLs, OCI registries and git remotes
     /// be on loopback and link-local addresses (`--allow-internal-urls`).
@@ -36,6 +39,35 @@ pub struct AccessPolicy {
 }
 
 impl AccessPolicy {
+    /// No internal addresses, no local git, no plain-HTTP OCI registries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`allow_internal_urls`](Self::allow_internal_urls).
+    #[must_use]
+    pub fn with_allow_internal_urls(mut self, allow_internal_urls: bool) -> Self {
+        self.allow_internal_urls = allow_internal_urls;
+        self
+    }
+
+    /// Sets [`allow_local_git`](Self::allow_local_git).
+    #[must_use]
+    pub fn with_allow_local_git(mut self, allow_local_git: bool) -> Self {
+        self.allow_local_git = allow_local_git;
+        self
+    }
+
+    /// Sets [`oci_plain_http_hosts`](Self::oci_plain_http_hosts).
+    #[must_use]
+    pub fn with_oci_plain_http_hosts(
+        mut self,
+        oci_plain_http_hosts: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.oci_plain_http_hosts = oci_plain_http_hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Whether `addr` may be contacted for a HelmRelease.
     pub fn allows_address(&self, addr: IpAddr) -> bool {
         self.allow_internal_urls || !is_internal(addr)
@@ -110,7 +142,7 @@ fn internal_refusal(host: &str) -> String {
 
 /// Loopback, link-local, unspecified, multicast and broadcast addresses
 /// (IPv4-mapped IPv6 ones too).
-pub fn is_internal(addr: IpAddr) -> bool {
+pub(crate) fn is_internal(addr: IpAddr) -> bool {
     match addr {
         IpAddr::V4(v4) => {
             v4.is_loopback()
@@ -160,7 +192,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 /// The HTTP client for everything a HelmRelease points at: its resolver
 /// and redirects follow `policy`, at most five redirects.
-pub fn http_client(policy: &AccessPolicy) -> Result<reqwest::Client, Error> {
+pub(crate) fn http_client(policy: &AccessPolicy) -> Result<reqwest::Client, Error> {
     let redirects = policy.clone();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))

@@ -7,7 +7,7 @@
 //! API group "" in the namespace "demo" (403 Forbidden)`.
 
 /// One line for a kube client error.
-pub fn describe(error: &kube::Error) -> String {
+pub(crate) fn describe(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => {
             let reason = if status.reason.is_empty() {
@@ -66,7 +66,7 @@ fn http_reason(code: u16) -> &'static str {
 }
 
 /// One line for a watch's error, its API error worded as kubectl words it.
-pub fn describe_watch(error: &kube::runtime::watcher::Error) -> String {
+pub(crate) fn describe_watch(error: &kube::runtime::watcher::Error) -> String {
     use kube::runtime::watcher::Error as W;
     match error {
         W::InitialListFailed(e) => format!("listing failed: {}", describe(e)),
@@ -81,7 +81,7 @@ pub fn describe_watch(error: &kube::runtime::watcher::Error) -> String {
 }
 
 /// One line for the finalizer helper's error around a reconcile.
-pub fn describe_finalizer(error: &kube::runtime::finalizer::Error<crate::Error>) -> String {
+pub(crate) fn describe_finalizer(error: &kube::runtime::finalizer::Error<crate::Error>) -> String {
     use kube::runtime::finalizer::Error as F;
     match error {
         F::ApplyFailed(e) | F::CleanupFailed(e) => e.to_string(),
@@ -89,16 +89,6 @@ pub fn describe_finalizer(error: &kube::runtime::finalizer::Error<crate::Error>)
         F::RemoveFinalizer(e) => format!("removing the finalizer failed: {}", describe(e)),
         other => other.to_string(),
     }
-}
-
-/// Whether the error is the API server's 403.
-pub fn is_forbidden(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == 403)
-}
-
-/// Whether the error is the API server's 404.
-pub fn is_not_found(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == 404)
 }
 
 #[cfg(test)]
@@ -117,7 +107,6 @@ mod tests {
             describe(&error),
             "secrets \"x\" is forbidden: User \"system:serviceaccount:flux:flux\" cannot get resource \"secrets\" in API group \"\" in the namespace \"kube-system\" (403 Forbidden)"
         );
-        assert!(is_forbidden(&error));
         assert!(!describe(&error).contains("Status {"));
         let not_found = kube::Error::Api(
             kube::core::Status::failure("helmreleases \"x\" not found", "")

@@ -141,7 +141,7 @@ impl DaemonRepository for SyncedCheckout {
 
 /// A chart ready to be checksummed and released.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResolvedChart {
+pub(crate) struct ResolvedChart {
     /// Where it is.
     pub location: ChartLocation,
     /// Git commit or chart version.
@@ -152,7 +152,7 @@ pub struct ResolvedChart {
 
 impl ResolvedChart {
     /// The unpacked chart directory, for `chartFileRef` values.
-    pub fn dir(&self) -> Option<PathBuf> {
+    pub(crate) fn dir(&self) -> Option<PathBuf> {
         match &self.location {
             ChartLocation::Tree { root, path } => Some(root.join(path)),
             ChartLocation::Archive(_) => None,
@@ -162,7 +162,7 @@ impl ResolvedChart {
 
 /// Where a resolved chart is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChartLocation {
+pub(crate) enum ChartLocation {
     /// A directory `path` inside a checkout `root`.
     Tree {
         /// The checkout.
@@ -176,7 +176,7 @@ pub enum ChartLocation {
 
 /// Settings of [`ChartSources`].
 #[derive(Clone, Debug)]
-pub struct ChartSourcesSettings {
+pub(crate) struct ChartSourcesSettings {
     /// Ref used for git charts that name none.
     pub git_default_ref: String,
     /// Run `helm dependency update` for charts with dependencies.
@@ -194,7 +194,7 @@ type DigestKey = (PathBuf, String, String);
 type OciKey = (String, String, String);
 
 /// Resolves chart references to charts on disk.
-pub struct ChartSources {
+pub(crate) struct ChartSources {
     client: kube::Client,
     repositories: ChartRepositories,
     git: Option<Arc<dyn GitCharts>>,
@@ -216,7 +216,7 @@ impl std::fmt::Debug for ChartSources {
 
 impl ChartSources {
     /// Chart sources reading Secrets with `client`.
-    pub fn new(
+    pub(crate) fn new(
         client: kube::Client,
         repositories: ChartRepositories,
         git: Option<Arc<dyn GitCharts>>,
@@ -236,7 +236,7 @@ impl ChartSources {
 
     /// The chart of `release`, fetched or checked out, with its digest.
     /// Credentials read for it are added to `redactor`.
-    pub async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         release: &Release,
         helm: &Helm,
@@ -489,7 +489,7 @@ impl ChartSources {
     /// A directory or archive helm can install: tree charts are copied (with
     /// their `file://` dependencies) under `scratch` and their dependencies
     /// updated unless the release or the settings skip it.
-    pub async fn prepare(
+    pub(crate) async fn prepare(
         &self,
         chart: &ResolvedChart,
         release: &Release,

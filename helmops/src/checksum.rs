@@ -15,12 +15,12 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 
 /// Hex-encoded sha256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 /// The checksum of a release: chart digest and values, canonically encoded.
-pub fn release_checksum(chart_digest: &str, values: &Map<String, Value>) -> String {
+pub(crate) fn release_checksum(chart_digest: &str, values: &Map<String, Value>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"chart\0");
     hasher.update(chart_digest.as_bytes());
@@ -68,7 +68,7 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 /// every dependency declared with `repository: file://...`, relative to `root`.
 ///
 /// Every directory must stay inside `root` (the repository checkout).
-pub fn chart_closure(root: &Path, chart: &Path) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn chart_closure(root: &Path, chart: &Path) -> Result<Vec<PathBuf>, Error> {
     let root = root
         .canonicalize()
         .map_err(|e| Error::io(format!("resolving {}", root.display()), e))?;
@@ -151,7 +151,7 @@ pub fn has_dependencies(dir: &Path) -> bool {
 /// Digest of the files of a chart and its `file://` dependencies: paths
 /// (relative to `root`) and contents, in sorted order. `.git` is skipped;
 /// symlinks are not followed.
-pub fn chart_dir_digest(root: &Path, chart: &Path) -> Result<String, Error> {
+pub(crate) fn chart_dir_digest(root: &Path, chart: &Path) -> Result<String, Error> {
     let closure = chart_closure(root, chart)?;
     let root = root
         .canonicalize()

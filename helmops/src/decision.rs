@@ -8,7 +8,7 @@ use crate::storage::StoredRelease;
 
 /// What to do with a release.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// No release exists: install it.
     Install,
     /// The release exists and must be upgraded, for this reason.
@@ -27,7 +27,7 @@ pub enum Decision {
 
 /// Why an upgrade is needed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UpgradeCause {
+pub(crate) enum UpgradeCause {
     /// A release of this name exists but this operator never released it.
     Adopt,
     /// Chart content or values changed.
@@ -51,6 +51,7 @@ pub enum UpgradeCause {
 
 /// Why nothing is done.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SkipCause {
     /// Deployed as specified.
     UpToDate,
@@ -64,7 +65,7 @@ pub enum SkipCause {
 
 /// Decides what the release needs. `generation` is the HelmRelease's
 /// `metadata.generation`.
-pub fn decide(
+pub(crate) fn decide(
     status: Option<&HelmReleaseStatus>,
     generation: Option<i64>,
     release_name: &str,

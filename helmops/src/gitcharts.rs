@@ -34,8 +34,11 @@ use crate::access::AccessPolicy;
 use crate::chart::{ChartCheckout, DaemonRepository, GitCharts, GitCredentials};
 use crate::checksum::sha256_hex;
 
-/// How to reach git remotes.
+/// How to reach git remotes. The default (also [`GitAccess::new`]): no
+/// deploy key, no known hosts (ssh remotes refused), no time limit of its
+/// own, the default [`AccessPolicy`].
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct GitAccess {
     /// The daemon's deploy key, for ssh remotes it is allowed for.
     pub ssh_key: Option<SshKey>,
@@ -53,6 +56,59 @@ pub struct GitAccess {
 }
 
 impl GitAccess {
+    /// No deploy key, no known hosts, the default [`AccessPolicy`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`ssh_key`](Self::ssh_key).
+    #[must_use]
+    pub fn with_ssh_key(mut self, ssh_key: impl Into<Option<SshKey>>) -> Self {
+        self.ssh_key = ssh_key.into();
+        self
+    }
+
+    /// Sets [`deploy_key_urls`](Self::deploy_key_urls).
+    #[must_use]
+    pub fn with_deploy_key_urls(
+        mut self,
+        deploy_key_urls: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.deploy_key_urls = deploy_key_urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`deploy_key_hosts`](Self::deploy_key_hosts).
+    #[must_use]
+    pub fn with_deploy_key_hosts(
+        mut self,
+        deploy_key_hosts: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.deploy_key_hosts = deploy_key_hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`known_hosts`](Self::known_hosts).
+    #[must_use]
+    pub fn with_known_hosts(mut self, known_hosts: impl Into<Option<KnownHosts>>) -> Self {
+        self.known_hosts = known_hosts.into();
+        self
+    }
+
+    /// Sets [`timeout`](Self::timeout).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeout = timeout.into();
+        self
+    }
+
+    /// Sets [`policy`](Self::policy).
+    #[must_use]
+    pub fn with_policy(mut self, policy: AccessPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
     /// Whether the deploy key may be offered to `url`.
     pub fn deploy_key_allowed(&self, url: &GitUrl) -> bool {
         let safe = url.flux_safe_url();

@@ -58,7 +58,18 @@ const STORAGE_READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub const FINALIZER: &str = "helm.fluxcd.io/finalizer";
 
 /// Settings of the operator; names follow Flux's helm-operator flags.
+///
+/// Start from [`OperatorConfig::new`] (helm-operator's defaults) and change
+/// what differs with the `with_*` setters; new settings come with defaults.
+///
+/// ```
+/// let config = helmops::OperatorConfig::new()
+///     .with_allow_namespaces(["demo"])
+///     .with_state_dir("/var/lib/fluxd/helm-operator");
+/// assert_eq!(config.workers, 2);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct OperatorConfig {
     /// `--helm-binary`: the helm executable (Helm 3 or 4).
     pub helm_binary: PathBuf,
@@ -124,6 +135,137 @@ impl Default for OperatorConfig {
             retry_backoff: None,
             max_retry_backoff: Duration::from_secs(3600),
         }
+    }
+}
+
+impl OperatorConfig {
+    /// helm-operator's defaults (the same as [`OperatorConfig::default`]):
+    /// `helm` from `PATH`, every namespace, releases checked every 3
+    /// minutes, two workers, the state directory of [`default_state_dir`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`helm_binary`](Self::helm_binary).
+    #[must_use]
+    pub fn with_helm_binary(mut self, helm_binary: impl Into<PathBuf>) -> Self {
+        self.helm_binary = helm_binary.into();
+        self
+    }
+
+    /// Sets [`kubeconfig`](Self::kubeconfig).
+    #[must_use]
+    pub fn with_kubeconfig(mut self, kubeconfig: impl Into<Option<PathBuf>>) -> Self {
+        self.kubeconfig = kubeconfig.into();
+        self
+    }
+
+    /// Sets [`allow_namespaces`](Self::allow_namespaces).
+    #[must_use]
+    pub fn with_allow_namespaces(
+        mut self,
+        allow_namespaces: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.allow_namespaces = allow_namespaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`charts_sync_interval`](Self::charts_sync_interval).
+    #[must_use]
+    pub fn with_charts_sync_interval(mut self, charts_sync_interval: Duration) -> Self {
+        self.charts_sync_interval = charts_sync_interval;
+        self
+    }
+
+    /// Sets [`status_update_interval`](Self::status_update_interval).
+    #[must_use]
+    pub fn with_status_update_interval(mut self, status_update_interval: Duration) -> Self {
+        self.status_update_interval = status_update_interval;
+        self
+    }
+
+    /// Sets [`git_default_ref`](Self::git_default_ref).
+    #[must_use]
+    pub fn with_git_default_ref(mut self, git_default_ref: impl Into<String>) -> Self {
+        self.git_default_ref = git_default_ref.into();
+        self
+    }
+
+    /// Sets [`update_chart_deps`](Self::update_chart_deps).
+    #[must_use]
+    pub fn with_update_chart_deps(mut self, update_chart_deps: bool) -> Self {
+        self.update_chart_deps = update_chart_deps;
+        self
+    }
+
+    /// Sets [`log_release_diffs`](Self::log_release_diffs).
+    #[must_use]
+    pub fn with_log_release_diffs(mut self, log_release_diffs: bool) -> Self {
+        self.log_release_diffs = log_release_diffs;
+        self
+    }
+
+    /// Sets [`workers`](Self::workers).
+    #[must_use]
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Sets [`state_dir`](Self::state_dir).
+    #[must_use]
+    pub fn with_state_dir(mut self, state_dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = state_dir.into();
+        self
+    }
+
+    /// Sets [`reporter`](Self::reporter).
+    #[must_use]
+    pub fn with_reporter(mut self, reporter: impl Into<String>) -> Self {
+        self.reporter = reporter.into();
+        self
+    }
+
+    /// Sets [`tiller_namespace`](Self::tiller_namespace).
+    #[must_use]
+    pub fn with_tiller_namespace(mut self, tiller_namespace: impl Into<Option<String>>) -> Self {
+        self.tiller_namespace = tiller_namespace.into();
+        self
+    }
+
+    /// Sets [`policy`](Self::policy).
+    #[must_use]
+    pub fn with_policy(mut self, policy: AccessPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets [`shutdown_grace`](Self::shutdown_grace).
+    #[must_use]
+    pub fn with_shutdown_grace(mut self, shutdown_grace: Duration) -> Self {
+        self.shutdown_grace = shutdown_grace;
+        self
+    }
+
+    /// Sets [`discovery_interval`](Self::discovery_interval).
+    #[must_use]
+    pub fn with_discovery_interval(mut self, discovery_interval: Duration) -> Self {
+        self.discovery_interval = discovery_interval;
+        self
+    }
+
+    /// Sets [`retry_backoff`](Self::retry_backoff).
+    #[must_use]
+    pub fn with_retry_backoff(mut self, retry_backoff: impl Into<Option<Duration>>) -> Self {
+        self.retry_backoff = retry_backoff.into();
+        self
+    }
+
+    /// Sets [`max_retry_backoff`](Self::max_retry_backoff).
+    #[must_use]
+    pub fn with_max_retry_backoff(mut self, max_retry_backoff: Duration) -> Self {
+        self.max_retry_backoff = max_retry_backoff;
+        self
     }
 }
 
@@ -373,14 +515,15 @@ impl Operator {
         })
     }
 
-    /// The reconciler, for running single reconciles (tests, benchmarks).
-    pub fn reconciler(&self) -> &Reconciler {
-        &self.reconciler
+    /// The helm binary in use.
+    pub(crate) fn helm(&self) -> &Helm {
+        &self.reconciler.helm
     }
 
-    /// The helm binary in use and its invocation counter.
-    pub fn helm(&self) -> &Helm {
-        &self.reconciler.helm
+    /// How many times this operator has run helm so far (every command:
+    /// upgrades, status reads, dependency updates).
+    pub fn helm_invocations(&self) -> u64 {
+        self.helm().invocations()
     }
 
     /// The kinds served when the operator started.

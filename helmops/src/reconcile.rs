@@ -46,9 +46,9 @@ use crate::storage::{ReleaseStorage, StoredRelease};
 use crate::values::ValuesResolver;
 
 /// Event reason of a sync that did what it had to (helm-operator's).
-pub const RELEASE_SYNCED: &str = "ReleaseSynced";
+pub(crate) const RELEASE_SYNCED: &str = "ReleaseSynced";
 /// Event reason of a sync that failed (helm-operator's).
-pub const FAILED_RELEASE_SYNC: &str = "FailedReleaseSync";
+pub(crate) const FAILED_RELEASE_SYNC: &str = "FailedReleaseSync";
 
 /// What one reconcile did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub enum ReconcileOutcome {
 
 /// Settings of the reconciler.
 #[derive(Clone, Debug)]
-pub struct ReconcilerSettings {
+pub(crate) struct ReconcilerSettings {
     /// `--log-release-diffs`: log what changes in the values before an
     /// upgrade, secret values masked (one `helm get values` per upgrade).
     pub log_release_diffs: bool,
@@ -139,7 +139,7 @@ struct Memory {
 }
 
 /// Everything a reconcile needs, shared by all HelmReleases.
-pub struct Reconciler {
+pub(crate) struct Reconciler {
     pub(crate) client: kube::Client,
     pub(crate) helm: Helm,
     pub(crate) sources: ChartSources,
@@ -291,23 +291,8 @@ impl Reconciler {
         }
     }
 
-    /// The helm binary in use (and its invocation counter).
-    pub fn helm(&self) -> &Helm {
-        &self.helm
-    }
-
-    /// The watched Helm storage.
-    pub fn storage(&self) -> &ReleaseStorage {
-        &self.storage
-    }
-
-    /// The operator's metrics.
-    pub fn metrics(&self) -> &OperatorMetrics {
-        &self.metrics
-    }
-
     /// Brings the Helm release of `obj` to its spec (after waiting for a worker).
-    pub async fn reconcile<K: HelmReleaseResource>(
+    pub(crate) async fn reconcile<K: HelmReleaseResource>(
         &self,
         obj: &K,
     ) -> Result<ReconcileOutcome, Error> {
@@ -1135,7 +1120,7 @@ impl Reconciler {
 
     /// Uninstalls the release of a HelmRelease being deleted. Releases the
     /// operator never made are left alone.
-    pub async fn cleanup<K: HelmReleaseResource>(
+    pub(crate) async fn cleanup<K: HelmReleaseResource>(
         &self,
         obj: &K,
     ) -> Result<ReconcileOutcome, Error> {
@@ -1312,7 +1297,7 @@ fn resource_id<K: HelmReleaseResource>(obj: &K) -> String {
 
 /// The changed leaves of two values trees, `path: old -> new`, with values
 /// that are secrets shown as `***`.
-pub fn values_diff(
+pub(crate) fn values_diff(
     before: &Map<String, Value>,
     after: &Map<String, Value>,
     redactor: &Redactor,
@@ -1379,7 +1364,7 @@ fn truncate(mut text: String, max: usize) -> String {
 
 /// How long to wait before retrying a reconcile that failed on the
 /// Kubernetes API (the status could not be written, say).
-pub const ERROR_REQUEUE: Duration = Duration::from_secs(15);
+pub(crate) const ERROR_REQUEUE: Duration = Duration::from_secs(15);
 
 #[cfg(test)]
 mod tests {

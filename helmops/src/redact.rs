@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 const MIN_SECRET_LEN: usize = 4;
 
 /// What replaces a secret in a message.
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// The secret strings of one release.
 #[derive(Clone, Default, PartialEq, Eq)]

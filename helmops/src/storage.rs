@@ -23,7 +23,7 @@ const HELM_OWNER: &str = "owner=helm";
 
 /// A release as Helm's storage shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StoredRelease {
+pub(crate) struct StoredRelease {
     /// The newest revision.
     pub latest_revision: i64,
     /// Status of the newest revision.
@@ -34,7 +34,7 @@ pub struct StoredRelease {
 
 impl StoredRelease {
     /// From the labels of a release's storage Secrets; `None` when there are none.
-    pub fn from_labels<'a>(
+    pub(crate) fn from_labels<'a>(
         labels: impl IntoIterator<Item = &'a std::collections::BTreeMap<String, String>>,
     ) -> Option<Self> {
         let mut found: Option<Self> = None;
@@ -62,7 +62,7 @@ impl StoredRelease {
 
 /// Helm storage of the watched namespaces, kept current by metadata watches.
 #[derive(Clone)]
-pub struct ReleaseStorage {
+pub(crate) struct ReleaseStorage {
     client: kube::Client,
     /// Watched namespace (`""` for all) to its store.
     stores: Arc<HashMap<String, Store<PartialObjectMeta<Secret>>>>,
@@ -77,12 +77,12 @@ impl std::fmt::Debug for ReleaseStorage {
 }
 
 /// The futures that keep a [`ReleaseStorage`] current; run them until shutdown.
-pub type StorageWatches = Vec<futures::future::BoxFuture<'static, ()>>;
+pub(crate) type StorageWatches = Vec<futures::future::BoxFuture<'static, ()>>;
 
 impl ReleaseStorage {
     /// Storage for `namespaces` (all namespaces when empty), and the watch
     /// futures to drive.
-    pub fn watch(client: kube::Client, namespaces: &[String]) -> (Self, StorageWatches) {
+    pub(crate) fn watch(client: kube::Client, namespaces: &[String]) -> (Self, StorageWatches) {
         let scopes: Vec<String> = if namespaces.is_empty() {
             vec![String::new()]
         } else {
@@ -127,7 +127,7 @@ impl ReleaseStorage {
     }
 
     /// Waits until every store has its first list.
-    pub async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         for store in self.stores.values() {
             let _ = store.wait_until_ready().await;
         }
@@ -135,7 +135,11 @@ impl ReleaseStorage {
 
     /// The release from the watch cache; `None` inside means not there, an
     /// outer `None` that the namespace is not watched.
-    pub fn cached(&self, namespace: &str, release_name: &str) -> Option<Option<StoredRelease>> {
+    pub(crate) fn cached(
+        &self,
+        namespace: &str,
+        release_name: &str,
+    ) -> Option<Option<StoredRelease>> {
         let store = self.stores.get(namespace).or_else(|| self.stores.get(""))?;
         let state = store.state();
         let labels = state
@@ -147,7 +151,7 @@ impl ReleaseStorage {
     }
 
     /// The release read now from the API (one metadata list).
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         namespace: &str,
         release_name: &str,
@@ -172,7 +176,7 @@ impl ReleaseStorage {
     /// The release as stored: from the cache when it agrees with what the
     /// operator recorded (`known_revision`), otherwise read again, since a
     /// watch may lag behind the operator's own last change.
-    pub async fn observe(
+    pub(crate) async fn observe(
         &self,
         namespace: &str,
         release_name: &str,

@@ -49,6 +49,7 @@ use tree::{Node, NodeKind};
 
 /// One change to a resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Edit {
     /// Point a container (or HelmRelease values image) at a new image.
     SetImage {

@@ -38,6 +38,7 @@ const REGEX_PREFIX: &str = "regex:";
 
 /// A tag filter from a `tag.<container>` policy.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum TagFilter {
     /// A glob: `*` matches any run of characters (including none), every other
     /// character matches itself. The string is the pattern without `glob:`.

@@ -78,6 +78,7 @@ pub fn display_path(path: &[PathSegment]) -> String {
 
 /// Where and how a container's image is written in the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ImageFields {
     /// The whole reference in one string (`image: repo/app:1.0`).
     Reference(ValuePath),

@@ -48,6 +48,7 @@ const IGNORE_SYNC_ONLY: &str = "sync_only";
 
 /// One policy, as named after the prefix of its annotation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Policy {
     /// `automated`
     Automated,

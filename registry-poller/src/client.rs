@@ -49,8 +49,10 @@ pub const DEFAULT_MAX_TAG_LIST_BYTES: usize = 16 << 20;
 /// How many times a request is retried in line after a 429.
 const MAX_INLINE_RETRIES: u32 = 3;
 
-/// How the client talks to registries.
+/// How the client talks to registries. Start from [`ClientConfig::new`]
+/// and change what differs with the `with_*` setters.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Registry hosts (as in references, e.g. `127.0.0.1:5000`) spoken to
     /// over plain HTTP instead of HTTPS (`--registry-insecure-host`).
@@ -99,9 +101,92 @@ impl Default for ClientConfig {
     }
 }
 
+impl ClientConfig {
+    /// The defaults (the same as [`ClientConfig::default`]): HTTPS
+    /// everywhere, linux/amd64, 50 requests a second with bursts of 125,
+    /// 8 at once, 30 s per request.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`insecure_hosts`](Self::insecure_hosts).
+    #[must_use]
+    pub fn with_insecure_hosts(
+        mut self,
+        insecure_hosts: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.insecure_hosts = insecure_hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`platform`](Self::platform).
+    #[must_use]
+    pub fn with_platform(mut self, platform: Platform) -> Self {
+        self.platform = platform;
+        self
+    }
+
+    /// Sets [`rps`](Self::rps).
+    #[must_use]
+    pub fn with_rps(mut self, rps: f64) -> Self {
+        self.rps = rps;
+        self
+    }
+
+    /// Sets [`burst`](Self::burst).
+    #[must_use]
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// Sets [`max_concurrent_requests`](Self::max_concurrent_requests).
+    #[must_use]
+    pub fn with_max_concurrent_requests(mut self, max_concurrent_requests: usize) -> Self {
+        self.max_concurrent_requests = max_concurrent_requests;
+        self
+    }
+
+    /// Sets [`request_timeout`](Self::request_timeout).
+    #[must_use]
+    pub fn with_request_timeout(mut self, request_timeout: Duration) -> Self {
+        self.request_timeout = request_timeout;
+        self
+    }
+
+    /// Sets [`max_inline_retry_wait`](Self::max_inline_retry_wait).
+    #[must_use]
+    pub fn with_max_inline_retry_wait(mut self, max_inline_retry_wait: Duration) -> Self {
+        self.max_inline_retry_wait = max_inline_retry_wait;
+        self
+    }
+
+    /// Sets [`tags_page_size`](Self::tags_page_size).
+    #[must_use]
+    pub fn with_tags_page_size(mut self, tags_page_size: impl Into<Option<u32>>) -> Self {
+        self.tags_page_size = tags_page_size.into();
+        self
+    }
+
+    /// Sets [`max_tags`](Self::max_tags).
+    #[must_use]
+    pub fn with_max_tags(mut self, max_tags: usize) -> Self {
+        self.max_tags = max_tags;
+        self
+    }
+
+    /// Sets [`max_tag_list_bytes`](Self::max_tag_list_bytes).
+    #[must_use]
+    pub fn with_max_tag_list_bytes(mut self, max_tag_list_bytes: usize) -> Self {
+        self.max_tag_list_bytes = max_tag_list_bytes;
+        self
+    }
+}
+
 /// Requests sent, by kind. Every HTTP request counts, including those
 /// answered 401 or 429 and `HEAD`s of manifests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestCounts {
     /// Tag-list pages.
     pub tags: u64,
@@ -150,6 +235,7 @@ enum Kind {
 
 /// A manifest as fetched: its digest and what it points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchedManifest {
     /// Digest of the manifest's bytes.
     pub digest: Digest,

@@ -89,6 +89,7 @@ impl FromStr for Platform {
 
 /// What a manifest body says, as far as the poller cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ManifestKind {
     /// An image manifest: its config blob holds the creation time.
     Image {

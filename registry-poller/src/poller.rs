@@ -27,7 +27,22 @@ use crate::snapshot::{Image, PollError, RepositorySnapshot, Snapshot, TagInfo};
 const MAX_TAG_ERRORS_SHOWN: usize = 3;
 
 /// How the poller runs. Names mirror fluxd's flags.
+///
+/// Start from [`PollerConfig::new`] (fluxd's defaults) and change what
+/// differs with the `with_*` setters; new settings come with defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use registry_poller::{ClientConfig, PollerConfig};
+///
+/// let config = PollerConfig::new()
+///     .with_poll_interval(Duration::from_secs(60))
+///     .with_include(["ghcr.io/team/*"])
+///     .with_client(ClientConfig::new().with_rps(10.0));
+/// assert_eq!(config.client.rps, 10.0);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PollerConfig {
     /// How often each repository is refreshed (`--registry-poll-interval`, 5m).
     pub poll_interval: Duration,
@@ -67,6 +82,81 @@ impl Default for PollerConfig {
             tag_recheck_interval: Some(Duration::from_secs(6 * 3600)),
             error_backoff: Duration::from_secs(30),
         }
+    }
+}
+
+impl PollerConfig {
+    /// fluxd's defaults (the same as [`PollerConfig::default`]): every
+    /// repository polled every 5 minutes, four at once, tags re-checked
+    /// every 6 hours, no cache file.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`poll_interval`](Self::poll_interval).
+    #[must_use]
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.poll_interval = poll_interval;
+        self
+    }
+
+    /// Sets [`client`](Self::client).
+    #[must_use]
+    pub fn with_client(mut self, client: ClientConfig) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Sets [`concurrency`](Self::concurrency).
+    #[must_use]
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Sets [`include`](Self::include).
+    #[must_use]
+    pub fn with_include(mut self, include: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.include = include.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`exclude`](Self::exclude).
+    #[must_use]
+    pub fn with_exclude(mut self, exclude: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.exclude = exclude.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`disabled`](Self::disabled).
+    #[must_use]
+    pub fn with_disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Sets [`cache_file`](Self::cache_file).
+    #[must_use]
+    pub fn with_cache_file(mut self, cache_file: impl Into<Option<PathBuf>>) -> Self {
+        self.cache_file = cache_file.into();
+        self
+    }
+
+    /// Sets [`tag_recheck_interval`](Self::tag_recheck_interval).
+    #[must_use]
+    pub fn with_tag_recheck_interval(
+        mut self,
+        tag_recheck_interval: impl Into<Option<Duration>>,
+    ) -> Self {
+        self.tag_recheck_interval = tag_recheck_interval.into();
+        self
+    }
+
+    /// Sets [`error_backoff`](Self::error_backoff).
+    #[must_use]
+    pub fn with_error_backoff(mut self, error_backoff: Duration) -> Self {
+        self.error_backoff = error_backoff;
+        self
     }
 }
 
@@ -172,6 +262,7 @@ struct Inner {
 
 /// What one round of polling did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PollRound {
     /// Repositories polled.
     pub polled: usize,

@@ -18,6 +18,7 @@ pub(crate) struct Image {
 /// One tag of a repository: the digest it points at and when that image was
 /// created (for an index, the selected platform's image).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TagInfo {
     name: Box<str>,
     image: Arc<Image>,
@@ -55,6 +56,7 @@ impl TagInfo {
 
 /// An error from the last poll of a repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PollError {
     /// What went wrong (names the registry, URL or tag; never a secret).
     pub message: String,
@@ -64,6 +66,7 @@ pub struct PollError {
 
 /// The tags of one repository and how its polling goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RepositorySnapshot {
     tags: Arc<[TagInfo]>,
     last_success: Option<SystemTime>,
@@ -114,6 +117,7 @@ impl RepositorySnapshot {
 
 /// Every polled repository, as of one moment. Cheap to clone and keep.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Snapshot {
     pub(crate) repositories: BTreeMap<Repository, Arc<RepositorySnapshot>>,
 }

@@ -49,9 +49,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fluxd::health::{DEFAULT_STUCK_AFTER, Health};
-use fluxd::http::{Api, ClusterView, GitView, WorkloadsConfig};
-use fluxd::metrics::Metrics;
+use fluxd::internals::Metrics;
+use fluxd::internals::{Api, ClusterView, GitView, WorkloadsConfig};
+use fluxd::internals::{DEFAULT_STUCK_AFTER, Health};
 use manifests::cluster::{Engine, EngineConfig, SyncSet};
 use manifests::{LoadOptions, load};
 use tests::controlplane::ControlPlane;

@@ -29,10 +29,11 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use fluxd::AutomationConfig;
 use fluxd::api::{Change, ImageName, ImageUpdate};
-use fluxd::automation::live::LiveWorkloads;
-use fluxd::automation::{Automation, AutomationConfig};
 use fluxd::contract::JobQueue as _;
+use fluxd::internals::Automation;
+use fluxd::internals::LiveWorkloads;
 use tests::controlplane::ControlPlane;
 use tests::fluxd::InProcess;
 use tests::git::GitFixture;

@@ -20,8 +20,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use helmops::ReconcileOutcome;
 use helmops::api::v1beta1;
-use helmops::reconcile::ReconcileOutcome;
 use helmops::{Operator, OperatorConfig};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -93,14 +93,12 @@ async fn fixture() -> Fixture {
     let wrapper = write_helm_wrapper(work.path(), &helm, &log).expect("wrapper");
     let operator = Operator::new(
         client,
-        OperatorConfig {
-            helm_binary: wrapper,
-            kubeconfig: Some(flux.path().to_path_buf()),
-            allow_namespaces: vec![demo],
-            state_dir: work.path().join("state"),
-            policy: fixture_policy(),
-            ..OperatorConfig::default()
-        },
+        OperatorConfig::new()
+            .with_helm_binary(wrapper)
+            .with_kubeconfig(flux.path().to_path_buf())
+            .with_allow_namespaces([demo])
+            .with_state_dir(work.path().join("state"))
+            .with_policy(fixture_policy()),
         None,
         None,
     )
@@ -141,7 +139,7 @@ fn resync(c: &mut Criterion) {
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let fixture = runtime.block_on(fixture());
-    let helm_before = fixture.operator.helm().invocations();
+    let helm_before = fixture.operator.helm_invocations();
     let mut resyncs = 0u64;
     let mut group = c.benchmark_group("helmops");
     group
@@ -172,7 +170,7 @@ fn resync(c: &mut Criterion) {
             resyncs += 1;
         });
     });
-    let helm_calls = fixture.operator.helm().invocations() - helm_before;
+    let helm_calls = fixture.operator.helm_invocations() - helm_before;
     eprintln!(
         "helm invocations per resync of {RELEASES} unchanged releases: {} ({helm_calls} over {resyncs} resyncs)",
         helm_calls.checked_div(resyncs).unwrap_or(0)

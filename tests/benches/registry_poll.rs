@@ -52,17 +52,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn poller_config(host: &str) -> PollerConfig {
-    PollerConfig {
-        concurrency: CONCURRENCY,
-        client: ClientConfig {
-            insecure_hosts: vec![host.to_owned()],
-            // Unthrottled: this measures the client, not the rate limit.
-            rps: 1e9,
-            burst: 1_000_000,
-            ..ClientConfig::default()
-        },
-        ..PollerConfig::default()
-    }
+    PollerConfig::new()
+        .with_concurrency(CONCURRENCY)
+        .with_client(
+            ClientConfig::new()
+                .with_insecure_hosts([host])
+                // Unthrottled: this measures the client, not the rate limit.
+                .with_rps(1e9)
+                .with_burst(1_000_000),
+        )
 }
 
 fn peak_rss_kib() -> u64 {

@@ -224,13 +224,7 @@ async fn timed(
     name: &str,
 ) -> Result<SyncReport, Box<dyn std::error::Error>> {
     let (client, log) = recording_client(cluster.admin().config())?;
-    let engine = Engine::new(
-        client,
-        EngineConfig {
-            gc: GarbageCollection::On,
-            ..EngineConfig::default()
-        },
-    )?;
+    let engine = Engine::new(client, EngineConfig::new().with_gc(GarbageCollection::On))?;
     reset_peak_rss();
     let before = cluster.request_counts().await?;
     let cpu_before = cpu_seconds(cluster);

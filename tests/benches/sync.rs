@@ -140,11 +140,9 @@ async fn bench_size(
         set.resources.len(),
         secs(started.elapsed())
     );
-    let config = EngineConfig {
-        concurrency,
-        gc: GarbageCollection::On,
-        ..EngineConfig::default()
-    };
+    let config = EngineConfig::new()
+        .with_concurrency(concurrency)
+        .with_gc(GarbageCollection::On);
     let (engine, log) = engine(cluster, &config)?;
     let first = phase(cluster, &engine, &set, &log, "engine: first sync").await?;
     assert_eq!(
@@ -331,15 +329,13 @@ async fn child(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
     let (client, log) = recording_client(&config)?;
     let engine = Engine::new(
         client,
-        EngineConfig {
-            concurrency: concurrency.parse()?,
-            gc: if gc == "on" {
+        EngineConfig::new()
+            .with_concurrency(concurrency.parse()?)
+            .with_gc(if gc == "on" {
                 GarbageCollection::On
             } else {
                 GarbageCollection::Off
-            },
-            ..EngineConfig::default()
-        },
+            }),
     )?;
     let report = engine.sync(&set).await;
     let own = std::fs::read_to_string("/proc/self/stat")

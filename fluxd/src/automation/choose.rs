@@ -18,7 +18,7 @@ use registry_poller::{RepositorySnapshot, TagInfo};
 
 /// What automation does with one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Choice {
+pub(crate) enum Choice {
     /// Move to `target` (the current reference with its tag replaced).
     Update {
         /// The new reference, in the manifest's spelling.
@@ -34,7 +34,7 @@ pub enum Choice {
 
 /// The tag of a reference as written (`nginx:1.25` gives `1.25`), `None`
 /// when it has none or is pinned by digest.
-pub fn tag_of(reference: &str) -> Option<&str> {
+pub(crate) fn tag_of(reference: &str) -> Option<&str> {
     if reference.contains('@') {
         return None;
     }
@@ -44,7 +44,7 @@ pub fn tag_of(reference: &str) -> Option<&str> {
 
 /// `reference` with its tag (or digest) replaced by `tag`, the rest as
 /// written: `127.0.0.1:5000/team/app:1.0` to `127.0.0.1:5000/team/app:1.1`.
-pub fn retag(reference: &str, tag: &str) -> String {
+pub(crate) fn retag(reference: &str, tag: &str) -> String {
     let name = reference
         .split_once('@')
         .map_or(reference, |(name, _)| name);
@@ -61,7 +61,7 @@ pub fn retag(reference: &str, tag: &str) -> String {
 
 /// What the registry poller knows of a container's repository: its tags
 /// (sorted by name), or why there is nothing to choose from.
-pub fn known_tags(repository: Option<&RepositorySnapshot>) -> Result<&[TagInfo], String> {
+pub(crate) fn known_tags(repository: Option<&RepositorySnapshot>) -> Result<&[TagInfo], String> {
     let Some(repository) = repository else {
         return Err("image data not available".to_owned());
     };
@@ -77,7 +77,11 @@ pub fn known_tags(repository: Option<&RepositorySnapshot>) -> Result<&[TagInfo],
 /// The next image of a container whose image is `current` (as written in
 /// the manifest), filtered by `filter`, from the tags of its repository
 /// ([`known_tags`]).
-pub fn choose(current: &str, filter: &TagFilter, tags: Result<&[TagInfo], String>) -> Choice {
+pub(crate) fn choose(
+    current: &str,
+    filter: &TagFilter,
+    tags: Result<&[TagInfo], String>,
+) -> Choice {
     let tags = match tags {
         Ok(tags) => tags,
         Err(why) => return Choice::Skip(why),

@@ -105,7 +105,7 @@ impl LiveWorkloads {
 }
 
 /// The pod spec of a workload object, if its kind has one.
-pub fn pod_spec(object: &Value) -> Option<&Value> {
+pub(crate) fn pod_spec(object: &Value) -> Option<&Value> {
     let kind = object.get("kind").and_then(Value::as_str)?;
     let path = manifests::images::pod_spec_path(kind)?;
     path.iter().try_fold(object, |value, key| value.get(key))
@@ -113,7 +113,7 @@ pub fn pod_spec(object: &Value) -> Option<&Value> {
 
 /// The pull secrets a pod spec names, itself and through its
 /// ServiceAccount: `(secret names, service account name)`.
-pub fn pull_secret_names(pod_spec: &Value) -> (Vec<String>, String) {
+pub(crate) fn pull_secret_names(pod_spec: &Value) -> (Vec<String>, String) {
     let secrets = pod_spec
         .get("imagePullSecrets")
         .and_then(Value::as_array)
@@ -133,7 +133,7 @@ pub fn pull_secret_names(pod_spec: &Value) -> (Vec<String>, String) {
 }
 
 /// Reads pull secrets from the cluster, each once per refresh.
-pub struct PullSecrets<'a> {
+pub(crate) struct PullSecrets<'a> {
     client: &'a kube::Client,
     allowed: &'a [String],
     secrets: BTreeMap<(String, String), Credentials>,
@@ -152,7 +152,7 @@ impl std::fmt::Debug for PullSecrets<'_> {
 
 impl<'a> PullSecrets<'a> {
     /// A reader of secrets in `allowed` namespaces (empty: all).
-    pub fn new(client: &'a kube::Client, allowed: &'a [String]) -> Self {
+    pub(crate) fn new(client: &'a kube::Client, allowed: &'a [String]) -> Self {
         Self {
             client,
             allowed,
@@ -168,7 +168,7 @@ impl<'a> PullSecrets<'a> {
 
     /// The credentials a pod spec in `namespace` may pull with: its
     /// `imagePullSecrets` and those of its ServiceAccount.
-    pub async fn for_pod(&mut self, namespace: &str, pod_spec: &Value) -> Credentials {
+    pub(crate) async fn for_pod(&mut self, namespace: &str, pod_spec: &Value) -> Credentials {
         if !self.allows(namespace) {
             return Credentials::none();
         }

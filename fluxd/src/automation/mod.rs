@@ -15,8 +15,8 @@
 //! newest admitted tag ([`choose`]); the queue turns the changes into one
 //! `auto` job, one commit, one sync.
 
-pub mod choose;
-pub mod live;
+pub(crate) mod choose;
+pub(crate) mod live;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,9 +30,10 @@ use choose::Choice;
 use live::{LiveWorkloads, PullSecrets};
 
 /// The digest cache's file in the state directory.
-pub const CACHE_FILE: &str = "registry-cache.json";
+pub(crate) const CACHE_FILE: &str = "registry-cache.json";
 
-/// How image automation runs (its flags, resolved).
+/// How image automation runs (its flags, resolved). The default is the
+/// registry flags' defaults.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AutomationConfig {
@@ -68,9 +69,83 @@ impl Default for AutomationConfig {
             insecure_hosts: Vec::new(),
             include: Vec::new(),
             exclude: vec!["k8s.gcr.io/*".to_owned()],
-            use_labels: Vec::new(),
+            use_labels: vec![
+                "index.docker.io/weaveworks/*".to_owned(),
+                "index.docker.io/fluxcd/*".to_owned(),
+            ],
             docker_config: None,
         }
+    }
+}
+
+impl AutomationConfig {
+    /// Sets [`interval`](Self::interval).
+    #[must_use]
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets [`disabled`](Self::disabled).
+    #[must_use]
+    pub fn with_disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Sets [`rps`](Self::rps).
+    #[must_use]
+    pub fn with_rps(mut self, rps: f64) -> Self {
+        self.rps = rps;
+        self
+    }
+
+    /// Sets [`burst`](Self::burst).
+    #[must_use]
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// Sets [`insecure_hosts`](Self::insecure_hosts).
+    #[must_use]
+    pub fn with_insecure_hosts(
+        mut self,
+        insecure_hosts: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.insecure_hosts = insecure_hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`include`](Self::include).
+    #[must_use]
+    pub fn with_include(mut self, include: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.include = include.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`exclude`](Self::exclude).
+    #[must_use]
+    pub fn with_exclude(mut self, exclude: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.exclude = exclude.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`use_labels`](Self::use_labels).
+    #[must_use]
+    pub fn with_use_labels(
+        mut self,
+        use_labels: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.use_labels = use_labels.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`docker_config`](Self::docker_config).
+    #[must_use]
+    pub fn with_docker_config(mut self, docker_config: impl Into<Option<PathBuf>>) -> Self {
+        self.docker_config = docker_config.into();
+        self
     }
 }
 
@@ -90,20 +165,20 @@ impl Automation {
                 .map_err(|e| Error::flag("--docker-config", e.to_string()))?,
             None => Credentials::none(),
         };
-        let poller = Poller::new(PollerConfig {
-            poll_interval: config.interval,
-            client: ClientConfig {
-                insecure_hosts: config.insecure_hosts.clone(),
-                rps: config.rps,
-                burst: config.burst,
-                ..ClientConfig::default()
-            },
-            include: config.include.clone(),
-            exclude: config.exclude.clone(),
-            disabled: config.disabled,
-            cache_file: state_dir.map(|dir| dir.join(CACHE_FILE)),
-            ..PollerConfig::default()
-        })
+        let poller = Poller::new(
+            PollerConfig::new()
+                .with_poll_interval(config.interval)
+                .with_client(
+                    ClientConfig::new()
+                        .with_insecure_hosts(config.insecure_hosts.clone())
+                        .with_rps(config.rps)
+                        .with_burst(config.burst),
+                )
+                .with_include(config.include.clone())
+                .with_exclude(config.exclude.clone())
+                .with_disabled(config.disabled)
+                .with_cache_file(state_dir.map(|dir| dir.join(CACHE_FILE))),
+        )
         .map_err(|e| Error::flag("--registry-exclude-image", e.to_string()))?;
         Ok(Self {
             poller,

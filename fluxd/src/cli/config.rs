@@ -8,6 +8,10 @@ use gitsync::{GitUrl, Identity, KeyType, KnownHosts, Remote, SshKey, Transport, 
 use crate::cli::compat;
 use crate::{Error, Flags, SyncState, VerifySignaturesMode};
 
+/// How often fluxd fetches and syncs by default (`--git-poll-interval`,
+/// `--sync-interval`).
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+
 /// Where known_hosts is looked for when `--git-known-hosts` is not given.
 const DEFAULT_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
 
@@ -64,8 +68,10 @@ pub enum SigningKey {
 }
 
 /// Where and how the HTTP API is served (`--listen`, `--listen-metrics`,
-/// `--api-token-file`).
+/// `--api-token-file`). The default is fluxd's: every address, port 3030,
+/// /metrics beside the API, no token.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ApiConfig {
     /// The API's address (with /metrics unless `metrics` is set).
     pub listen: std::net::SocketAddr,
@@ -85,7 +91,46 @@ impl std::fmt::Debug for ApiConfig {
     }
 }
 
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self::new(std::net::SocketAddr::from(([0, 0, 0, 0], DEFAULT_API_PORT)))
+    }
+}
+
+/// The port of the HTTP API by default (`--listen :3030`).
+const DEFAULT_API_PORT: u16 = 3030;
+
 impl ApiConfig {
+    /// The API on `listen`, with /metrics beside it and no token.
+    pub fn new(listen: std::net::SocketAddr) -> Self {
+        Self {
+            listen,
+            metrics: None,
+            token: None,
+        }
+    }
+
+    /// Sets [`listen`](Self::listen).
+    #[must_use]
+    pub fn with_listen(mut self, listen: std::net::SocketAddr) -> Self {
+        self.listen = listen;
+        self
+    }
+
+    /// Sets [`metrics`](Self::metrics).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: impl Into<Option<std::net::SocketAddr>>) -> Self {
+        self.metrics = metrics.into();
+        self
+    }
+
+    /// Sets [`token`](Self::token).
+    #[must_use]
+    pub fn with_token(mut self, token: impl Into<Option<String>>) -> Self {
+        self.token = token.into();
+        self
+    }
+
     /// From the flags: addresses as Go writes them, the token read from its
     /// file (trimmed; an empty or unreadable file is an error).
     pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
@@ -126,7 +171,9 @@ impl ApiConfig {
     }
 }
 
-/// How fluxd writes to git.
+/// How fluxd writes to git. The default is fluxd's without write flags:
+/// commits by `Weave Flux <support@weave.works>`, notes in
+/// `refs/notes/flux`, nothing signed or verified.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct GitWriteConfig {
@@ -150,7 +197,105 @@ pub struct GitWriteConfig {
     pub ssh_allowed_signers: Option<PathBuf>,
 }
 
-/// Where the deploy key comes from.
+impl Default for GitWriteConfig {
+    fn default() -> Self {
+        Self {
+            readonly: false,
+            committer: flux_identity(),
+            set_author: false,
+            message_suffix: String::new(),
+            notes_ref: DEFAULT_NOTES_REF.to_owned(),
+            signing_key: None,
+            gpg_key_import: Vec::new(),
+            verify_mode: VerifyMode::None,
+            ssh_allowed_signers: None,
+        }
+    }
+}
+
+impl GitWriteConfig {
+    /// Sets [`readonly`](Self::readonly).
+    #[must_use]
+    pub fn with_readonly(mut self, readonly: bool) -> Self {
+        self.readonly = readonly;
+        self
+    }
+
+    /// Sets [`committer`](Self::committer).
+    #[must_use]
+    pub fn with_committer(mut self, committer: Identity) -> Self {
+        self.committer = committer;
+        self
+    }
+
+    /// Sets [`set_author`](Self::set_author).
+    #[must_use]
+    pub fn with_set_author(mut self, set_author: bool) -> Self {
+        self.set_author = set_author;
+        self
+    }
+
+    /// Sets [`message_suffix`](Self::message_suffix).
+    #[must_use]
+    pub fn with_message_suffix(mut self, message_suffix: impl Into<String>) -> Self {
+        self.message_suffix = message_suffix.into();
+        self
+    }
+
+    /// Sets [`notes_ref`](Self::notes_ref).
+    #[must_use]
+    pub fn with_notes_ref(mut self, notes_ref: impl Into<String>) -> Self {
+        self.notes_ref = notes_ref.into();
+        self
+    }
+
+    /// Sets [`signing_key`](Self::signing_key).
+    #[must_use]
+    pub fn with_signing_key(mut self, signing_key: impl Into<Option<SigningKey>>) -> Self {
+        self.signing_key = signing_key.into();
+        self
+    }
+
+    /// Sets [`gpg_key_import`](Self::gpg_key_import).
+    #[must_use]
+    pub fn with_gpg_key_import(
+        mut self,
+        gpg_key_import: impl IntoIterator<Item = impl Into<PathBuf>>,
+    ) -> Self {
+        self.gpg_key_import = gpg_key_import.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`verify_mode`](Self::verify_mode).
+    #[must_use]
+    pub fn with_verify_mode(mut self, verify_mode: VerifyMode) -> Self {
+        self.verify_mode = verify_mode;
+        self
+    }
+
+    /// Sets [`ssh_allowed_signers`](Self::ssh_allowed_signers).
+    #[must_use]
+    pub fn with_ssh_allowed_signers(
+        mut self,
+        ssh_allowed_signers: impl Into<Option<PathBuf>>,
+    ) -> Self {
+        self.ssh_allowed_signers = ssh_allowed_signers.into();
+        self
+    }
+}
+
+/// Where fluxd keeps its git notes by default (`--git-notes-ref flux`).
+const DEFAULT_NOTES_REF: &str = "refs/notes/flux";
+/// The name of the deploy-key Secret by default (`--k8s-secret-name`).
+const DEFAULT_SECRET_NAME: &str = "flux-git-deploy";
+
+/// Flux's committer and tagger by default (`--git-user`, `--git-email`).
+fn flux_identity() -> Identity {
+    Identity::new("Weave Flux", "support@weave.works")
+}
+
+/// Where the deploy key comes from. The default: no key file, the Secret
+/// `flux-git-deploy`, an ed25519 key generated when it holds none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeployKeyConfig {
@@ -164,7 +309,69 @@ pub struct DeployKeyConfig {
     pub keygen_dir: Option<PathBuf>,
 }
 
-/// The daemon's configuration, checked. Build it with [`Config::from_flags`].
+impl Default for DeployKeyConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            secret_name: DEFAULT_SECRET_NAME.to_owned(),
+            key_type: KeyType::Ed25519,
+            keygen_dir: None,
+        }
+    }
+}
+
+impl DeployKeyConfig {
+    /// Sets [`file`](Self::file).
+    #[must_use]
+    pub fn with_file(mut self, file: impl Into<Option<PathBuf>>) -> Self {
+        self.file = file.into();
+        self
+    }
+
+    /// Sets [`secret_name`](Self::secret_name).
+    #[must_use]
+    pub fn with_secret_name(mut self, secret_name: impl Into<String>) -> Self {
+        self.secret_name = secret_name.into();
+        self
+    }
+
+    /// Sets [`key_type`](Self::key_type).
+    #[must_use]
+    pub fn with_key_type(mut self, key_type: KeyType) -> Self {
+        self.key_type = key_type;
+        self
+    }
+
+    /// Sets [`keygen_dir`](Self::keygen_dir).
+    #[must_use]
+    pub fn with_keygen_dir(mut self, keygen_dir: impl Into<Option<PathBuf>>) -> Self {
+        self.keygen_dir = keygen_dir.into();
+        self
+    }
+}
+
+/// The daemon's configuration.
+///
+/// The `fluxd` binary builds it from its command line with
+/// [`Config::from_flags`], which checks every flag. An embedder builds it in
+/// code: [`Config::new`] takes the repository and gives fluxd's defaults for
+/// everything else (the same as the flags' defaults), and the `with_*`
+/// setters change what differs. New settings come with defaults, so code
+/// written this way keeps compiling as the daemon grows.
+///
+/// ```
+/// use std::time::Duration;
+/// use gitsync::{GitUrl, Remote};
+///
+/// let remote = Remote::new(GitUrl::parse("file:///srv/config")?);
+/// let config = fluxd::Config::new(remote)
+///     .with_branch("main".to_owned())
+///     .with_paths(["clusters/prod"])
+///     .with_sync_interval(Duration::from_secs(60))
+///     .with_mode(fluxd::Mode::Once);
+/// assert_eq!(config.poll_interval, Duration::from_secs(300));
+/// # Ok::<(), gitsync::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
@@ -216,6 +423,209 @@ pub struct Config {
 }
 
 impl Config {
+    /// The configuration of a daemon syncing `remote` (its URL, credentials,
+    /// known hosts and timeout), with fluxd's defaults for the rest: the
+    /// remote's default branch, the whole tree, fetches and syncs every 5
+    /// minutes, the `flux-sync` tag as sync marker, every namespace, no
+    /// garbage collection, the API on port 3030, image automation with the
+    /// registry flags' defaults.
+    ///
+    /// The deploy key: a key file set on `remote` ([`gitsync::SshKey::File`])
+    /// is used and shown as it is; otherwise, for an ssh URL, the key of the
+    /// deploy-key Secret ([`DeployKeyConfig`]) is used, generated when the
+    /// Secret holds none.
+    pub fn new(remote: Remote) -> Self {
+        let key_file = match remote.ssh_key_handle().get() {
+            Some(SshKey::File { path, .. }) => Some(path),
+            _ => None,
+        };
+        Self {
+            branch: None,
+            paths: Vec::new(),
+            poll_interval: DEFAULT_INTERVAL,
+            sync_interval: DEFAULT_INTERVAL,
+            marker: MarkerConfig::GitTag {
+                tag: gitsync::DEFAULT_SYNC_TAG.to_owned(),
+                tagger: flux_identity(),
+            },
+            namespace: None,
+            allowed_namespaces: Vec::new(),
+            allow_cluster_scoped: false,
+            default_namespace: None,
+            gc: GcMode::Off,
+            exclude_resources: manifests::cluster::DEFAULT_EXCLUDED_KINDS
+                .map(str::to_owned)
+                .to_vec(),
+            mode: Mode::Daemon,
+            kubeconfig: None,
+            mirror_dir: None,
+            helm_operator: None,
+            git_timeout: remote.timeout(),
+            deploy_key: DeployKeyConfig::default().with_file(key_file),
+            git_write: GitWriteConfig::default(),
+            automation: crate::automation::AutomationConfig::default(),
+            state_dir: None,
+            api: ApiConfig::default(),
+            remote,
+        }
+    }
+
+    /// Sets [`branch`](Self::branch).
+    #[must_use]
+    pub fn with_branch(mut self, branch: impl Into<Option<String>>) -> Self {
+        self.branch = branch.into();
+        self
+    }
+
+    /// Sets [`paths`](Self::paths).
+    #[must_use]
+    pub fn with_paths(mut self, paths: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`poll_interval`](Self::poll_interval).
+    #[must_use]
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.poll_interval = poll_interval;
+        self
+    }
+
+    /// Sets [`sync_interval`](Self::sync_interval).
+    #[must_use]
+    pub fn with_sync_interval(mut self, sync_interval: Duration) -> Self {
+        self.sync_interval = sync_interval;
+        self
+    }
+
+    /// Sets [`marker`](Self::marker).
+    #[must_use]
+    pub fn with_marker(mut self, marker: MarkerConfig) -> Self {
+        self.marker = marker;
+        self
+    }
+
+    /// Sets [`namespace`](Self::namespace).
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: impl Into<Option<String>>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Sets [`allowed_namespaces`](Self::allowed_namespaces).
+    #[must_use]
+    pub fn with_allowed_namespaces(
+        mut self,
+        allowed_namespaces: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.allowed_namespaces = allowed_namespaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`allow_cluster_scoped`](Self::allow_cluster_scoped).
+    #[must_use]
+    pub fn with_allow_cluster_scoped(mut self, allow_cluster_scoped: bool) -> Self {
+        self.allow_cluster_scoped = allow_cluster_scoped;
+        self
+    }
+
+    /// Sets [`default_namespace`](Self::default_namespace).
+    #[must_use]
+    pub fn with_default_namespace(mut self, default_namespace: impl Into<Option<String>>) -> Self {
+        self.default_namespace = default_namespace.into();
+        self
+    }
+
+    /// Sets [`gc`](Self::gc).
+    #[must_use]
+    pub fn with_gc(mut self, gc: GcMode) -> Self {
+        self.gc = gc;
+        self
+    }
+
+    /// Sets [`exclude_resources`](Self::exclude_resources).
+    #[must_use]
+    pub fn with_exclude_resources(
+        mut self,
+        exclude_resources: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.exclude_resources = exclude_resources.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`mode`](Self::mode).
+    #[must_use]
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets [`kubeconfig`](Self::kubeconfig).
+    #[must_use]
+    pub fn with_kubeconfig(mut self, kubeconfig: impl Into<Option<PathBuf>>) -> Self {
+        self.kubeconfig = kubeconfig.into();
+        self
+    }
+
+    /// Sets [`mirror_dir`](Self::mirror_dir).
+    #[must_use]
+    pub fn with_mirror_dir(mut self, mirror_dir: impl Into<Option<PathBuf>>) -> Self {
+        self.mirror_dir = mirror_dir.into();
+        self
+    }
+
+    /// Sets [`helm_operator`](Self::helm_operator).
+    #[must_use]
+    pub fn with_helm_operator(
+        mut self,
+        helm_operator: impl Into<Option<crate::helm_operator::HelmOperatorConfig>>,
+    ) -> Self {
+        self.helm_operator = helm_operator.into();
+        self
+    }
+
+    /// Sets [`git_timeout`](Self::git_timeout).
+    #[must_use]
+    pub fn with_git_timeout(mut self, git_timeout: Duration) -> Self {
+        self.git_timeout = git_timeout;
+        self
+    }
+
+    /// Sets [`deploy_key`](Self::deploy_key).
+    #[must_use]
+    pub fn with_deploy_key(mut self, deploy_key: DeployKeyConfig) -> Self {
+        self.deploy_key = deploy_key;
+        self
+    }
+
+    /// Sets [`git_write`](Self::git_write).
+    #[must_use]
+    pub fn with_git_write(mut self, git_write: GitWriteConfig) -> Self {
+        self.git_write = git_write;
+        self
+    }
+
+    /// Sets [`automation`](Self::automation).
+    #[must_use]
+    pub fn with_automation(mut self, automation: crate::automation::AutomationConfig) -> Self {
+        self.automation = automation;
+        self
+    }
+
+    /// Sets [`state_dir`](Self::state_dir).
+    #[must_use]
+    pub fn with_state_dir(mut self, state_dir: impl Into<Option<PathBuf>>) -> Self {
+        self.state_dir = state_dir.into();
+        self
+    }
+
+    /// Sets [`api`](Self::api).
+    #[must_use]
+    pub fn with_api(mut self, api: ApiConfig) -> Self {
+        self.api = api;
+        self
+    }
+
     /// Checks the flags and resolves their defaults. Errors name the flag.
     pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
         compat::check(flags)?;
@@ -709,6 +1119,48 @@ mod tests {
                 tag: "flux-sync".into(),
                 tagger: Identity::new("Weave Flux", "support@weave.works"),
             }
+        );
+    }
+
+    /// `Config::new` gives what the flags give by default, so an embedder
+    /// and the binary start from the same daemon.
+    #[test]
+    fn new_has_the_defaults_of_the_flags() {
+        let flags = config(&[]).unwrap();
+        let remote = Remote::new(GitUrl::parse("/srv/repo").unwrap());
+        let built = Config::new(remote);
+        let fields = |c: &Config| {
+            [
+                format!("{:?}", c.branch),
+                format!("{:?}", c.paths),
+                format!("{:?}", c.poll_interval),
+                format!("{:?}", c.sync_interval),
+                format!("{:?}", c.marker),
+                format!("{:?}", c.namespace),
+                format!("{:?}", c.allowed_namespaces),
+                format!("{:?}", c.allow_cluster_scoped),
+                format!("{:?}", c.default_namespace),
+                format!("{:?}", c.gc),
+                format!("{:?}", c.exclude_resources),
+                format!("{:?}", c.mode),
+                format!("{:?}", c.kubeconfig),
+                format!("{:?}", c.mirror_dir),
+                format!("{:?}", c.helm_operator.is_some()),
+                format!("{:?}", c.git_timeout),
+                format!("{:?}", c.deploy_key),
+                format!("{:?}", c.git_write),
+                format!("{:?}", c.automation),
+                format!("{:?}", c.state_dir),
+                format!("{:?}", c.api),
+            ]
+        };
+        assert_eq!(fields(&built), fields(&flags));
+        // A key file on the remote is the deploy key.
+        let remote = Remote::new(GitUrl::parse("ssh://git@example.com/repo").unwrap())
+            .with_ssh_key(SshKey::file("/keys/identity"));
+        assert_eq!(
+            Config::new(remote).deploy_key.file,
+            Some(PathBuf::from("/keys/identity"))
         );
     }
 

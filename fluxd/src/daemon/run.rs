@@ -418,23 +418,21 @@ fn load_options(default_namespace: &str) -> LoadOptions {
 
 /// The engine's configuration from the daemon's.
 fn engine_config(config: &Config, default_namespace: String) -> cluster::EngineConfig {
-    cluster::EngineConfig {
-        field_manager: FIELD_MANAGER.to_owned(),
-        scope: if config.allowed_namespaces.is_empty() {
+    cluster::EngineConfig::new()
+        .with_field_manager(FIELD_MANAGER)
+        .with_scope(if config.allowed_namespaces.is_empty() {
             cluster::NamespaceScope::All
         } else {
             cluster::NamespaceScope::Only(config.allowed_namespaces.clone())
-        },
-        allow_cluster_scoped: config.allow_cluster_scoped,
-        default_namespace,
-        exclude_kinds: config.exclude_resources.clone(),
-        gc: match config.gc {
+        })
+        .with_allow_cluster_scoped(config.allow_cluster_scoped)
+        .with_default_namespace(default_namespace)
+        .with_exclude_kinds(config.exclude_resources.clone())
+        .with_gc(match config.gc {
             GcMode::On => cluster::GarbageCollection::On,
             GcMode::DryRun => cluster::GarbageCollection::DryRun,
             _ => cluster::GarbageCollection::Off,
-        },
-        ..cluster::EngineConfig::default()
-    }
+        })
 }
 
 /// The poll-and-sync loop of a running daemon.

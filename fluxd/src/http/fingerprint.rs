@@ -13,7 +13,7 @@ use crate::api::{FINGERPRINT_MD5, FINGERPRINT_SHA256, Fingerprint, PublicSshKey,
 /// The API's view of a public key: the line (with a line break, as the
 /// Secret holds it) and both fingerprints. A line whose key data is not
 /// base64 gets no fingerprints (and a warning), the line is still shown.
-pub fn public_ssh_key(info: &PublicKeyInfo) -> PublicSshKey {
+pub(crate) fn public_ssh_key(info: &PublicKeyInfo) -> PublicSshKey {
     let key = format!("{}\n", info.openssh);
     let Some(blob) = info
         .openssh

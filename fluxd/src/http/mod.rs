@@ -43,7 +43,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-pub use fingerprint::public_ssh_key;
+pub(crate) use fingerprint::public_ssh_key;
 pub use read::{ClusterView, GitView, WorkloadsConfig};
 
 use crate::api::{ApiError, ErrorType, STATUS_DEPRECATED, routes};
@@ -54,12 +54,12 @@ use crate::metrics::{METRICS_CONTENT_TYPE, Metrics};
 
 /// The largest request body fluxd reads (1 MiB): far above any update
 /// spec fluxctl sends (a release of a thousand workloads is some 60 KiB).
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// The image source that knows no repository: listings show Flux's "image
 /// data not available", as with `--registry-disable-scanning`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct NoImages;
+pub(crate) struct NoImages;
 
 impl ImageSource for NoImages {
     fn images(&self, _repository: &str) -> Option<Vec<crate::api::ImageInfo>> {
@@ -191,7 +191,7 @@ impl Api {
 }
 
 /// The router of a metrics-only listener (`--listen-metrics`).
-pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+pub(crate) fn metrics_router(metrics: Arc<Metrics>) -> Router {
     Router::new().fallback(move |request: Request<Body>| {
         let metrics = metrics.clone();
         async move {
@@ -206,7 +206,7 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
 
 /// Binds `addr` and serves `router` until `shutdown` completes. A port that
 /// cannot be bound is an error naming `flag`.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     flag: &'static str,
     router: Router,

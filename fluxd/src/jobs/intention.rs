@@ -102,7 +102,7 @@ pub struct IntentionError {
 /// Applies `intentions`, in order, to the checkout at `root`, whose
 /// manifests under `paths` load with `options`. Files are only written once
 /// every intention applied.
-pub fn apply(
+pub(crate) fn apply(
     root: &Path,
     paths: &[String],
     options: &LoadOptions,

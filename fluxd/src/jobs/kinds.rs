@@ -24,7 +24,7 @@ use crate::jobs::{CommitMessages, Intention, MessageKind};
 /// What a job reads to plan: the head's resources, the cluster's
 /// workloads, the registry's snapshot.
 #[derive(Debug, Clone, Copy)]
-pub struct Workspace<'a> {
+pub(crate) struct Workspace<'a> {
     /// The resources at the head of the branch.
     pub resources: &'a [Resource],
     /// The workloads in the cluster.
@@ -35,7 +35,7 @@ pub struct Workspace<'a> {
 
 /// A planned job: what to write and what to report.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Planned {
+pub(crate) struct Planned {
     /// The edits (empty: nothing to commit).
     pub intentions: Vec<Intention>,
     /// Per workload, what happens.
@@ -47,10 +47,10 @@ pub struct Planned {
 /// Why a job cannot be planned at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct PlanError(pub String);
+pub(crate) struct PlanError(pub String);
 
 /// Plans `spec` (a sync is not planned here: it writes nothing).
-pub fn plan(
+pub(crate) fn plan(
     spec: &UpdateSpec,
     workspace: Workspace<'_>,
     messages: &CommitMessages,

@@ -20,7 +20,7 @@ use crate::Error;
 /// The jobs that write commits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum MessageKind {
+pub(crate) enum MessageKind {
     /// `fluxctl release`.
     Release,
     /// Image automation.
@@ -49,7 +49,7 @@ impl MessageKind {
     }
 
     /// Flux's message, as a template.
-    pub fn default_template(self) -> &'static str {
+    pub(crate) fn default_template(self) -> &'static str {
         match self {
             Self::Release => "Release {{image}} to {{workloads}}",
             Self::AutoRelease => {
@@ -67,7 +67,7 @@ impl MessageKind {
 
 /// The commit message templates of every kind of job.
 #[derive(Debug, Clone)]
-pub struct CommitMessages {
+pub(crate) struct CommitMessages {
     registry: Handlebars<'static>,
 }
 
@@ -86,7 +86,12 @@ impl Default for CommitMessages {
 impl CommitMessages {
     /// Replaces the template of `kind`; a template that does not compile is
     /// refused, naming the kind.
-    pub fn with_template(mut self, kind: MessageKind, template: &str) -> Result<Self, Error> {
+    #[cfg(test)]
+    pub(crate) fn with_template(
+        mut self,
+        kind: MessageKind,
+        template: &str,
+    ) -> Result<Self, Error> {
         self.registry
             .register_template_string(kind.name(), template)
             .map_err(|e| Error::Template {
@@ -97,7 +102,7 @@ impl CommitMessages {
     }
 
     /// Renders the message of `kind` from `context`.
-    pub fn render(&self, kind: MessageKind, context: &Value) -> Result<String, Error> {
+    pub(crate) fn render(&self, kind: MessageKind, context: &Value) -> Result<String, Error> {
         self.registry
             .render(kind.name(), context)
             .map_err(|e| Error::Template {
@@ -108,7 +113,7 @@ impl CommitMessages {
 
     /// The context of a release message, from the image spec and workload
     /// specs as fluxctl sends them (`<all latest>`, `<all>` lose their `<>`).
-    pub fn release_context(image: &str, workloads: &[String]) -> Value {
+    pub(crate) fn release_context(image: &str, workloads: &[String]) -> Value {
         json!({
             "image": image.trim_matches(['<', '>']),
             "workloads": workloads.join(", ").trim_matches(['<', '>']),

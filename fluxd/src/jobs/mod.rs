@@ -11,11 +11,11 @@
 //! [`CommitMessages`] renders Flux's commit messages from handlebars
 //! templates.
 
-pub mod commit;
-pub mod intention;
-pub mod kinds;
-pub mod message;
+pub(crate) mod commit;
+pub(crate) mod intention;
+pub(crate) mod kinds;
+pub(crate) mod message;
 
-pub use commit::{CommitFailure, CommitJob, CommitPath, Committed, Pushed, WriteAccess};
-pub use intention::{Intention, IntentionError};
-pub use message::{CommitMessages, MessageKind};
+pub use commit::{CommitFailure, CommitJob, CommitPath, Committed, WriteAccess};
+pub(crate) use intention::Intention;
+pub(crate) use message::{CommitMessages, MessageKind};

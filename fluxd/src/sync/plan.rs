@@ -151,6 +151,8 @@ pub(crate) fn render_plan(
             PlanAction::Skip { reason } => (3, "skip", Some(reason.as_str())),
             PlanAction::Fail { message } => (4, "fail", Some(message.as_str())),
             PlanAction::Prune => (5, "prune", None),
+            // An action of a newer engine: shown, and the plan not clean.
+            _ => (4, "other", Some("an action this fluxd does not know")),
         };
         counts[index] += 1;
         let _ = write!(
@@ -214,7 +216,7 @@ fn show(value: Option<&Value>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use manifests::cluster::{FieldChange, NamespaceScope, Plan, PlanEntry, SyncSet, plan_offline};
+    use manifests::cluster::{NamespaceScope, Plan, SyncSet, plan_offline};
     use manifests::{LoadOptions, Loader, ResourceId};
 
     use super::*;
@@ -244,11 +246,9 @@ mod tests {
             ),
             ("broken.yaml", "kind: [\n"),
         ]);
-        let config = EngineConfig {
-            scope: NamespaceScope::Only(vec!["demo".into()]),
-            allow_cluster_scoped: true,
-            ..EngineConfig::default()
-        };
+        let config = EngineConfig::new()
+            .with_scope(NamespaceScope::Only(vec!["demo".into()]))
+            .with_allow_cluster_scoped(true);
         let (text, clean) = render_offline("Plan\n", &plan_offline(&set, &config), &errors);
         assert!(!clean);
         let namespace = text.find("<cluster>:namespace/demo").unwrap();
@@ -275,29 +275,27 @@ mod tests {
 
     #[test]
     fn server_plan_shows_diffs_and_failures() {
-        let plan = Plan {
-            entries: vec![
-                PlanEntry {
-                    id: ResourceId::namespaced("demo", "Deployment", "web"),
-                    source: None,
-                    action: PlanAction::Change {
-                        diff: vec![FieldChange {
-                            path: "spec.replicas".into(),
-                            live: Some(Value::from(1)),
-                            desired: Some(Value::from(3)),
-                        }],
+        // The engine makes plans; here one comes from its serialised form.
+        let id = |kind, name| serde_json::to_value(ResourceId::namespaced("demo", kind, name));
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "entries": [
+                {
+                    "id": id("Deployment", "web").unwrap(),
+                    "source": null,
+                    "action": {
+                        "type": "change",
+                        "diff": [{"path": "spec.replicas", "live": 1, "desired": 3}],
                     },
                 },
-                PlanEntry {
-                    id: ResourceId::namespaced("demo", "ConfigMap", "x"),
-                    source: None,
-                    action: PlanAction::Fail {
-                        message: "forbidden".into(),
-                    },
+                {
+                    "id": id("ConfigMap", "x").unwrap(),
+                    "source": null,
+                    "action": {"type": "fail", "message": "forbidden"},
                 },
             ],
-            errors: vec![],
-        };
+            "errors": [],
+        }))
+        .unwrap();
         let (text, clean) = render_plan("", &plan, &[]);
         assert!(!clean);
         assert!(text.contains("spec.replicas: 1 -> 3"), "{text}");

@@ -28,7 +28,7 @@ pub struct UpgradeRequest<'a> {
 }
 
 /// `--timeout` in Go's duration syntax.
-pub fn go_duration(duration: Duration) -> String {
+pub(crate) fn go_duration(duration: Duration) -> String {
     format!("{}s", duration.as_secs().max(1))
 }
 
@@ -51,7 +51,7 @@ fn force_flag(major: HelmMajor) -> &'static str {
 }
 
 /// `helm upgrade --install`.
-pub fn upgrade(major: HelmMajor, request: &UpgradeRequest<'_>) -> Vec<OsString> {
+pub(crate) fn upgrade(major: HelmMajor, request: &UpgradeRequest<'_>) -> Vec<OsString> {
     let options = request.options;
     let mut args: Vec<OsString> = Vec::new();
     push(&mut args, ["upgrade", request.release_name]);
@@ -90,7 +90,7 @@ pub fn upgrade(major: HelmMajor, request: &UpgradeRequest<'_>) -> Vec<OsString> 
 }
 
 /// `helm rollback` to `revision` (the previous one when `None`).
-pub fn rollback(
+pub(crate) fn rollback(
     major: HelmMajor,
     release_name: &str,
     namespace: &str,
@@ -126,7 +126,7 @@ pub fn rollback(
 }
 
 /// `helm uninstall`.
-pub fn uninstall(release_name: &str, namespace: &str, timeout: Duration) -> Vec<OsString> {
+pub(crate) fn uninstall(release_name: &str, namespace: &str, timeout: Duration) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     push(
         &mut args,
@@ -137,7 +137,7 @@ pub fn uninstall(release_name: &str, namespace: &str, timeout: Duration) -> Vec<
 }
 
 /// `helm status -o json`.
-pub fn status(release_name: &str, namespace: &str) -> Vec<OsString> {
+pub(crate) fn status(release_name: &str, namespace: &str) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     push(
         &mut args,
@@ -154,7 +154,7 @@ pub fn status(release_name: &str, namespace: &str) -> Vec<OsString> {
 }
 
 /// `helm history -o json`.
-pub fn history(release_name: &str, namespace: &str) -> Vec<OsString> {
+pub(crate) fn history(release_name: &str, namespace: &str) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     push(
         &mut args,
@@ -173,7 +173,7 @@ pub fn history(release_name: &str, namespace: &str) -> Vec<OsString> {
 }
 
 /// `helm get values --all -o json`.
-pub fn get_values(release_name: &str, namespace: &str) -> Vec<OsString> {
+pub(crate) fn get_values(release_name: &str, namespace: &str) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     push(
         &mut args,
@@ -191,7 +191,7 @@ pub fn get_values(release_name: &str, namespace: &str) -> Vec<OsString> {
 }
 
 /// `helm dependency update` (or `build`, which keeps `Chart.lock`).
-pub fn dependency(chart_dir: &Path, build: bool) -> Vec<OsString> {
+pub(crate) fn dependency(chart_dir: &Path, build: bool) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     push(
         &mut args,
@@ -202,7 +202,7 @@ pub fn dependency(chart_dir: &Path, build: bool) -> Vec<OsString> {
 }
 
 /// `helm test`.
-pub fn test(release_name: &str, namespace: &str, timeout: Duration) -> Vec<OsString> {
+pub(crate) fn test(release_name: &str, namespace: &str, timeout: Duration) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     push(&mut args, ["test", release_name, "--namespace", namespace]);
     push(&mut args, ["--timeout".to_owned(), go_duration(timeout)]);
@@ -210,7 +210,7 @@ pub fn test(release_name: &str, namespace: &str, timeout: Duration) -> Vec<OsStr
 }
 
 /// `helm pull` of an OCI chart into `destination`.
-pub fn pull_oci(reference: &str, version: &str, destination: &Path) -> Vec<OsString> {
+pub(crate) fn pull_oci(reference: &str, version: &str, destination: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     push(
         &mut args,
@@ -221,7 +221,7 @@ pub fn pull_oci(reference: &str, version: &str, destination: &Path) -> Vec<OsStr
 }
 
 /// The subcommand and its non-file arguments, for logs and errors.
-pub fn describe(args: &[OsString]) -> String {
+pub(crate) fn describe(args: &[OsString]) -> String {
     args.iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()

@@ -18,7 +18,7 @@
 //! interrupted install or upgrade as `failed` instead of leaving it
 //! `pending-*`, then SIGKILL after [`TERM_GRACE`].
 
-pub mod args;
+pub(crate) mod args;
 mod output;
 
 use std::ffi::OsString;
@@ -28,10 +28,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use args::UpgradeRequest;
-pub use output::{
-    HelmMajor, HistoryEntry, ReleaseInfo, ReleaseInfoStatus, error_summary, is_release_not_found,
-    parse_history, parse_release, parse_version,
+pub(crate) use args::UpgradeRequest;
+pub use output::HelmMajor;
+pub(crate) use output::{
+    HistoryEntry, ReleaseInfo, error_summary, is_release_not_found, parse_history, parse_release,
+    parse_version,
 };
 use serde_json::{Map, Value};
 
@@ -476,7 +477,7 @@ impl Helm {
 }
 
 /// Writes values to a 0600 temporary file for `--values`.
-pub fn write_values_file(
+pub(crate) fn write_values_file(
     dir: &Path,
     values: &Map<String, Value>,
 ) -> Result<tempfile::NamedTempFile, Error> {

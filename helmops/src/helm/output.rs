@@ -15,7 +15,7 @@ pub enum HelmMajor {
 }
 
 /// Parses `helm version --template '{{.Version}}'` (`v3.18.0`, `v4.1.4`).
-pub fn parse_version(output: &str) -> Result<(HelmMajor, semver::Version), String> {
+pub(crate) fn parse_version(output: &str) -> Result<(HelmMajor, semver::Version), String> {
     let text = output.trim();
     let bare = text.strip_prefix('v').unwrap_or(text);
     let version =
@@ -73,7 +73,7 @@ pub struct HistoryEntry {
 }
 
 /// Parses the JSON of one release.
-pub fn parse_release(command: &str, stdout: &str) -> Result<ReleaseInfo, Error> {
+pub(crate) fn parse_release(command: &str, stdout: &str) -> Result<ReleaseInfo, Error> {
     // Some helm versions print warnings before the JSON document on stdout.
     let json = stdout.find('{').map_or(stdout, |start| &stdout[start..]);
     serde_json::from_str(json).map_err(|e| Error::HelmOutput {
@@ -83,7 +83,7 @@ pub fn parse_release(command: &str, stdout: &str) -> Result<ReleaseInfo, Error> 
 }
 
 /// Parses `helm history -o json`.
-pub fn parse_history(command: &str, stdout: &str) -> Result<Vec<HistoryEntry>, Error> {
+pub(crate) fn parse_history(command: &str, stdout: &str) -> Result<Vec<HistoryEntry>, Error> {
     let json = stdout.find('[').map_or(stdout, |start| &stdout[start..]);
     serde_json::from_str(json).map_err(|e| Error::HelmOutput {
         command: command.to_owned(),
@@ -92,13 +92,13 @@ pub fn parse_history(command: &str, stdout: &str) -> Result<Vec<HistoryEntry>, E
 }
 
 /// Whether helm's stderr says the release does not exist.
-pub fn is_release_not_found(stderr: &str) -> bool {
+pub(crate) fn is_release_not_found(stderr: &str) -> bool {
     let lower = stderr.to_ascii_lowercase();
     lower.contains("release: not found") || lower.contains("release not found")
 }
 
 /// The useful part of helm's stderr: `Error: ...` lines, else the last lines.
-pub fn error_summary(stderr: &str) -> String {
+pub(crate) fn error_summary(stderr: &str) -> String {
     const MAX: usize = 2000;
     let errors: Vec<&str> = stderr
         .lines()

@@ -50,7 +50,23 @@ pub enum GarbageCollection {
 }
 
 /// How an [`Engine`](super::Engine) applies.
+///
+/// Start from [`EngineConfig::new`] (Flux's defaults) and change what differs
+/// with the `with_*` setters; new settings come with defaults, so code
+/// written this way keeps compiling as the engine grows.
+///
+/// ```
+/// use manifests::cluster::{EngineConfig, GarbageCollection, NamespaceScope};
+///
+/// let config = EngineConfig::new()
+///     .with_scope(NamespaceScope::Only(vec!["demo".to_owned()]))
+///     .with_gc(GarbageCollection::DryRun);
+/// config.validate()?;
+/// assert_eq!(config.field_manager, "fluxd");
+/// # Ok::<(), manifests::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EngineConfig {
     /// The server-side apply field manager. Default `fluxd`.
     pub field_manager: String,
@@ -103,6 +119,65 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// Flux's defaults: field manager `fluxd`, every namespace, default
+    /// namespace `default`, no garbage collection, Flux's excluded kinds,
+    /// 16 requests at once (the same as [`EngineConfig::default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`field_manager`](Self::field_manager).
+    #[must_use]
+    pub fn with_field_manager(mut self, field_manager: impl Into<String>) -> Self {
+        self.field_manager = field_manager.into();
+        self
+    }
+
+    /// Sets [`scope`](Self::scope).
+    #[must_use]
+    pub fn with_scope(mut self, scope: NamespaceScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Sets [`allow_cluster_scoped`](Self::allow_cluster_scoped).
+    #[must_use]
+    pub fn with_allow_cluster_scoped(mut self, allow_cluster_scoped: bool) -> Self {
+        self.allow_cluster_scoped = allow_cluster_scoped;
+        self
+    }
+
+    /// Sets [`default_namespace`](Self::default_namespace).
+    #[must_use]
+    pub fn with_default_namespace(mut self, default_namespace: impl Into<String>) -> Self {
+        self.default_namespace = default_namespace.into();
+        self
+    }
+
+    /// Sets [`gc`](Self::gc).
+    #[must_use]
+    pub fn with_gc(mut self, gc: GarbageCollection) -> Self {
+        self.gc = gc;
+        self
+    }
+
+    /// Sets [`exclude_kinds`](Self::exclude_kinds).
+    #[must_use]
+    pub fn with_exclude_kinds(
+        mut self,
+        exclude_kinds: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.exclude_kinds = exclude_kinds.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`concurrency`](Self::concurrency).
+    #[must_use]
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
     /// Checks the configuration: a field manager, a valid default namespace,
     /// at least one allowed namespace when restricted, all of them valid, and
     /// a concurrency of at least one.

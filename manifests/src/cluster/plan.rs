@@ -12,6 +12,7 @@ use crate::{ResourceId, SourceLocation};
 /// What a sync would do to one resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PlanAction {
     /// The object does not exist yet.
     Create,
@@ -42,6 +43,7 @@ pub enum PlanAction {
 /// One field that an apply would change. Secret values are never shown:
 /// they read `<redacted>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FieldChange {
     /// Dotted path, list items by index or merge key: `spec.replicas`,
     /// `spec.template.spec.containers[name=web].image`.
@@ -54,6 +56,7 @@ pub struct FieldChange {
 
 /// What a sync would do to one resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PlanEntry {
     /// The resource, with its scope as the cluster has it.
     pub id: ResourceId,
@@ -67,6 +70,7 @@ pub struct PlanEntry {
 /// What a sync would do, computed against a cluster with server-side
 /// dry-runs: nothing is changed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Plan {
     /// One entry per resource in apply order, then the prunes.
     pub entries: Vec<PlanEntry>,
@@ -76,6 +80,7 @@ pub struct Plan {
 
 /// One resource of an [`OfflinePlan`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OfflineEntry {
     /// The resource's id (scope as the loader guessed it without a cluster).
     pub id: ResourceId,
@@ -88,6 +93,7 @@ pub struct OfflineEntry {
 /// What a sync would do, as far as can be known without a cluster: the
 /// resources in apply order, and those that would not be applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OfflinePlan {
     /// The resources that would be applied, in apply order.
     pub resources: Vec<OfflineEntry>,
@@ -114,11 +120,9 @@ pub struct OfflinePlan {
 /// apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: elsewhere}\n");
 /// let loaded = loader.finish();
 /// let set = SyncSet { name: "set".into(), complete: loaded.is_complete(), resources: loaded.resources };
-/// let config = EngineConfig {
-///     scope: NamespaceScope::Only(vec!["demo".into()]),
-///     allow_cluster_scoped: true,
-///     ..EngineConfig::default()
-/// };
+/// let config = EngineConfig::new()
+///     .with_scope(NamespaceScope::Only(vec!["demo".into()]))
+///     .with_allow_cluster_scoped(true);
 /// let plan = plan_offline(&set, &config);
 /// let order: Vec<String> = plan.resources.iter().map(|r| r.id.to_string()).collect();
 /// assert_eq!(order, ["<cluster>:namespace/demo", "demo:deployment/web"]);

@@ -9,6 +9,7 @@ use crate::{ResourceId, SourceLocation};
 /// What happened to one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ResourceOutcome {
     /// The object did not exist and was created.
     Created,
@@ -50,6 +51,7 @@ impl ResourceOutcome {
 
 /// The outcome for one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ResourceResult {
     /// The resource, with its scope as the cluster has it.
     pub id: ResourceId,
@@ -62,6 +64,7 @@ pub struct ResourceResult {
 
 /// How many resources ended in each outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SyncCounts {
     /// [`ResourceOutcome::Created`]
     pub created: usize,
@@ -82,6 +85,7 @@ pub struct SyncCounts {
 /// What a sync did: one result per resource of the set (and per object
 /// pruned), and problems that concern the whole set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SyncReport {
     /// One result per resource, in apply order, then the pruned objects.
     pub results: Vec<ResourceResult>,

@@ -27,7 +27,15 @@ use parse::{ParseError, ParsedDocument, parse_document, parse_stream};
 use split::{DocumentText, split_documents};
 
 /// How to load: defaults for what files leave out, and limits against
-/// hostile input.
+/// hostile input. Start from [`LoadOptions::new`] and change what differs
+/// with the `with_*` setters.
+///
+/// ```
+/// use manifests::LoadOptions;
+///
+/// let options = LoadOptions::new().with_default_namespace("apps").with_max_files(1_000);
+/// assert_eq!(options.max_depth, 100);
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LoadOptions {
@@ -62,6 +70,55 @@ impl Default for LoadOptions {
             max_depth: 100,
             cluster_scoped_kinds: ClusterScopedKinds::builtin(),
         }
+    }
+}
+
+impl LoadOptions {
+    /// The defaults (the same as [`LoadOptions::default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`default_namespace`](Self::default_namespace).
+    #[must_use]
+    pub fn with_default_namespace(mut self, default_namespace: impl Into<String>) -> Self {
+        self.default_namespace = default_namespace.into();
+        self
+    }
+
+    /// Sets [`max_file_bytes`](Self::max_file_bytes).
+    #[must_use]
+    pub fn with_max_file_bytes(mut self, max_file_bytes: u64) -> Self {
+        self.max_file_bytes = max_file_bytes;
+        self
+    }
+
+    /// Sets [`max_files`](Self::max_files).
+    #[must_use]
+    pub fn with_max_files(mut self, max_files: usize) -> Self {
+        self.max_files = max_files;
+        self
+    }
+
+    /// Sets [`max_total_bytes`](Self::max_total_bytes).
+    #[must_use]
+    pub fn with_max_total_bytes(mut self, max_total_bytes: u64) -> Self {
+        self.max_total_bytes = max_total_bytes;
+        self
+    }
+
+    /// Sets [`max_depth`](Self::max_depth).
+    #[must_use]
+    pub fn with_max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// Sets [`cluster_scoped_kinds`](Self::cluster_scoped_kinds).
+    #[must_use]
+    pub fn with_cluster_scoped_kinds(mut self, cluster_scoped_kinds: ClusterScopedKinds) -> Self {
+        self.cluster_scoped_kinds = cluster_scoped_kinds;
+        self
     }
 }
 

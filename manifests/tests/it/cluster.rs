@@ -53,10 +53,8 @@ fn offline_plan_orders_like_flux_and_keeps_every_resource() {
 #[test]
 fn offline_plan_reports_what_the_seeds_scope_refuses() {
     let set = fixture_set();
-    let config = EngineConfig {
-        scope: NamespaceScope::Only(vec!["demo".into(), "flux".into()]),
-        ..EngineConfig::default()
-    };
+    let config =
+        EngineConfig::new().with_scope(NamespaceScope::Only(vec!["demo".into(), "flux".into()]));
     let plan = plan_offline(&set, &config);
     assert_eq!(
         plan.resources.len() + plan.refused.len(),
@@ -100,13 +98,7 @@ fn offline_plan_reports_what_the_seeds_scope_refuses() {
         assert!(result.source.is_some());
     }
     // Allowing cluster-scoped kinds lets the CRDs and the ClusterIssuer in.
-    let plan = plan_offline(
-        &set,
-        &EngineConfig {
-            allow_cluster_scoped: true,
-            ..config
-        },
-    );
+    let plan = plan_offline(&set, &config.with_allow_cluster_scoped(true));
     assert!(plan.refused.iter().all(|r| r.id.namespace().is_some()));
     // The offline plan serialises for fluxd's API and logs.
     let json = serde_json::to_value(&plan).unwrap();

@@ -104,11 +104,9 @@ impl OperatorOptions {
 
 /// The access the fixtures need: servers on 127.0.0.1, repositories on disk.
 pub fn fixture_policy() -> helmops::AccessPolicy {
-    helmops::AccessPolicy {
-        allow_internal_urls: true,
-        allow_local_git: true,
-        ..helmops::AccessPolicy::default()
-    }
+    helmops::AccessPolicy::new()
+        .with_allow_internal_urls(true)
+        .with_allow_local_git(true)
 }
 
 /// A running operator and the namespaces it works in.
@@ -148,19 +146,17 @@ impl OperatorRun {
         let helm_pids = state.path().join("helm-pids.log");
         let wrapper =
             write_helm_wrapper_with_pids(state.path(), &options.helm, &helm_log, Some(&helm_pids))?;
-        let mut config = OperatorConfig {
-            helm_binary: wrapper,
-            kubeconfig: Some(flux.path().to_path_buf()),
-            allow_namespaces: vec![rbac.demo.name().to_owned()],
-            charts_sync_interval: options.resync,
-            status_update_interval: Duration::from_secs(1),
-            state_dir: state.path().join("operator"),
-            tiller_namespace: Some(rbac.kube_system.name().to_owned()),
-            policy: fixture_policy(),
-            shutdown_grace: Duration::from_secs(5),
-            discovery_interval: Duration::from_secs(1),
-            ..OperatorConfig::default()
-        };
+        let mut config = OperatorConfig::new()
+            .with_helm_binary(wrapper)
+            .with_kubeconfig(flux.path().to_path_buf())
+            .with_allow_namespaces([rbac.demo.name()])
+            .with_charts_sync_interval(options.resync)
+            .with_status_update_interval(Duration::from_secs(1))
+            .with_state_dir(state.path().join("operator"))
+            .with_tiller_namespace(rbac.kube_system.name().to_owned())
+            .with_policy(fixture_policy())
+            .with_shutdown_grace(Duration::from_secs(5))
+            .with_discovery_interval(Duration::from_secs(1));
         if let Some(configure) = &options.configure {
             configure(&mut config);
         }

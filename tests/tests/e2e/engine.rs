@@ -67,10 +67,7 @@ pub(crate) fn engine(kube: &kube::Config, config: EngineConfig) -> (Engine, Requ
 
 /// The default configuration with garbage collection `gc`.
 pub(crate) fn with_gc(gc: GarbageCollection) -> EngineConfig {
-    EngineConfig {
-        gc,
-        ..EngineConfig::default()
-    }
+    EngineConfig::new().with_gc(gc)
 }
 
 /// The outcome for `id` (`ns:kind/name`); fails the test if there is none.

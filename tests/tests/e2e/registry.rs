@@ -21,15 +21,12 @@ use registry_poller::{
 /// A poller config for loopback registries over plain HTTP, without the
 /// production rate limit (tests count requests, not seconds).
 fn config(insecure_hosts: &[String]) -> PollerConfig {
-    PollerConfig {
-        client: ClientConfig {
-            insecure_hosts: insecure_hosts.to_vec(),
-            rps: 10_000.0,
-            burst: 1_000,
-            ..ClientConfig::default()
-        },
-        ..PollerConfig::default()
-    }
+    PollerConfig::new().with_client(
+        ClientConfig::new()
+            .with_insecure_hosts(insecure_hosts.to_vec())
+            .with_rps(10_000.0)
+            .with_burst(1_000),
+    )
 }
 
 fn repository(host: &str, path: &str) -> Repository {
@@ -62,12 +59,12 @@ fn at(seconds: u64) -> SystemTime {
 
 /// Request counts: tag lists, manifests, blobs, tokens.
 fn requests(tags: u64, manifest: u64, blob: u64, token: u64) -> RequestCounts {
-    RequestCounts {
-        tags,
-        manifest,
-        blob,
-        token,
-    }
+    let mut counts = RequestCounts::default();
+    counts.tags = tags;
+    counts.manifest = manifest;
+    counts.blob = blob;
+    counts.token = token;
+    counts
 }
 
 /// A registry with `count` generated tags (`t000`...) in `path`, behind a

@@ -43,12 +43,10 @@ async fn a_restricted_service_account_syncs_its_namespaces_and_reports_the_rest(
         files
     };
     let kubeconfig = seed.flux_kubeconfig().await.unwrap();
-    let config = EngineConfig {
-        scope: NamespaceScope::Only(vec![demo.to_owned(), flux.to_owned()]),
-        default_namespace: flux.to_owned(),
-        gc: GarbageCollection::On,
-        ..EngineConfig::default()
-    };
+    let config = EngineConfig::new()
+        .with_scope(NamespaceScope::Only(vec![demo.to_owned(), flux.to_owned()]))
+        .with_default_namespace(flux)
+        .with_gc(GarbageCollection::On);
     let (engine, log) = engine(kubeconfig.config(), config);
 
     // A YAML error in one file: the loader reports it, the rest syncs, and
@@ -163,10 +161,14 @@ async fn a_restricted_service_account_syncs_its_namespaces_and_reports_the_rest(
     // Allowed into the seed's kube-system too, where RBAC only lets flux
     // read Services: the ConfigMap there fails with the API's own message,
     // and garbage collection skips the kinds it may not list, silently.
-    let config = EngineConfig {
-        scope: NamespaceScope::Only(vec![demo.to_owned(), flux.to_owned(), system.to_owned()]),
-        ..engine.config().clone()
-    };
+    let config = engine
+        .config()
+        .clone()
+        .with_scope(NamespaceScope::Only(vec![
+            demo.to_owned(),
+            flux.to_owned(),
+            system.to_owned(),
+        ]));
     let (wider, _) = super::engine(kubeconfig.config(), config);
     let report = wider
         .sync(&set_of("restricted", load(&files(false, false), flux)))

@@ -5,8 +5,8 @@
 //! cluster, which takes moving kubectl's field ownership to the engine.
 
 use manifests::cluster::{
-    CHECKSUM_ANNOTATION, EngineConfig, GarbageCollection, KUBECTL_CLIENT_SIDE_APPLY,
-    LAST_APPLIED_ANNOTATION, PlanAction, ResourceOutcome, SyncSet,
+    CHECKSUM_ANNOTATION, GarbageCollection, KUBECTL_CLIENT_SIDE_APPLY, LAST_APPLIED_ANNOTATION,
+    PlanAction, ResourceOutcome, SyncSet,
 };
 use manifests::{LoadOptions, load};
 use tests::controlplane::ControlPlane;
@@ -73,10 +73,7 @@ async fn what_kubectl_applied_for_flux_is_left_alone_then_taken_over() {
     );
     apply_as_flux(cluster.admin(), &flux.yaml).unwrap();
 
-    let config = EngineConfig {
-        default_namespace: namespace.to_owned(),
-        ..with_gc(GarbageCollection::On)
-    };
+    let config = with_gc(GarbageCollection::On).with_default_namespace(namespace);
     let (engine, log) = engine(cluster.admin().config(), config);
     let report = engine.sync(&set(dir.path(), namespace)).await;
     for result in &report.results {

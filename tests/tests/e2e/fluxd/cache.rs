@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use fluxd::http::{ClusterView, WorkloadsConfig};
+use fluxd::internals::{ClusterView, WorkloadsConfig};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams};
 use tests::controlplane::ControlPlane;

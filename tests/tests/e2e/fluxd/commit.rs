@@ -6,7 +6,7 @@
 //! deploy key is found by the write check and fails writing jobs plainly.
 
 use clap::Parser as _;
-use fluxd::jobs::{CommitFailure, CommitJob, CommitPath, Committed, Intention, WriteAccess};
+use fluxd::internals::{CommitFailure, CommitJob, CommitPath, Committed, Intention, WriteAccess};
 use gitsync::{GitUrl, KeyPair, KnownHosts, Mirror, Remote, SshKey};
 use manifests::{LoadOptions, Policy};
 use tests::sshd::Sshd;

@@ -216,7 +216,7 @@ async fn two_starts_at_once_end_with_one_key() {
 async fn regenerating_replaces_the_key_keeps_the_rest_of_the_secret_and_is_used_next() {
     use std::collections::BTreeMap;
 
-    use fluxd::identity::{DeployKey, KeySource};
+    use fluxd::internals::{DeployKey, KeySource};
     use k8s_openapi::ByteString;
     use kube::api::{ObjectMeta, PostParams};
 

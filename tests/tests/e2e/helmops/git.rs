@@ -48,10 +48,7 @@ async fn umbrella_chart_from_git_and_legacy_flux_helm_release() {
     let charts = Arc::new(GitsyncCharts::new(
         work.path().join("gitcharts"),
         Duration::from_millis(500),
-        GitAccess {
-            policy: tests::helm::operator::fixture_policy(),
-            ..GitAccess::default()
-        },
+        GitAccess::new().with_policy(tests::helm::operator::fixture_policy()),
     ));
     let run = OperatorRun::start(
         cluster().await.unwrap(),
@@ -207,10 +204,7 @@ async fn http_git_charts_use_chart_secret_ref() {
     let charts = Arc::new(GitsyncCharts::new(
         work.path().join("gitcharts"),
         Duration::from_millis(500),
-        GitAccess {
-            policy: tests::helm::operator::fixture_policy(),
-            ..GitAccess::default()
-        },
+        GitAccess::new().with_policy(tests::helm::operator::fixture_policy()),
     ));
     let mut options = tests::helm::operator::OperatorOptions::new(
         tests::tools::helm().unwrap(),

@@ -1,6 +1,6 @@
 //! The helm subprocess wrapper against the real Helm 3 and Helm 4 binaries.
 
-use helmops::helm::{Helm, HelmMajor, HelmSettings};
+use helmops::internals::{Helm, HelmMajor, HelmSettings};
 
 #[tokio::test]
 async fn detects_helm_3_and_helm_4() {

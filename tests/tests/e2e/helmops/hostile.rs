@@ -210,10 +210,7 @@ async fn files_urls_and_git_sources_stay_confined() {
     let charts = Arc::new(GitsyncCharts::new(
         work.path().join("gitcharts"),
         Duration::from_millis(500),
-        GitAccess {
-            policy: fixture_policy(),
-            ..GitAccess::default()
-        },
+        GitAccess::new().with_policy(fixture_policy()),
     ));
     let mut options = OperatorOptions::new(tests::tools::helm().unwrap(), RESYNC);
     options.git = Some(charts);
@@ -339,13 +336,11 @@ async fn the_deploy_key_goes_only_to_the_daemons_repository() {
     let charts = Arc::new(GitsyncCharts::new(
         work.path().join("gitcharts"),
         Duration::from_millis(500),
-        GitAccess {
-            ssh_key: Some(gitsync::SshKey::file(&key)),
-            deploy_key_urls: vec![urls[0].clone()],
-            known_hosts: Some(gitsync::KnownHosts::from_file(&known_hosts).unwrap()),
-            policy: fixture_policy(),
-            ..GitAccess::default()
-        },
+        GitAccess::new()
+            .with_ssh_key(gitsync::SshKey::file(&key))
+            .with_deploy_key_urls([urls[0].clone()])
+            .with_known_hosts(gitsync::KnownHosts::from_file(&known_hosts).unwrap())
+            .with_policy(fixture_policy()),
     ));
     let mut options = OperatorOptions::new(tests::tools::helm().unwrap(), RESYNC);
     options.git = Some(charts);

@@ -1,7 +1,7 @@
 //! Tag lists in pages (`n`, `last`, `Link`) through the front, since
 //! Debian's registry ignores `n`.
 
-use registry_poller::{ClientConfig, Credentials, Poller, PollerConfig};
+use registry_poller::{Credentials, Poller};
 
 use super::{at, config, error_of, paged_registry, repo_snapshot, repository, requests, tag_names};
 
@@ -12,14 +12,9 @@ async fn follows_link_pages() {
     let expected: Vec<String> = (0..7).map(|i| format!("t{i:03}")).collect();
 
     // The front pages by 3 when no `n` is sent: 3 + 3 + 1.
-    let poller = Poller::new(PollerConfig {
-        client: ClientConfig {
-            tags_page_size: None,
-            ..config(&[front.host()]).client
-        },
-        ..config(&[front.host()])
-    })
-    .unwrap();
+    let base = config(&[front.host()]);
+    let client = base.client.clone().with_tags_page_size(None);
+    let poller = Poller::new(base.with_client(client)).unwrap();
     poller.set_repositories([(repo.clone(), Credentials::none())]);
     let round = poller.poll_all().await;
     let app = repo_snapshot(&poller.snapshot(), &repo);
@@ -30,14 +25,9 @@ async fn follows_link_pages() {
     assert_eq!(app.tag("t004").unwrap().created(), Some(at(1_700_000_004)));
 
     // With `n=2` sent: four pages.
-    let poller = Poller::new(PollerConfig {
-        client: ClientConfig {
-            tags_page_size: Some(2),
-            ..config(&[front.host()]).client
-        },
-        ..config(&[front.host()])
-    })
-    .unwrap();
+    let base = config(&[front.host()]);
+    let client = base.client.clone().with_tags_page_size(Some(2));
+    let poller = Poller::new(base.with_client(client)).unwrap();
     poller.set_repositories([(repo.clone(), Credentials::none())]);
     let round = poller.poll_all().await;
     assert_eq!(round.requests.tags, 4);

@@ -1,7 +1,7 @@
 //! Tags, digests and creation times from an anonymous registry; what a
 //! re-poll costs; the cache file; tags that move.
 
-use registry_poller::{Credentials, Platform, Poller, PollerConfig};
+use registry_poller::{Credentials, Platform, Poller};
 use std::time::Duration;
 
 use tests::registry::{
@@ -118,10 +118,7 @@ async fn cache_file_spares_a_restart_the_rescan() {
     let repo = repository(&registry.host(), "team/cached");
     let cache_file = dir.path().join("state").join("registry-cache.json");
     std::fs::create_dir_all(cache_file.parent().unwrap()).unwrap();
-    let with_cache = || PollerConfig {
-        cache_file: Some(cache_file.clone()),
-        ..config(&[registry.host()])
-    };
+    let with_cache = || config(&[registry.host()]).with_cache_file(cache_file.clone());
 
     let first = Poller::new(with_cache()).unwrap();
     first.set_repositories([(repo.clone(), Credentials::none())]);
@@ -166,11 +163,8 @@ async fn moved_tags_are_found_by_recheck() {
     let name = format!("{}/team/moving", registry.host());
     skopeo_copy(layout.dir(), "latest", &format!("{name}:latest"), None).unwrap();
     let repo = repository(&registry.host(), "team/moving");
-    let poller = Poller::new(PollerConfig {
-        tag_recheck_interval: Some(Duration::ZERO),
-        ..config(&[registry.host()])
-    })
-    .unwrap();
+    let poller =
+        Poller::new(config(&[registry.host()]).with_tag_recheck_interval(Duration::ZERO)).unwrap();
     poller.set_repositories([(repo.clone(), Credentials::none())]);
     poller.poll_all().await;
     let first = repo_snapshot(&poller.snapshot(), &repo);
@@ -207,11 +201,9 @@ async fn run_polls_on_the_interval_and_follows_the_set_in_use() {
         .unwrap();
     let one = repository(&registry.host(), "team/one");
     let two = repository(&registry.host(), "team/two");
-    let poller = Poller::new(PollerConfig {
-        poll_interval: Duration::from_millis(300),
-        ..config(&[registry.host()])
-    })
-    .unwrap();
+    let poller =
+        Poller::new(config(&[registry.host()]).with_poll_interval(Duration::from_millis(300)))
+            .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn({
         let poller = poller.clone();
