@@ -10,12 +10,17 @@
 //!    this whole process, the server and the HTTP client), next to `kubectl get
 //!    deployments,daemonsets,statefulsets,cronjobs -A -o json`, what a user
 //!    would otherwise run to see the same workloads.
-//! 2. **Polling during a sync**: the engine syncs a tree of 1,000 objects
-//!    (creating them) alone, then another such tree while 50 clients poll
-//!    `GET /v11/services?services=<id>` every `API_BENCH_POLL_MS` (500 ms;
-//!    fluxctl's `--watch` polls every 2 s, its job wait from 100 ms backing
-//!    off to 5 s), as 50 `fluxctl release --watch` would. Every request must
-//!    succeed; the sync's time with the pollers against without.
+//! 2. **Polling during a sync**: fluxd as a daemon (in this process, its
+//!    HTTP API on a loopback port) over a repository of its own. A policy
+//!    job (lock a workload) is submitted through `POST /v9/update-manifests`
+//!    and runs; then each of four commits replaces a generated tree of
+//!    1,000 new objects, fluxd is told (`notify`) and syncs it: twice alone,
+//!    once while 50 clients poll `GET /v6/jobs?id=<that job>` every
+//!    `API_BENCH_POLL_MS` (500 ms; fluxctl's job wait polls from 100 ms
+//!    backing off to 5 s), and once while 50 poll `GET
+//!    /v11/services?services=<id>`, as 50 `fluxctl release --watch` would.
+//!    The sync's time is fluxd's own (`flux_daemon_sync_duration_seconds`);
+//!    every poll must succeed.
 //!
 //! Run with `cargo bench -p tests --bench api`.
 //!
@@ -32,14 +37,24 @@
 //! (`cargo test -p tests --bench api`), same shared machine: `/v6/services`
 //! p50 35.9 ms, p95 50.4 ms, 21k allocations (5.3 MiB) per request;
 //! `/v10/images` p50 37.6 ms, p95 44.6 ms, 32k allocations; kubectl p50
-//! 736 ms. The sync took 3.97 s alone and 3.57 s with the 50 pollers
-//! (-10%, noise; two more runs +10.6% and +9.4%); all 600 poll requests
-//! succeeded. Release build (`cargo bench -p tests --bench api`, once,
-//! other builds running): `/v6/services` p50 9.3 ms, p95 14.3 ms;
-//! `/v10/images` p50 7.3 ms, p95 10.2 ms; kubectl p50 649 ms; the sync
-//! 2.20 s alone and 3.06 s with the pollers (+39%, one run, not yet
-//! explained: the pollers no longer reach the API server, so this is CPU
-//! on the shared cores or noise), 550 poll requests, none failed.
+//! 736 ms. Release build (`cargo bench -p tests --bench api`, once, other
+//! builds running): `/v6/services` p50 9.3 ms, p95 14.3 ms; `/v10/images`
+//! p50 7.3 ms, p95 10.2 ms; kubectl p50 649 ms.
+//!
+//! Polling during the daemon's sync, debug build, three runs on 2 cores
+//! shared with five other builds (load average 17 to 25; two syncs alone
+//! of the same size differed by up to 70% in one run): with 50 clients on
+//! `/v6/jobs` the sync took -8.8%, +6.6% and +24% against the mean of its
+//! runs alone (12.5 to 13.9 s); on `/v11/services?services=<id>` +33%,
+//! +125% and +19%. Every one of the 9,300 poll requests succeeded. The
+//! pollers add no API server request (the counts by verb and kind during
+//! a sync are the same with and without them: the sync's 1,000 applies,
+//! the controller manager's updates) and, in this process, which also runs
+//! the 50 clients, 0.6 to 1.1 CPU seconds over 1,400 to 1,700 requests
+//! (about 0.5 ms a request, server and client together, debug build). So
+//! what slows the sync is CPU on the shared cores, not the API server;
+//! the goal (at most 10%) needs a quiet machine to be shown, and is not
+//! shown here.
 
 // A benchmark that cannot set up has nothing to measure.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -136,7 +151,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     repo.commit_and_push("1,000 workloads")?;
     cluster
         .admin()
-        .apply_yaml(&support::namespaces(&["wl", "sa", "sb"]), "namespaces")
+        .apply_yaml(
+            &support::namespaces(&["wl", "sa", "sb", "sc", "sd"]),
+            "namespaces",
+        )
         .await?;
     cluster
         .admin()
@@ -242,55 +260,314 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ms(percentile(&kubectl_times, 0.5))
     );
 
-    // Polling during a sync.
+    // Polling during a daemon's sync.
     let poll = Duration::from_millis(env_number("API_BENCH_POLL_MS", 500));
     println!(
-        "\n== a sync of {WORKLOADS} objects, alone and with {POLLERS} clients polling every {} ==",
+        "\n== fluxd syncing {WORKLOADS} new objects, alone and with {POLLERS} clients polling every {} ==",
         ms(poll)
     );
-    let tree_a = dir.path().join("sa");
-    let tree_b = dir.path().join("sb");
-    support::write_tree(&tree_a, "sa", WORKLOADS)?;
-    support::write_tree(&tree_b, "sb", WORKLOADS)?;
-    let alone = sync(&cluster, &set_of(&tree_a, "sync-a")).await;
-    settle(&cluster).await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (served, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let mut pollers = Vec::new();
-    for _ in 0..POLLERS {
-        let (client, stop, served, failed) =
-            (client.clone(), stop.clone(), served.clone(), failed.clone());
-        let url = format!("{base}/v11/services?services=watched:deployment/app-0");
-        pollers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let ok = match client.get(&url).send().await {
-                    Ok(answer) if answer.status() == 200 => answer.bytes().await.is_ok(),
-                    _ => false,
-                };
-                let counter = if ok { &served } else { &failed };
-                counter.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(poll).await;
+    let mut polling = PollingDaemon::start(&cluster, dir.path()).await?;
+    let job = polling.policy_job(&client).await?;
+    let jobs_url = format!("{}/v6/jobs?id={job}", polling.base);
+    let services_url = format!("{}/v11/services?services=dj:deployment/app-0", polling.base);
+    let mut alone = Vec::new();
+    let mut rows = Vec::new();
+    for (tree, pollers) in [
+        ("sa", None),
+        ("sb", Some(("GET /v6/jobs?id=<job>", &jobs_url))),
+        (
+            "sc",
+            Some(("GET /v11/services?services=<id>", &services_url)),
+        ),
+        ("sd", None),
+    ] {
+        let swarm = pollers.map(|(_, url)| Pollers::start(&client, url, poll));
+        if swarm.is_some() {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let requests_before = cluster.request_counts().await?;
+        let cpu_before = support::cpu_seconds(&cluster);
+        let took = polling.sync_tree(tree).await?;
+        let requests = cluster.request_counts().await?.since(&requests_before);
+        let cpu = cpu_used(&cpu_before, &support::cpu_seconds(&cluster));
+        let what = match (swarm, pollers) {
+            (Some(swarm), Some((what, _))) => {
+                let (served, failed) = swarm.stop().await;
+                rows.push((what, took, served, failed));
+                what
             }
-        }));
+            _ => {
+                alone.push(took);
+                "alone"
+            }
+        };
+        println!(
+            "  tree {tree} ({what}): {}; {} API server requests; CPU seconds: {cpu}",
+            secs(took),
+            requests.total()
+        );
+        if std::env::var_os("API_BENCH_REQUESTS_DETAIL").is_some() {
+            let mut top: Vec<_> = requests.iter().collect();
+            top.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+            for (key, count) in top.into_iter().take(8) {
+                println!("    {count:>6} {} {}/{}", key.verb, key.group, key.resource);
+            }
+        }
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let with_pollers = sync(&cluster, &set_of(&tree_b, "sync-b")).await;
-    stop.store(true, Ordering::Relaxed);
-    for poller in pollers {
-        poller.await?;
-    }
-    let (served, failed) = (
-        served.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
-    );
-    println!("sync alone            {}", secs(alone));
+    let mean_alone = alone.iter().sum::<Duration>() / alone.len() as u32;
     println!(
-        "sync with pollers     {}  ({:+.1}%)",
-        secs(with_pollers),
-        (with_pollers.as_secs_f64() / alone.as_secs_f64() - 1.0) * 100.0
+        "sync alone                             {} (runs: {})",
+        secs(mean_alone),
+        alone
+            .iter()
+            .map(|d| secs(*d))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    println!("poll requests         {served} answered, {failed} failed");
+    for (what, took, served, failed) in rows {
+        println!(
+            "sync with {POLLERS} x {what:<32} {}  ({:+.1}%); {served} requests answered, {failed} failed",
+            secs(took),
+            (took.as_secs_f64() / mean_alone.as_secs_f64() - 1.0) * 100.0
+        );
+        assert_eq!(failed, 0, "poll requests failed during the sync");
+    }
+    polling.process.stop(Duration::from_secs(30)).await;
     Ok(())
+}
+
+/// fluxd as a daemon (in this process, with its HTTP API on a loopback
+/// port) over a repository of its own, synced into the same cluster.
+struct PollingDaemon {
+    process: tests::fluxd::InProcess,
+    repo: GitFixture,
+    url: String,
+    base: String,
+    metrics: String,
+    previous: Option<String>,
+}
+
+impl PollingDaemon {
+    async fn start(cluster: &ControlPlane, dir: &Path) -> Result<Self, Box<dyn std::error::Error>> {
+        std::fs::create_dir(dir.join("daemon-repo"))?;
+        let repo = GitFixture::new(&dir.join("daemon-repo"), "main")?;
+        repo.write(
+            "dj/app.yaml",
+            &format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: dj\n---\n{}",
+                support::deployment("dj", 0)
+            ),
+        )?;
+        let first = repo.commit_and_push("one workload")?;
+        let url = format!("file://{}", repo.bare_path().display());
+        let port = tests::net::free_port()?;
+        let args = [
+            "fluxd".to_owned(),
+            format!("--git-url={url}"),
+            "--git-branch=main".to_owned(),
+            format!("--kubeconfig={}", cluster.kubeconfig_path().display()),
+            format!("--git-mirror-dir={}", dir.join("daemon-work").display()),
+            format!("--listen=127.0.0.1:{port}"),
+            "--registry-include-image=127.0.0.1:*".to_owned(),
+            "--git-poll-interval=1h".to_owned(),
+            "--sync-interval=1h".to_owned(),
+            "--automation-interval=1h".to_owned(),
+        ];
+        let process = tests::fluxd::InProcess::start(args, Duration::from_secs(120)).await?;
+        let daemon = Self {
+            process,
+            repo,
+            url,
+            base: format!("http://127.0.0.1:{port}/api/flux"),
+            metrics: format!("http://127.0.0.1:{port}/metrics"),
+            previous: None,
+        };
+        daemon.applied(&first).await?;
+        Ok(daemon)
+    }
+
+    /// Waits until the daemon applied `revision`.
+    async fn applied(&self, revision: &str) -> Result<(), Box<dyn std::error::Error>> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while self
+            .process
+            .daemon
+            .applied()
+            .map(|r| r.to_string())
+            .as_deref()
+            != Some(revision)
+        {
+            if Instant::now() > deadline {
+                return Err(format!("fluxd did not apply {revision} within 5 minutes").into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// A finished policy job (the workload locked), whose status the
+    /// pollers ask for, as `fluxctl` does while it waits.
+    async fn policy_job(
+        &self,
+        client: &reqwest::Client,
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let body = serde_json::json!({
+            "type": "policy",
+            "cause": {"Message": "bench", "User": "bench"},
+            "spec": {"dj:deployment/app-0": {"add": {"locked": "true"}, "remove": {}}},
+        });
+        let answer = client
+            .post(format!("{}/v9/update-manifests", self.base))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body)?)
+            .send()
+            .await?;
+        let status = answer.status();
+        let bytes = answer.bytes().await?;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        let job: String = serde_json::from_slice(&bytes)?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let status: serde_json::Value = serde_json::from_slice(
+                &client
+                    .get(format!("{}/v6/jobs?id={job}", self.base))
+                    .send()
+                    .await?
+                    .bytes()
+                    .await?,
+            )?;
+            match status["StatusString"].as_str() {
+                Some("succeeded") => break,
+                Some("failed") => return Err(format!("the policy job failed: {status}").into()),
+                _ if Instant::now() > deadline => {
+                    return Err(format!("the policy job did not finish: {status}").into());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        self.repo.git(["pull", "--quiet", "origin", "main"])?;
+        let head = self.repo.git(["rev-parse", "HEAD"])?;
+        // The job syncs its own commit.
+        self.applied(head.trim()).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(job)
+    }
+
+    async fn notify(&self) -> Result<(), Box<dyn std::error::Error>> {
+        use fluxd::contract::JobQueue as _;
+        self.process
+            .daemon
+            .notify(fluxd::api::Change::Git(fluxd::api::GitUpdate {
+                url: self.url.clone(),
+                branch: "main".to_owned(),
+            }))
+            .await
+            .map_err(|e| format!("notify: {e}"))?;
+        Ok(())
+    }
+
+    /// The sum and count of successful syncs' durations, from `/metrics`.
+    async fn sync_seconds(&self) -> Result<(f64, u64), Box<dyn std::error::Error>> {
+        let text = reqwest::get(&self.metrics).await?.text().await?;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok((
+            value("flux_daemon_sync_duration_seconds_sum{success=\"true\"}"),
+            value("flux_daemon_sync_duration_seconds_count{success=\"true\"}") as u64,
+        ))
+    }
+
+    /// Replaces the previous generated tree with `prefix`'s (1,000 new
+    /// objects; garbage collection is off, so nothing is deleted), tells
+    /// the daemon, and returns the sync's duration as fluxd measured it.
+    async fn sync_tree(&mut self, prefix: &str) -> Result<Duration, Box<dyn std::error::Error>> {
+        if let Some(previous) = self.previous.take() {
+            self.repo.git(["rm", "-r", "-q", previous.as_str()])?;
+        }
+        support::write_tree(&self.repo.work_path().join(prefix), prefix, WORKLOADS)?;
+        let revision = self.repo.commit_and_push(&format!("tree {prefix}"))?;
+        self.previous = Some(prefix.to_owned());
+        let (sum, count) = self.sync_seconds().await?;
+        self.notify().await?;
+        self.applied(&revision).await?;
+        let (sum_after, count_after) = self.sync_seconds().await?;
+        if count_after != count + 1 {
+            println!(
+                "({} syncs while applying tree {prefix})",
+                count_after - count
+            );
+        }
+        Ok(Duration::from_secs_f64(sum_after - sum))
+    }
+}
+
+/// Clients polling one URL until stopped.
+struct Pollers {
+    stop: Arc<AtomicBool>,
+    served: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Pollers {
+    fn start(client: &reqwest::Client, url: &str, every: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (served, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let tasks = (0..POLLERS)
+            .map(|_| {
+                let (client, stop, served, failed) =
+                    (client.clone(), stop.clone(), served.clone(), failed.clone());
+                let url = url.to_owned();
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let ok = match client.get(&url).send().await {
+                            Ok(answer) if answer.status() == 200 => answer.bytes().await.is_ok(),
+                            _ => false,
+                        };
+                        let counter = if ok { &served } else { &failed };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(every).await;
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            served,
+            failed,
+            tasks,
+        }
+    }
+
+    async fn stop(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        (
+            self.served.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// CPU seconds each process used between two readings, as one line.
+fn cpu_used(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> String {
+    after
+        .iter()
+        .map(|(name, seconds)| {
+            let used = seconds - before.get(name).copied().unwrap_or(0.0);
+            format!("{name} {used:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A set of one manifest, written under `dir/<name>`.
