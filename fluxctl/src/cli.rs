@@ -251,8 +251,14 @@ pub(crate) struct Release {
     /// Workload namespace
     #[arg(short = 'n', long, value_name = "string")]
     pub namespace: Option<String>,
-    /// List of workloads to release <namespace>:<kind>/<name>
-    #[arg(long = "workload", value_delimiter = ',', value_name = "strings")]
+    /// List of workloads to release, `<namespace>:<kind>/<name>` (the help
+    /// text is Flux's, word for word).
+    #[arg(
+        long = "workload",
+        value_delimiter = ',',
+        value_name = "strings",
+        help = "List of workloads to release <namespace>:<kind>/<name>"
+    )]
     pub workloads: Vec<String>,
     /// Release all workloads
     #[arg(long)]
@@ -284,13 +290,15 @@ pub(crate) struct Release {
     /// Who and why.
     #[command(flatten)]
     pub cause: CauseFlags,
-    /// List of controllers to release <namespace>:<kind>/<name> (deprecated: changed to --workload, use that instead)
+    /// List of controllers to release, `<namespace>:<kind>/<name>`
+    /// (deprecated: changed to --workload, use that instead).
     #[arg(
         short = 'c',
         long = "controller",
         hide = true,
         value_delimiter = ',',
-        value_name = "strings"
+        value_name = "strings",
+        help = "List of controllers to release <namespace>:<kind>/<name> (deprecated: changed to --workload, use that instead)"
     )]
     pub controllers: Vec<String>,
     /// Positional arguments (refused).

@@ -3,7 +3,7 @@
 //!
 //! [`Reconciler::reconcile`] waits for a worker (`--workers`), converts the
 //! resource to the [`Release`] model, resolves its chart and values,
-//! computes the checksum and asks [`decide`](crate::decision::decide) what to
+//! computes the checksum and asks [`decide`] what to
 //! do using only the status and the watched Helm storage: an unchanged
 //! release costs no helm call and no API write. Then, as helm-operator's
 //! release cycle: install (a failed install is uninstalled) or upgrade (a

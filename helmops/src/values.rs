@@ -8,7 +8,7 @@
 //!
 //! Every source is untrusted: values from Secrets are remembered by the
 //! release's [`Redactor`] so no message quotes them; `externalSourceRef`
-//! URLs follow the [`AccessPolicy`](crate::access::AccessPolicy) of the HTTP
+//! URLs follow the [`AccessPolicy`] of the HTTP
 //! client and their bodies are bounded while they stream; `chartFileRef`
 //! refuses symlinks and anything outside the chart.
 

@@ -2,7 +2,7 @@
 //! `/healthz` and `/readyz`.
 //!
 //! One handler dispatches every request by method and path against
-//! [`routes::ROUTES`](crate::api::routes::ROUTES), so that each answer,
+//! [`routes::ROUTES`], so that each answer,
 //! matched or not, is counted in `flux_request_duration_seconds` under
 //! Flux's route name, and so that Flux's rules hold exactly: `/v1/`..`/v5/`
 //! answer `410 Gone`, an unknown path or a route without its required query

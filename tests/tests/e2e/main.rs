@@ -6,6 +6,7 @@
 mod automation;
 mod controlplane;
 mod engine;
+mod examples;
 mod fluxctl;
 mod fluxd;
 mod gitsync;
