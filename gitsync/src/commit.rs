@@ -305,6 +305,7 @@ where
         if let (Some(note), Some(notes_commit)) = (&request.note, notes_commit) {
             refspecs.push(format!("{notes_commit}:{}", note.refname));
         }
+        tracing::debug!(url = %url, branch = %head.branch, revision = %commit, attempt, "pushing commit");
         let pushed = match push_refspecs(repo, remote, &refspecs) {
             Ok(rejections) => rejections,
             Err(error) if may_have_landed(&error) => {

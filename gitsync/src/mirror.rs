@@ -51,6 +51,10 @@ impl Mirror {
     /// Opens the mirror at `path`, creating an empty bare repository there if
     /// there is none. `branch` is the branch to follow; `None` follows the
     /// remote's default branch (its `HEAD`).
+    ///
+    /// Lock files a killed process left in an existing mirror are removed
+    /// (logged as warnings), so a mirror directory must not be opened by two
+    /// processes, or twice at once.
     pub async fn open(
         remote: Remote,
         path: impl Into<PathBuf>,
@@ -240,6 +244,7 @@ fn open_or_init(path: &Path) -> Result<(), Error> {
         source,
     };
     if path.join("HEAD").is_file() {
+        remove_stale_locks(path);
         Repository::open_bare(path).map_err(|e| git_error("opening the mirror", e))?;
         return Ok(());
     }
@@ -247,6 +252,49 @@ fn open_or_init(path: &Path) -> Result<(), Error> {
         .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
     Repository::init_bare(path).map_err(|e| git_error("creating a bare mirror", e))?;
     Ok(())
+}
+
+/// Removes the `.lock` files of refs and of the repository's own files
+/// (libgit2 writes `<file>.lock`, then renames it into place) that a process
+/// killed in the middle of a write left in the mirror: each would make every
+/// later update of that file fail with "failed to lock file". A mirror is
+/// one process's alone, and this runs before it is used, so any lock found
+/// now is such a leftover.
+fn remove_stale_locks(path: &Path) {
+    let mut found: Vec<PathBuf> = ["HEAD", "packed-refs", "config", "FETCH_HEAD", "shallow"]
+        .iter()
+        .map(|name| path.join(format!("{name}.lock")))
+        .filter(|lock| lock.is_file())
+        .collect();
+    let mut dirs = vec![path.join("refs")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let entry_path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => dirs.push(entry_path),
+                Ok(kind)
+                    if kind.is_file() && entry_path.extension().is_some_and(|e| e == "lock") =>
+                {
+                    found.push(entry_path);
+                }
+                _ => {}
+            }
+        }
+    }
+    for lock in found {
+        match std::fs::remove_file(&lock) {
+            Ok(()) => tracing::warn!(
+                lock = %lock.display(),
+                "removed a lock file left in the mirror by a process that stopped while writing"
+            ),
+            Err(error) => {
+                tracing::warn!(lock = %lock.display(), %error, "cannot remove a stale lock file of the mirror")
+            }
+        }
+    }
 }
 
 pub(crate) fn check_branch_name(branch: &str) -> Result<(), Error> {

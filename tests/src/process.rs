@@ -51,6 +51,8 @@ pub struct Server {
     /// Closing this tells the watchdog to stop the server.
     lifeline: Option<ChildStdin>,
     log: PathBuf,
+    /// The command's program, to find the server among the watchdog's children.
+    program: std::ffi::OsString,
 }
 
 impl Server {
@@ -102,6 +104,7 @@ impl Server {
             child,
             lifeline,
             log: log.to_owned(),
+            program: command.get_program().to_owned(),
         })
     }
 
@@ -166,6 +169,67 @@ impl Server {
         }
     }
 
+    /// The server's process id (the watchdog's child running the command),
+    /// once it runs the command's program; `None` if it has exited.
+    pub fn pid(&mut self) -> Option<u32> {
+        let watchdog = self.child.id();
+        let children = format!("/proc/{watchdog}/task/{watchdog}/children");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.check_running().is_err() {
+                return None;
+            }
+            let found = std::fs::read_to_string(&children)
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|pid| pid.parse::<u32>().ok())
+                .find(|pid| {
+                    // The watchdog's other child is `cat`; a child that has
+                    // not exec'ed the program yet still shows as bash.
+                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+                    program == self.program.as_encoded_bytes()
+                });
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kills the server and every process it started (a helm it runs) with
+    /// SIGKILL, as when its container dies: no chance to clean up. Reaps it
+    /// with its watchdog.
+    pub fn kill(&mut self) -> Result<(), Error> {
+        let Some(pid) = self.pid() else {
+            return Err(Error::ServerExited {
+                name: self.name.clone(),
+                status: "exited before it was killed".to_owned(),
+                log_tail: self.log_tail(4096),
+            });
+        };
+        let pids: Vec<String> = std::iter::once(pid)
+            .chain(descendants(pid))
+            .map(|p| p.to_string())
+            .collect();
+        let status = Command::new("kill")
+            .arg("-KILL")
+            .args(&pids)
+            .status()
+            .map_err(|e| Error::io(format!("killing {}", self.name), e))?;
+        if !status.success() {
+            return Err(Error::invalid(
+                format!("kill -KILL {pid} ({})", self.name),
+                status.to_string(),
+            ));
+        }
+        // The watchdog exits with the server's status once it is reaped.
+        let _ = self.child.wait();
+        self.lifeline = None;
+        tracing::debug!(server = %self.name, pid, "killed");
+        Ok(())
+    }
+
     /// Stops the server (SIGTERM, SIGKILL after five seconds) and reaps it.
     pub fn stop(&mut self) {
         if self.lifeline.take().is_none() {
@@ -193,6 +257,38 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The processes below `pid` (children, their children, ...), from `/proc`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((child, ppid));
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (child, _) in parents.iter().filter(|(_, p)| *p == parent) {
+            found.push(*child);
+            frontier.push(*child);
+        }
+    }
+    found
 }
 
 /// The last `max_bytes` of a file, lossily decoded; empty if unreadable.

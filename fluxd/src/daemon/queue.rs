@@ -5,8 +5,11 @@
 //! syncs, never beside one. The table is written to `jobs.json` in the state
 //! directory at every change, so that after a restart a finished job's
 //! status is still found, a job that was queued runs, and a job that was
-//! running is reported failed (it may or may not have pushed) rather than
-//! lost.
+//! running (fluxd was killed in the middle of it) runs again: it is planned
+//! afresh on the branch's head, so a change that was already pushed makes
+//! no second commit, and one that was not is pushed once. A job that was
+//! running at [`JOB_RESTARTS`] restarts in a row is failed instead, so a job
+//! that brings fluxd down cannot do so forever.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -30,6 +33,8 @@ use crate::daemon::worker::JobRunner;
 pub const JOBS_KEPT: usize = 100;
 /// The queue's file in the state directory.
 pub const JOBS_FILE: &str = "jobs.json";
+/// How many restarts may find a job running before it is failed.
+pub(crate) const JOB_RESTARTS: u32 = 3;
 
 /// What the loop is asked to do.
 #[derive(Debug)]
@@ -46,8 +51,15 @@ struct Entry {
     id: JobId,
     spec: UpdateSpec,
     status: JobStatus,
+    /// How many restarts found this job running.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    restarts: u32,
     #[serde(skip)]
     queued_at: Option<Instant>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Default)]
@@ -195,10 +207,25 @@ impl Daemon {
                         entry.queued_at = Some(Instant::now());
                         requeue.push(entry.id.clone());
                     }
+                    JobState::Running if entry.restarts + 1 < JOB_RESTARTS => {
+                        // Planned again on the head: what was pushed already
+                        // is not committed twice.
+                        entry.restarts += 1;
+                        entry.status.status_string = JobState::Queued;
+                        entry.queued_at = Some(Instant::now());
+                        tracing::warn!(
+                            job = %entry.id,
+                            restarts = entry.restarts,
+                            "a job was running when fluxd stopped: running it again (a change it already pushed is not committed twice)"
+                        );
+                        requeue.push(entry.id.clone());
+                    }
                     JobState::Running => {
                         entry.status.status_string = JobState::Failed;
-                        entry.status.err = "fluxd stopped while the job ran; it may or may not have pushed a commit: check the branch, and submit it again if need be".to_owned();
-                        tracing::warn!(job = %entry.id, "a job was running when fluxd stopped: reported failed");
+                        entry.status.err = format!(
+                            "fluxd stopped while the job ran, {JOB_RESTARTS} times in a row; not run again: check the branch, and submit it again if need be"
+                        );
+                        tracing::warn!(job = %entry.id, restarts = JOB_RESTARTS, "a job was running at each of the last restarts: reported failed");
                     }
                     _ => {}
                 }
@@ -276,6 +303,7 @@ impl Daemon {
                 id: id.clone(),
                 spec,
                 status,
+                restarts: 0,
                 queued_at: None,
             });
             self.persist();
@@ -286,6 +314,7 @@ impl Daemon {
             id: id.clone(),
             spec,
             status: JobStatus::default(),
+            restarts: 0,
             queued_at: Some(Instant::now()),
         });
         self.persist();
@@ -452,6 +481,7 @@ mod tests {
                 status_string: state,
                 ..JobStatus::default()
             },
+            restarts: 0,
             queued_at: None,
         }
     }
@@ -482,12 +512,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn after_a_restart_queued_jobs_run_again_running_ones_fail_finished_ones_are_found() {
+    async fn after_a_restart_queued_and_running_jobs_run_again_finished_ones_are_found() {
         let state = tempfile::tempdir().unwrap();
+        let mut worn = entry("running-again-and-again", JobState::Running);
+        worn.restarts = JOB_RESTARTS - 1;
         let entries = [
             entry("done", JobState::Succeeded),
             entry("running", JobState::Running),
             entry("waiting", JobState::Queued),
+            worn,
         ];
         std::fs::write(
             state.path().join(JOBS_FILE),
@@ -497,27 +530,37 @@ mod tests {
         let (daemon, mut worker) = daemon(state.path()).await;
         let status = |id: &str| daemon.status(&JobId(id.to_owned())).unwrap();
         assert_eq!(status("done").status_string, JobState::Succeeded);
-        let running = status("running");
-        assert_eq!(running.status_string, JobState::Failed);
-        assert!(
-            running.err.contains("fluxd stopped while the job ran"),
-            "{}",
-            running.err
-        );
+        // Killed while it ran: queued again, to be planned afresh on the head.
+        assert_eq!(status("running").status_string, JobState::Queued);
         assert_eq!(status("waiting").status_string, JobState::Queued);
-        match worker.work.try_recv() {
-            Ok(Work::Job(id)) => assert_eq!(id.as_str(), "waiting"),
-            other => panic!("{other:?}"),
+        // Running at the last restarts too: failed, not run forever.
+        let worn = status("running-again-and-again");
+        assert_eq!(worn.status_string, JobState::Failed);
+        assert!(
+            worn.err
+                .contains("fluxd stopped while the job ran, 3 times in a row"),
+            "{}",
+            worn.err
+        );
+        let mut queued = Vec::new();
+        while let Ok(work) = worker.work.try_recv() {
+            match work {
+                Work::Job(id) => queued.push(id.as_str().to_owned()),
+                Work::Refresh => panic!("a refresh was queued"),
+            }
         }
+        assert_eq!(queued, ["running", "waiting"]);
         assert!(matches!(
             daemon.status(&JobId("never".into())),
             Err(RequestError::UnknownJob(_))
         ));
-        // The file says the same after the restart's changes.
+        // The file says the same after the restart's changes, with the count.
         let written: Vec<Entry> =
             serde_json::from_slice(&std::fs::read(state.path().join(JOBS_FILE)).unwrap()).unwrap();
-        assert_eq!(written.len(), 3);
-        assert_eq!(written[1].status.status_string, JobState::Failed);
+        assert_eq!(written.len(), 4);
+        assert_eq!(written[1].status.status_string, JobState::Queued);
+        assert_eq!(written[1].restarts, 1);
+        assert_eq!(written[3].status.status_string, JobState::Failed);
     }
 
     #[tokio::test]

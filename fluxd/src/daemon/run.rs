@@ -540,6 +540,15 @@ impl SyncLoop {
                         } else if let Some(jobs) = &jobs {
                             jobs.observer().git_ready(true);
                         }
+                        if superseded(&self.syncer.source().mirror, &new).await {
+                            // A job (or a plan) fetched after this poll and
+                            // may have synced a newer head already: syncing
+                            // this one would apply an older revision over it
+                            // and move the marker back. The poller reports
+                            // the mirror's newer head on its next fetch.
+                            tracing::debug!(branch = %new.branch, revision = %new.revision, "new head already superseded in the mirror; not syncing it");
+                            continue;
+                        }
                         tracing::info!(branch = %new.branch, revision = %new.revision, "new head");
                         head = Some(new);
                         "new head"
@@ -609,6 +618,23 @@ impl SyncLoop {
             health.stopped();
         }
         tracing::info!("stopped");
+    }
+}
+
+/// True when the mirror's branch has commits `head` lacks: the mirror was
+/// fetched again (by a job, a plan, a refresh) after the poll that found
+/// `head`. A force-push back to `head` leaves the branch at `head`, so it
+/// is not superseded and is synced.
+async fn superseded(mirror: &Mirror, head: &Head) -> bool {
+    match mirror
+        .revisions_between(Some(head.revision), &format!("refs/heads/{}", head.branch))
+        .await
+    {
+        Ok(newer) => !newer.is_empty(),
+        Err(error) => {
+            tracing::debug!(%error, revision = %head.revision, "cannot compare a new head with the mirror; syncing it");
+            false
+        }
     }
 }
 

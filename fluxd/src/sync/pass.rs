@@ -338,6 +338,7 @@ impl Syncer {
         }
         let began = Instant::now();
         let describe = self.tracker.marker().describe();
+        tracing::debug!(marker = %describe, revision = %revision, "writing the sync marker");
         match self.tracker.advance(revision).await {
             Ok(MarkerUpdate::Moved { from, to }) => {
                 tracing::info!(

@@ -610,6 +610,10 @@ impl<'s> Run<'_, 's> {
             return Vec::new();
         }
         let started = Instant::now();
+        tracing::debug!(
+            dry_run = mode == GarbageCollection::DryRun,
+            "garbage collection started"
+        );
         let orphans = self.find_orphans().await;
         let found = orphans.len();
         let results = if mode == GarbageCollection::DryRun {
@@ -622,6 +626,9 @@ impl<'s> Run<'_, 's> {
                 })
                 .collect()
         } else {
+            if found > 0 {
+                tracing::debug!(orphans = found, "deleting orphans");
+            }
             delete_orphans(self.client(), self.config(), orphans).await
         };
         tracing::info!(

@@ -352,6 +352,65 @@ impl Daemon {
         self.server.check_running()
     }
 
+    /// Kills fluxd with SIGKILL and reaps it: no shutdown grace, no
+    /// clean-up, as when its node dies.
+    pub fn kill(&mut self) -> Result<(), Error> {
+        self.server.kill()
+    }
+
+    /// Kills fluxd with SIGKILL `delay` after it first logs a line (from
+    /// byte `from` of its log on) that satisfies `when`, and returns that
+    /// line and the log's length at the kill. The log is followed as it
+    /// grows (checked every millisecond), so the kill lands close to the
+    /// point the line marks. Fails if fluxd exits first or after `timeout`.
+    pub fn kill_when(
+        &mut self,
+        from: u64,
+        timeout: Duration,
+        delay: Duration,
+        when: impl Fn(&LogLine) -> bool,
+    ) -> Result<(LogLine, u64), Error> {
+        use std::io::{Read as _, Seek as _};
+
+        let mut file = std::fs::File::open(&self.log)
+            .map_err(|e| Error::io(format!("opening {}", self.log.display()), e))?;
+        file.seek(std::io::SeekFrom::Start(from))
+            .map_err(|e| Error::io(format!("reading {}", self.log.display()), e))?;
+        let deadline = Instant::now() + timeout;
+        let mut pending = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = file
+                .read(&mut chunk)
+                .map_err(|e| Error::io(format!("reading {}", self.log.display()), e))?;
+            pending.extend_from_slice(&chunk[..n]);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let text = String::from_utf8_lossy(&line);
+                if let Some(hit) = parse_logs(&text).into_iter().find(|line| when(line)) {
+                    if !delay.is_zero() {
+                        std::thread::sleep(delay);
+                    }
+                    self.kill()?;
+                    let length = std::fs::metadata(&self.log).map_or(0, |m| m.len());
+                    return Ok((hit, length));
+                }
+            }
+            if n > 0 {
+                continue;
+            }
+            self.server.check_running()?;
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: "fluxd: a log line to kill it at".to_owned(),
+                    after: timeout,
+                    log_tail: self.server.log_tail(4096),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Sends SIGTERM and waits for fluxd (and its watchdog) to exit.
     pub fn stop(&mut self) {
         self.server.stop();

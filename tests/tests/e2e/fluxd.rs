@@ -9,6 +9,7 @@
 mod cache;
 mod cli;
 mod commit;
+mod crash;
 mod dry_run;
 mod identity;
 mod marker;

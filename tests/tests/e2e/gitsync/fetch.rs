@@ -83,3 +83,37 @@ async fn empty_repository_has_no_default_branch() {
         "{err}"
     );
 }
+
+/// A fluxd killed while libgit2 wrote a ref leaves the ref's `.lock` file
+/// in the mirror (libgit2 writes `<ref>.lock`, then renames it). The mirror
+/// is one process's alone, so a lock found when it is opened is such a
+/// leftover: the next fetch, and pushing from the mirror, still work.
+#[tokio::test]
+async fn locks_a_killed_process_left_in_the_mirror_are_removed_when_it_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, first) = fixture(dir.path());
+    let url = fixture.bare_path().display().to_string();
+    let base = dir.path().join("m");
+    let mirror_dir = base.join("mirror");
+    let opened = mirror(remote(&url), &base, Some("main")).await;
+    assert_eq!(opened.fetch().await.unwrap().revision, first);
+    drop(opened);
+    for lock in [
+        "refs/heads/main.lock",
+        "refs/tags/flux-sync.lock",
+        "packed-refs.lock",
+        "HEAD.lock",
+        "config.lock",
+    ] {
+        let path = mirror_dir.join(lock);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "half written by a killed fluxd\n").unwrap();
+    }
+    fixture.write("b.yaml", "b: 1\n").unwrap();
+    let second = revision(&fixture.commit_and_push("second").unwrap());
+
+    let reopened = mirror(remote(&url), &base, Some("main")).await;
+    assert_eq!(reopened.fetch().await.unwrap().revision, second);
+    assert!(!mirror_dir.join("refs/heads/main.lock").exists());
+    assert!(!mirror_dir.join("packed-refs.lock").exists());
+}
