@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod chartrepo;
+mod faults;
 mod git;
 mod helm;
 mod hostile;
