@@ -450,6 +450,7 @@ impl RegistryClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let url = answered_at(&url, &response);
         let body = read_body(response, &url, MAX_MANIFEST_BYTES).await?;
         let digest = Digest::sha256_of(&body);
         if let Ok(wanted) = Digest::parse(reference)
@@ -531,6 +532,7 @@ impl RegistryClient {
             .send(Kind::Blob, repository, credentials, Method::GET, &url, None)
             .await?;
         let response = expect_ok(response, &url, repository, &format!("blob {digest}")).await?;
+        let url = answered_at(&url, &response);
         let body = read_body(response, &url, MAX_CONFIG_BYTES).await?;
         if digest.verifies(&body) == Some(false) {
             return Err(invalid(&url, "config blob does not match its digest"));
@@ -789,6 +791,22 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
     }
+}
+
+/// `url`, and where the answer came from when a redirect led elsewhere
+/// (scheme, host and path only: a blob store's signed query stays out of
+/// errors and logs), so an error names the host that really answered.
+fn answered_at(url: &str, response: &reqwest::Response) -> String {
+    let answered = response.url();
+    if answered.as_str() == url {
+        return url.to_owned();
+    }
+    let mut shown = answered.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    format!("{url} (redirected to {shown})")
 }
 
 fn invalid(url: &str, reason: &str) -> Error {

@@ -248,6 +248,8 @@ struct State {
     /// Tags read from the cache file, for repositories not (yet) in use.
     persisted: HashMap<Repository, Vec<(Box<str>, Digest)>>,
     dirty: bool,
+    /// The last write of the cache file failed (it is tried again each round).
+    write_failing: bool,
 }
 
 #[derive(Debug)]
@@ -572,10 +574,16 @@ impl Poller {
         let written =
             tokio::task::spawn_blocking(move || cache::write_atomically(&path, &bytes)).await;
         match written {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                if std::mem::take(&mut self.lock().write_failing) {
+                    tracing::info!("registry cache written again");
+                }
+            }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not write the registry cache");
-                self.lock().dirty = true;
+                tracing::warn!(error = %e, "could not write the registry cache; it is kept in memory and tried again after each poll");
+                let mut state = self.lock();
+                state.dirty = true;
+                state.write_failing = true;
             }
             Err(e) => tracing::warn!(error = %e, "registry cache writer failed"),
         }

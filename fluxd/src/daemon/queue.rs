@@ -102,6 +102,9 @@ struct Inner {
     table: Mutex<Table>,
     work: mpsc::UnboundedSender<Work>,
     state_file: Option<PathBuf>,
+    /// Held while the file is written, so writes land in the order of the
+    /// snapshots they write; `true` while the last write failed.
+    writing: Mutex<bool>,
     runner: JobRunner,
     automation: Option<Automation>,
     mirror: Mirror,
@@ -151,6 +154,7 @@ impl Daemon {
                 table: Mutex::new(Table::default()),
                 work,
                 state_file,
+                writing: Mutex::new(false),
                 runner,
                 automation,
                 mirror,
@@ -240,11 +244,19 @@ impl Daemon {
         self.inner.observer.queue_length(self.lock().queued());
     }
 
-    /// Writes the table to the state directory (atomically, by rename).
+    /// Writes the table to the state directory: a temporary file beside it,
+    /// flushed to disk, then renamed over it, so a failed write (a full
+    /// disk) leaves the last good file and no partial one. The table stays
+    /// in memory either way, and the next change writes it all again.
     fn persist(&self) {
         let Some(path) = &self.inner.state_file else {
             return;
         };
+        let mut failing = self
+            .inner
+            .writing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let bytes = {
             let table = self.lock();
             let entries: Vec<&Entry> = table
@@ -254,13 +266,19 @@ impl Daemon {
                 .collect();
             serde_json::to_vec(&entries)
         };
-        let written = bytes.map_err(std::io::Error::other).and_then(|bytes| {
-            let temporary = path.with_extension("json.tmp");
-            std::fs::write(&temporary, bytes)?;
-            std::fs::rename(&temporary, path)
-        });
-        if let Err(error) = written {
-            tracing::warn!(path = %path.display(), %error, "cannot write the job queue file");
+        let written = bytes
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_atomically(path, &bytes));
+        match written {
+            Ok(()) if *failing => {
+                *failing = false;
+                tracing::info!(path = %path.display(), "job queue file written again");
+            }
+            Ok(()) => {}
+            Err(error) => {
+                *failing = true;
+                tracing::warn!(path = %path.display(), %error, "cannot write the job queue file; the queue is kept in memory and written again at its next change");
+            }
         }
     }
 
@@ -463,6 +481,23 @@ impl ImageSource for Daemon {
 /// The observer to use when none is given.
 pub(crate) fn no_observer() -> Arc<dyn Observer> {
     Arc::new(NoObserver)
+}
+
+/// Writes `bytes` to `path` by way of `<path>.tmp` (synced, then renamed);
+/// the temporary file is removed when any step fails.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let temporary = path.with_extension("json.tmp");
+    let result = std::fs::File::create(&temporary)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
 }
 
 #[cfg(test)]

@@ -136,8 +136,9 @@ impl ChartRepositories {
         credentials: Option<&RepoCredentials>,
     ) -> Result<Arc<RepoIndex>, Error> {
         let key = (normalize(repo_url), credentials.map(|c| c.username.clone()));
-        let mut indexes = self.indexes.lock().await;
-        if let Some(cached) = indexes.get(&key)
+        // Not held across the request: a repository that hangs must not
+        // hold up the releases of every other repository.
+        if let Some(cached) = self.indexes.lock().await.get(&key)
             && cached.fetched.elapsed() < self.refresh
         {
             return Ok(cached.index.clone());
@@ -151,7 +152,7 @@ impl ChartRepositories {
             reason: "index.yaml is not UTF-8".to_owned(),
         })?;
         let index = Arc::new(RepoIndex::parse(&text, &redact_url(repo_url))?);
-        indexes.insert(
+        self.indexes.lock().await.insert(
             key,
             CachedIndex {
                 fetched: Instant::now(),

@@ -103,6 +103,19 @@ impl FluxdCommand {
         })
     }
 
+    /// Runs fluxd through `wrapper` (a program and its first arguments, to
+    /// which fluxd's path and arguments are appended), e.g. `unshare -m ...
+    /// sh -c '...; exec "$@"' sh` to give it a mount namespace of its own.
+    #[must_use]
+    pub fn wrapped<I, S>(mut self, wrapper: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.wrapper = wrapper.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Adds arguments.
     #[must_use]
     pub fn args<I, S>(mut self, args: I) -> Self
@@ -345,6 +358,22 @@ impl Daemon {
     /// How many log lines satisfy `matches` so far.
     pub fn count_logs(&self, matches: impl Fn(&LogLine) -> bool) -> usize {
         self.logs().iter().filter(|line| matches(line)).count()
+    }
+
+    /// fluxd's process id (not its watchdog's), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.server.pid()
+    }
+
+    /// The address its API listens on, from its `listening` log line
+    /// (waiting for it at most `timeout`): `http://127.0.0.1:PORT`.
+    pub fn api_url(&mut self, timeout: Duration) -> Result<String, Error> {
+        let line = self.wait_for_log(timeout, "the API to listen", |line| {
+            line.is("listening") && line.str("flag") == Some("--listen")
+        })?;
+        line.str("addr")
+            .map(|addr| format!("http://{addr}"))
+            .ok_or_else(|| Error::invalid("the listening line", "no addr"))
     }
 
     /// Fails with the log tail if fluxd has exited.

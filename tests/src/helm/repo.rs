@@ -1,5 +1,11 @@
 //! A Helm chart repository served from a directory on 127.0.0.1, in process
 //! (axum), with optional basic auth and a log of the paths requested.
+//!
+//! A test changes what it serves by changing the directory: a garbage
+//! `index.yaml`, an archive that is not the one the index names, or a file
+//! `NAME.redirect` holding a URL, which makes a request for `NAME` answer
+//! `302 Found` to that URL (a repository whose archives live on another
+//! host).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,6 +81,11 @@ impl ChartRepository {
         format!("http://{}/", self.addr)
     }
 
+    /// `127.0.0.1:PORT`, for a proxy in front of it.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Paths requested so far (with the answer's status), oldest first.
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
@@ -115,6 +126,14 @@ async fn serve(
         response
     } else if file.contains('/') || file.starts_with('.') {
         answer(StatusCode::BAD_REQUEST, Body::empty())
+    } else if let Ok(to) =
+        tokio::fs::read_to_string(shared.dir.join(format!("{file}.redirect"))).await
+    {
+        let mut response = answer(StatusCode::FOUND, Body::empty());
+        if let Ok(location) = header::HeaderValue::from_str(to.trim()) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        response
     } else {
         match tokio::fs::read(shared.dir.join(&file)).await {
             Ok(bytes) => answer(StatusCode::OK, Body::from(bytes)),

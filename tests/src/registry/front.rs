@@ -69,6 +69,10 @@ pub enum Misbehaviour {
         /// Base URL of the server redirected to.
         to: String,
     },
+    /// Blob requests come back `200` with a well-formed image config that
+    /// is not the blob asked for (its digest does not match): a lying
+    /// registry or cache claiming every image was built in 2099.
+    WrongBlobs,
 }
 
 /// How the front behaves.
@@ -92,6 +96,9 @@ pub struct FrontConfig {
 #[derive(Debug)]
 struct App {
     config: FrontConfig,
+    /// Misbehaviour by repository path: `config.misbehaviour` at the start,
+    /// changed by [`RegistryFront::set_misbehaviour`].
+    misbehaviour: Mutex<HashMap<String, Misbehaviour>>,
     http: reqwest::Client,
     addr: SocketAddr,
     /// token -> (scope, expiry).
@@ -128,6 +135,7 @@ impl RegistryFront {
             .local_addr()
             .map_err(|e| Error::io("reading the front's address", e))?;
         let app = Arc::new(App {
+            misbehaviour: Mutex::new(config.misbehaviour.clone()),
             config,
             http: reqwest::Client::new(),
             addr,
@@ -165,6 +173,16 @@ impl RegistryFront {
     /// Every `Authorization` header the front received, in order.
     pub fn authorizations(&self) -> Vec<String> {
         lock(&self.app.authorizations).clone()
+    }
+
+    /// Makes repository `path` misbehave from now on (`None`: answer well
+    /// again), so a test can end a fault and watch the client recover.
+    pub fn set_misbehaviour(&self, path: &str, misbehaviour: Option<Misbehaviour>) {
+        let mut all = lock(&self.app.misbehaviour);
+        match misbehaviour {
+            Some(m) => all.insert(path.to_owned(), m),
+            None => all.remove(path),
+        };
     }
 
     /// Tags deleted by [`Misbehaviour::DeleteAfterList`].
@@ -251,7 +269,8 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         *count += 1;
         *count
     };
-    match (app.config.misbehaviour.get(&repo), &target) {
+    let misbehaviour = lock(&app.misbehaviour).get(&repo).cloned();
+    match (misbehaviour.as_ref(), &target) {
         (Some(Misbehaviour::RateLimit { times, retry_after }), _) if seen <= *times => {
             let mut response = plain(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -278,6 +297,15 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             }
             return response;
         }
+        (Some(Misbehaviour::WrongBlobs), Target::Other(_)) => {
+            let body = json!({
+                "architecture": "amd64",
+                "os": "linux",
+                "created": "2099-01-01T00:00:00Z",
+                "rootfs": {"type": "layers", "diff_ids": []},
+            });
+            return json_response(StatusCode::OK, body.to_string().into_bytes());
+        }
         _ => {}
     }
     let result = match &target {
@@ -289,7 +317,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         Err(e) => return plain(StatusCode::BAD_GATEWAY, &e.to_string()),
     };
     if let (Some(Misbehaviour::UnknownMediaType), Target::Manifest(_)) =
-        (app.config.misbehaviour.get(&repo), &target)
+        (misbehaviour.as_ref(), &target)
     {
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -297,7 +325,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         );
     }
     if let (Some(Misbehaviour::DeleteAfterList { tag }), Target::Tags(_)) =
-        (app.config.misbehaviour.get(&repo), &target)
+        (misbehaviour.as_ref(), &target)
         && !lock(&app.deleted).contains(tag)
         && let Err(e) = delete_tag(&app, &repo, tag).await
     {

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auto;
+mod disk;
 mod faults;
 mod jobs;
 

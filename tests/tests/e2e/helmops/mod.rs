@@ -5,6 +5,7 @@
 
 mod chartrepo;
 mod crash;
+mod faults;
 mod git;
 mod helm;
 mod hostile;
