@@ -291,7 +291,7 @@ fn remove_stale_locks(path: &Path) {
                 "removed a lock file left in the mirror by a process that stopped while writing"
             ),
             Err(error) => {
-                tracing::warn!(lock = %lock.display(), %error, "cannot remove a stale lock file of the mirror")
+                tracing::warn!(lock = %lock.display(), %error, "cannot remove a stale lock file of the mirror");
             }
         }
     }
