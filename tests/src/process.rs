@@ -113,22 +113,6 @@ impl Server {
         &self.name
     }
 
-    /// The process id of the server itself (the watchdog's child that is
-    /// not its pipe reader), for `/proc/PID/...` and `prlimit`; `None` once
-    /// it has exited.
-    pub fn pid(&self) -> Option<u32> {
-        let watchdog = self.child.id();
-        let children =
-            std::fs::read_to_string(format!("/proc/{watchdog}/task/{watchdog}/children")).ok()?;
-        children
-            .split_whitespace()
-            .filter_map(|pid| pid.parse::<u32>().ok())
-            .find(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|comm| comm.trim() != "cat")
-            })
-    }
-
     /// Path of the server's log file.
     pub fn log_path(&self) -> &Path {
         &self.log

@@ -361,7 +361,7 @@ impl Daemon {
     }
 
     /// fluxd's process id (not its watchdog's), while it runs.
-    pub fn pid(&self) -> Option<u32> {
+    pub fn pid(&mut self) -> Option<u32> {
         self.server.pid()
     }
 
