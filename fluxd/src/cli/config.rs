@@ -202,6 +202,9 @@ pub struct Config {
     pub helm_operator: Option<crate::helm_operator::HelmOperatorConfig>,
     /// Timeout of each network operation on the repository (`--git-timeout`).
     pub git_timeout: Duration,
+    /// `--git-allow-history-rewrite`: follow a branch whose history was
+    /// rewritten behind the sync marker instead of refusing it.
+    pub allow_history_rewrite: bool,
     /// The deploy key (ssh URLs only).
     pub deploy_key: DeployKeyConfig,
     /// Commits, notes, signatures.
@@ -344,6 +347,7 @@ impl Config {
                 None
             },
             git_timeout: flags.git_timeout,
+            allow_history_rewrite: flags.git_allow_history_rewrite,
             deploy_key,
             git_write,
             automation: automation(flags)?,
@@ -641,6 +645,21 @@ mod tests {
         )
         .unwrap();
         Config::from_flags(&flags)
+    }
+
+    #[test]
+    fn history_rewrites_are_refused_unless_allowed() {
+        assert!(!config(&[]).unwrap().allow_history_rewrite);
+        assert!(
+            config(&["--git-allow-history-rewrite"])
+                .unwrap()
+                .allow_history_rewrite
+        );
+        assert!(
+            !config(&["--git-allow-history-rewrite=false"])
+                .unwrap()
+                .allow_history_rewrite
+        );
     }
 
     fn flag_of(error: Error) -> &'static str {
