@@ -8,11 +8,16 @@
 //! to the API through the pod's ServiceAccount and read that kubeconfig for
 //! the namespace of namespace-less manifests alone. fluxd does the same.
 
+mod retry;
+
 use std::path::{Path, PathBuf};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::Error;
+
+/// How many requests of one client may wait for the retry layer's buffer.
+const CLIENT_BUFFER: usize = 1024;
 
 /// Where the in-cluster ServiceAccount mount keeps the pod's namespace.
 pub const IN_CLUSTER_NAMESPACE_FILE: &str =
@@ -93,12 +98,22 @@ impl ClusterConfig {
         Ok(None)
     }
 
-    /// A client on the current tokio runtime.
+    /// A client on the current tokio runtime. Answers that say "later"
+    /// (429, 503) are retried a few times with a bounded backoff, honouring
+    /// `Retry-After` (at most 4 retries, 250 ms doubling to 4 s, `Retry-After`
+    /// up to 10 s); kube's own, far longer, retries are off.
     pub fn client(&self) -> Result<kube::Client, Error> {
-        kube::Client::try_from(self.config.clone()).map_err(|e| Error::ClusterConfig {
-            source_name: self.source.to_string(),
-            reason: e.to_string(),
-        })
+        let mut config = self.config.clone();
+        config.default_retry = false;
+        let builder =
+            kube::client::ClientBuilder::try_from(config).map_err(|e| Error::ClusterConfig {
+                source_name: self.source.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(builder
+            .with_layer(&tower::buffer::BufferLayer::new(CLIENT_BUFFER))
+            .with_layer(&tower::retry::RetryLayer::new(retry::ApiRetry::default()))
+            .build())
     }
 
     /// The namespace of the kubeconfig's current context (or the pod's, in a cluster).

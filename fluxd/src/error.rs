@@ -66,6 +66,36 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The branch's history was rewritten behind the sync marker: its head
+    /// does not descend from the revision the marker records (a force push,
+    /// a reset). Nothing of that head is applied or pruned unless
+    /// `--git-allow-history-rewrite` is given.
+    #[error(
+        "refusing to sync branch {branch}: its history was rewritten: the head {head} does not descend from {marker_revision}, the sync marker's revision ({marker}); nothing was applied or pruned: restore the branch, move or delete the sync marker, or run fluxd with --git-allow-history-rewrite"
+    )]
+    HistoryRewritten {
+        /// The branch.
+        branch: String,
+        /// Its new head.
+        head: gitsync::Revision,
+        /// The revision the sync marker records.
+        marker_revision: gitsync::Revision,
+        /// Where the marker lives (`tag flux-sync in URL`, a Secret's annotation).
+        marker: String,
+    },
+    /// The sync marker cannot be read, so a rewritten history cannot be told
+    /// from a fast-forward: nothing is applied until it can be read.
+    #[error(
+        "not syncing branch {branch}: cannot read the sync marker ({marker}) to check that the branch's history was not rewritten: {reason}"
+    )]
+    MarkerUnreadable {
+        /// The branch.
+        branch: String,
+        /// Where the marker lives.
+        marker: String,
+        /// Why it cannot be read.
+        reason: String,
+    },
     /// A commit message template does not compile or render.
     #[error("commit message template `{kind}`: {reason}")]
     Template {

@@ -148,6 +148,34 @@ impl Mirror {
         .await
     }
 
+    /// Whether `revision` is `ancestor` or one of its descendants: whether a
+    /// branch that moved from `ancestor` to `revision` moved forward. A
+    /// commit the mirror does not have (gone from the remote with a
+    /// rewritten history) is nobody's ancestor: `false`.
+    pub async fn descends_from(
+        &self,
+        revision: Revision,
+        ancestor: Revision,
+    ) -> Result<bool, Error> {
+        if revision == ancestor {
+            return Ok(true);
+        }
+        self.run("reading the history of", 0, move |repo, remote| {
+            let git = |source| Error::Git {
+                url: remote.url().to_string(),
+                operation: "reading the history of",
+                source,
+            };
+            if repo.find_commit(ancestor.oid()).is_err() {
+                return Ok(false);
+            }
+            repo.find_commit(revision.oid()).map_err(git)?;
+            repo.graph_descendant_of(revision.oid(), ancestor.oid())
+                .map_err(git)
+        })
+        .await
+    }
+
     /// Runs `work` on the mirror's repository in a blocking task, one at a
     /// time. `network_operations` bounds how many network round trips `work`
     /// makes, for the watchdog: if the task outlives all their timeouts it is

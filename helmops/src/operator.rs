@@ -466,7 +466,20 @@ impl Operator {
         );
         let (storage, watches) = ReleaseStorage::watch(client.clone(), &config.allow_namespaces);
         let storage_tasks = watches.into_iter().map(tokio::spawn).collect();
-        let mut kinds = discover(&client).await?;
+        // An API server that cannot answer yet (restarting, overloaded) is
+        // no reason to exit: no kind is watched until discovery, tried again
+        // every discovery interval, finds the CRDs.
+        let mut kinds = match discover(&client).await {
+            Ok(kinds) => kinds,
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    retry_s = config.discovery_interval.as_secs(),
+                    "cannot look for the HelmRelease CRDs yet; looking again every discovery interval"
+                );
+                ServedKinds::default()
+            }
+        };
         if kinds.v1alpha2 && daemon.is_none() {
             tracing::warn!(
                 "FluxHelmRelease CRD is installed but no daemon repository was given (--git-url); FluxHelmReleases are not watched"

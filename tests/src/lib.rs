@@ -14,6 +14,7 @@
 //! Tests that need a server fail, never skip, when it cannot start: the error
 //! says what is missing and how to install it.
 
+pub mod api_proxy;
 pub mod controlplane;
 mod error;
 pub mod fluxd;

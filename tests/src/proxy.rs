@@ -2,12 +2,15 @@
 //! misbehave: forward, accept and never answer (a server that hangs), refuse
 //! (accept and close at once: a server that is down), or cut the connection
 //! of one git push after the server took it and before its answer reaches
-//! the client (the push landed, the client cannot know).
+//! the client (the push landed, the client cannot know); and slow down
+//! what it forwards (a slow disk or network behind a server: etcd with
+//! latency).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use crate::Error;
 
@@ -33,6 +36,8 @@ struct Shared {
     /// How many were cut.
     cut: AtomicUsize,
     stop: AtomicBool,
+    /// Latency added before each chunk is passed on, either way.
+    delay: Mutex<Duration>,
 }
 
 /// A running proxy; stops (closing every connection) on drop.
@@ -58,6 +63,7 @@ impl Proxy {
             cuts: AtomicUsize::new(0),
             cut: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
+            delay: Mutex::new(Duration::ZERO),
         });
         let accepting = shared.clone();
         let thread = std::thread::Builder::new()
@@ -98,6 +104,16 @@ impl Proxy {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = mode;
         close_all(&self.shared);
+    }
+
+    /// Waits `delay` before passing on each chunk read, in both directions,
+    /// on open connections and new ones (zero: none).
+    pub fn set_delay(&self, delay: Duration) {
+        *self
+            .shared
+            .delay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = delay;
     }
 
     /// Cuts the next smart-HTTP push (`POST .../git-receive-pack`): the
@@ -175,6 +191,14 @@ fn handle(shared: &Arc<Shared>, client: TcpStream) {
     }
 }
 
+/// Sleeps for the delay set, if any.
+fn wait(shared: &Shared) {
+    let delay = *shared.delay.lock().unwrap_or_else(PoisonError::into_inner);
+    if !delay.is_zero() {
+        std::thread::sleep(delay);
+    }
+}
+
 fn copy_up(shared: &Shared, mut from: TcpStream, mut to: TcpStream, cut_answer: &AtomicBool) {
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -197,6 +221,7 @@ fn copy_up(shared: &Shared, mut from: TcpStream, mut to: TcpStream, cut_answer: 
                 cut_answer.store(true, Ordering::SeqCst);
             }
         }
+        wait(shared);
         if to.write_all(&buffer[..n]).is_err() {
             break;
         }
@@ -218,6 +243,7 @@ fn copy_down(shared: &Shared, mut from: TcpStream, mut to: TcpStream, cut_answer
             let _ = from.shutdown(Shutdown::Both);
             return;
         }
+        wait(shared);
         if to.write_all(&buffer[..n]).is_err() {
             break;
         }

@@ -409,6 +409,9 @@ pub struct Config {
     pub helm_operator: Option<crate::helm_operator::HelmOperatorConfig>,
     /// Timeout of each network operation on the repository (`--git-timeout`).
     pub git_timeout: Duration,
+    /// `--git-allow-history-rewrite`: follow a branch whose history was
+    /// rewritten behind the sync marker instead of refusing it.
+    pub allow_history_rewrite: bool,
     /// The deploy key (ssh URLs only).
     pub deploy_key: DeployKeyConfig,
     /// Commits, notes, signatures.
@@ -453,6 +456,7 @@ impl Config {
             allow_cluster_scoped: false,
             default_namespace: None,
             gc: GcMode::Off,
+            allow_history_rewrite: false,
             exclude_resources: manifests::cluster::DEFAULT_EXCLUDED_KINDS
                 .map(str::to_owned)
                 .to_vec(),
@@ -474,6 +478,13 @@ impl Config {
     #[must_use]
     pub fn with_branch(mut self, branch: impl Into<Option<String>>) -> Self {
         self.branch = branch.into();
+        self
+    }
+
+    /// Sets [`allow_history_rewrite`](Self::allow_history_rewrite).
+    #[must_use]
+    pub fn with_allow_history_rewrite(mut self, allow: bool) -> Self {
+        self.allow_history_rewrite = allow;
         self
     }
 
@@ -754,6 +765,7 @@ impl Config {
                 None
             },
             git_timeout: flags.git_timeout,
+            allow_history_rewrite: flags.git_allow_history_rewrite,
             deploy_key,
             git_write,
             automation: automation(flags)?,
@@ -1051,6 +1063,21 @@ mod tests {
         )
         .unwrap();
         Config::from_flags(&flags)
+    }
+
+    #[test]
+    fn history_rewrites_are_refused_unless_allowed() {
+        assert!(!config(&[]).unwrap().allow_history_rewrite);
+        assert!(
+            config(&["--git-allow-history-rewrite"])
+                .unwrap()
+                .allow_history_rewrite
+        );
+        assert!(
+            !config(&["--git-allow-history-rewrite=false"])
+                .unwrap()
+                .allow_history_rewrite
+        );
     }
 
     fn flag_of(error: Error) -> &'static str {

@@ -105,6 +105,16 @@ pub struct Flags {
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = positive_duration)]
     pub git_timeout: Duration,
 
+    /// Follow the branch when its history was rewritten behind the sync marker (a force
+    /// push or a reset: the new head does not descend from the marker's revision),
+    /// applying the new tree and pruning what left it. Without it such a head is refused,
+    /// with an error each sync, until the branch is restored or the marker moved or
+    /// deleted. fluxd's own flag: Flux v1 had no such check
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", value_parser = go_bool,
+        value_name = "BOOL")]
+    pub git_allow_history_rewrite: bool,
+
     /// Name of the tag that marks the last synced revision (--sync-state git).
     #[arg(long, value_name = "TAG", default_value = gitsync::DEFAULT_SYNC_TAG)]
     pub git_sync_tag: String,

@@ -205,7 +205,8 @@ async fn run_until(
         checkouts: workdir.job_checkouts(),
         ..source.clone()
     };
-    let mut syncer = Syncer::new(source, engine, marker);
+    let mut syncer = Syncer::new(source, engine, marker)
+        .with_history_rewrites_allowed(config.allow_history_rewrite);
     if let Some(verifier) = verifier {
         syncer = syncer.with_verification(config.git_write.verify_mode, verifier);
     }
@@ -734,8 +735,25 @@ fn after(interval: Duration) -> Instant {
 }
 
 fn log_failed(result: Result<SyncRun, Error>) {
-    if let Err(error) = result {
-        tracing::warn!(%error, "sync failed");
+    match result {
+        Ok(_) => {}
+        Err(
+            ref error @ Error::HistoryRewritten {
+                ref branch,
+                head,
+                marker_revision,
+                ..
+            },
+        ) => {
+            tracing::error!(
+                branch = %branch,
+                head = %head,
+                marker_revision = %marker_revision,
+                %error,
+                "sync refused: the branch's history was rewritten behind the sync marker"
+            );
+        }
+        Err(error) => tracing::warn!(%error, "sync failed"),
     }
 }
 

@@ -169,6 +169,7 @@ pub struct Syncer {
     /// The last revision whose resources outside the scope were reported.
     scope_reported: Option<Revision>,
     verification: Option<(VerifyMode, Verifier)>,
+    allow_history_rewrite: bool,
 }
 
 impl std::fmt::Debug for Syncer {
@@ -190,7 +191,18 @@ impl Syncer {
             resumed: false,
             scope_reported: None,
             verification: None,
+            allow_history_rewrite: false,
         }
+    }
+
+    /// Follows a branch whose history was rewritten behind the sync marker
+    /// (`--git-allow-history-rewrite`) instead of refusing it with
+    /// [`Error::HistoryRewritten`]; such a head is then applied (and what
+    /// left git pruned) with a warning.
+    #[must_use]
+    pub fn with_history_rewrites_allowed(mut self, allow: bool) -> Self {
+        self.allow_history_rewrite = allow;
+        self
     }
 
     /// Applies only commits whose signatures `verifier` accepts, as `mode`
@@ -210,6 +222,11 @@ impl Syncer {
     /// Reads the sync marker: the revision the last sync (of any run) reached.
     /// A failure is logged and tried again before the marker is next moved.
     pub async fn resume(&mut self) -> Option<Revision> {
+        self.try_resume().await.ok().flatten()
+    }
+
+    /// [`Syncer::resume`], with the error.
+    async fn try_resume(&mut self) -> Result<Option<Revision>, gitsync::Error> {
         let began = Instant::now();
         match self.tracker.resume().await {
             Ok(revision) => {
@@ -220,7 +237,7 @@ impl Syncer {
                     duration_ms = millis(began.elapsed()),
                     "resuming from the sync marker"
                 );
-                revision
+                Ok(revision)
             }
             Err(error) => {
                 tracing::warn!(
@@ -228,21 +245,80 @@ impl Syncer {
                     %error,
                     "cannot read the sync marker"
                 );
-                None
+                Err(error)
             }
         }
+    }
+
+    /// Refuses `head` when the branch's history was rewritten behind the
+    /// sync marker: the head does not descend from the marker's revision.
+    /// No marker (the first sync) is no rewrite. Before refusing, the marker
+    /// is read again, so a marker moved (or deleted) to accept the new
+    /// history is honoured; with rewrites allowed, a rewrite is a warning.
+    async fn check_history(&mut self, head: &Head) -> Result<(), Error> {
+        let unreadable = |error: gitsync::Error, marker: String| Error::MarkerUnreadable {
+            branch: head.branch.clone(),
+            marker,
+            reason: error.to_string(),
+        };
+        if !self.resumed
+            && let Err(error) = self.try_resume().await
+        {
+            if self.allow_history_rewrite {
+                return Ok(());
+            }
+            return Err(unreadable(error, self.tracker.marker().describe()));
+        }
+        let mirror = self.source.mirror.clone();
+        let Some(mut at) = self.tracker.last_seen() else {
+            return Ok(());
+        };
+        if mirror.descends_from(head.revision, at).await? {
+            return Ok(());
+        }
+        // Moved by someone since it was last read (to accept the rewrite)?
+        match self.try_resume().await {
+            Ok(None) => return Ok(()),
+            Ok(Some(now)) => {
+                if now != at && mirror.descends_from(head.revision, now).await? {
+                    return Ok(());
+                }
+                at = now;
+            }
+            Err(error) if !self.allow_history_rewrite => {
+                return Err(unreadable(error, self.tracker.marker().describe()));
+            }
+            Err(_) => {}
+        }
+        let marker = self.tracker.marker().describe();
+        if self.allow_history_rewrite {
+            tracing::warn!(
+                branch = %head.branch,
+                head = %head.revision,
+                marker_revision = %at,
+                marker = %marker,
+                "the branch's history was rewritten behind the sync marker; following it (--git-allow-history-rewrite)"
+            );
+            return Ok(());
+        }
+        Err(Error::HistoryRewritten {
+            branch: head.branch.clone(),
+            head: head.revision,
+            marker_revision: at,
+            marker,
+        })
     }
 
     /// Syncs `head` (or, with signature verification, the newest revision
     /// up to it that verifies): checkout, load, apply, log, and move the
     /// marker, only when the sync ran to completion against the cluster. An
     /// error means nothing was applied (the checkout failed, or no revision
-    /// verifies); failures of single files or resources are in the run.
+    /// verifies, the branch's history was rewritten behind the sync marker:
+    /// [`Error::HistoryRewritten`], or the marker cannot be read to check
+    /// that); failures of single files or resources are in the run.
     pub async fn sync(&mut self, head: &Head) -> Result<SyncRun, Error> {
         let began = Instant::now();
-        if !self.resumed {
-            self.resume().await;
-        }
+        self.check_history(head).await?;
         let (head, unverified) = self.verified(head).await?;
         let loaded = self.source.load(&head).await?;
         let resources = loaded.set.resources.len();

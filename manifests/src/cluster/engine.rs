@@ -76,6 +76,11 @@ struct Run<'e, 's> {
     /// Applies the API server did not answer (no HTTP status: it could not
     /// be reached, or the connection broke).
     unanswered: std::sync::atomic::AtomicUsize,
+    /// Applies the API server failed on its side: 429 (too many requests,
+    /// after the client's own retries) or 5xx (restarting, overloaded, etcd
+    /// unavailable). Not the manifest's fault: the sync did not run to
+    /// completion.
+    server_failed: std::sync::atomic::AtomicUsize,
 }
 
 impl Engine {
@@ -169,6 +174,7 @@ impl Engine {
             marked: MarkedLists::new(),
             errors: Vec::new(),
             unanswered: std::sync::atomic::AtomicUsize::new(0),
+            server_failed: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -304,16 +310,28 @@ impl<'s> Run<'_, 's> {
         // refusal, still unknown).
         results.append(&mut self.prepared.results);
         results.sort_by(|a, b| apply_order(&a.id, &b.id));
-        results.extend(self.collect_garbage().await);
+        let incomplete = incomplete_because(
+            self.unanswered.load(std::sync::atomic::Ordering::Relaxed),
+            self.server_failed
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        match &incomplete {
+            // Pruning after a half-done apply could remove an object before
+            // its replacement exists: the next complete sync prunes.
+            Some(why) if self.config().gc != GarbageCollection::Off => {
+                self.errors.push(format!(
+                    "garbage collection skipped: {why}, so the apply did not run to completion"
+                ));
+            }
+            Some(_) => {}
+            None => results.extend(self.collect_garbage().await),
+        }
         self.forget_others();
-        let unanswered = self.unanswered.into_inner();
         SyncReport {
             results,
             errors: self.errors,
             duration: Duration::ZERO,
-            incomplete: (unanswered > 0).then(|| {
-                format!("{unanswered} apply request(s) got no answer from the API server")
-            }),
+            incomplete,
         }
     }
 
@@ -398,9 +416,16 @@ impl<'s> Run<'_, 's> {
                     }
                     Err(error) => {
                         tracing::debug!(id = %item.id, %error, "apply failed");
-                        if error.code.is_none() {
-                            self.unanswered
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        match error.code {
+                            None => {
+                                self.unanswered
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Some(code) if code == 429 || code >= 500 => {
+                                self.server_failed
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Some(_) => {}
                         }
                         ResourceOutcome::Failed {
                             message: error.to_string(),
@@ -816,6 +841,19 @@ fn everything_failed(set: &SyncSet, error: &Error) -> SyncReport {
     }
 }
 
+/// Why a sync did not run to completion against the cluster: `unanswered`
+/// applies got no answer, `failed` got 429 or 5xx; `None` when neither.
+fn incomplete_because(unanswered: usize, failed: usize) -> Option<String> {
+    let no_answer = format!("{unanswered} apply request(s) got no answer from the API server");
+    let server = format!("{failed} apply request(s) failed in the API server (429 or 5xx)");
+    match (unanswered, failed) {
+        (0, 0) => None,
+        (_, 0) => Some(no_answer),
+        (0, _) => Some(server),
+        _ => Some(format!("{no_answer}, {server}")),
+    }
+}
+
 /// The first characters of a sync set name, enough to tell sets apart in logs.
 fn short(name: &str) -> &str {
     name.get(..8).unwrap_or(name)
@@ -836,6 +874,23 @@ mod tests {
         fn shared<T: Send + Sync>() {}
         shared::<Engine>();
         (engine.sync(set), engine.plan(set))
+    }
+
+    #[test]
+    fn incomplete_names_unanswered_and_server_failures() {
+        assert_eq!(incomplete_because(0, 0), None);
+        assert_eq!(
+            incomplete_because(2, 0).as_deref(),
+            Some("2 apply request(s) got no answer from the API server")
+        );
+        assert_eq!(
+            incomplete_because(0, 1).as_deref(),
+            Some("1 apply request(s) failed in the API server (429 or 5xx)")
+        );
+        assert!(
+            incomplete_because(1, 3)
+                .is_some_and(|why| why.contains("1 apply") && why.contains("3 apply"))
+        );
     }
 
     #[test]

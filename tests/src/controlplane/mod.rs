@@ -90,6 +90,37 @@ pub struct ControlPlane {
     janitor: Option<Server>,
     root: Option<tempfile::TempDir>,
     startup: Duration,
+    /// What it takes to start kube-apiserver again ([`ControlPlane::stop_apiserver`]).
+    apiserver: ApiserverStart,
+    /// The TCP proxy between kube-apiserver and etcd, if asked for.
+    etcd_proxy: Option<crate::proxy::Proxy>,
+}
+
+/// How a control plane is started ([`ControlPlane::start_with`]).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct StartOptions {
+    /// kube-apiserver reaches etcd through a [`crate::proxy::Proxy`], which
+    /// can add latency ([`ControlPlane::etcd_proxy`]).
+    pub etcd_proxy: bool,
+}
+
+impl StartOptions {
+    /// With a proxy between kube-apiserver and etcd.
+    #[must_use]
+    pub fn with_etcd_proxy(mut self) -> Self {
+        self.etcd_proxy = true;
+        self
+    }
+}
+
+/// kube-apiserver's flags, kept to start it again on the same port.
+#[derive(Debug)]
+struct ApiserverStart {
+    binaries: Binaries,
+    files: processes::Files,
+    etcd_url: String,
+    addr: std::net::SocketAddr,
 }
 
 /// What namespaces and seed RBAC keep of their control plane.
@@ -128,6 +159,11 @@ impl ControlPlane {
     /// kube-controller-manager and waits until the apiserver's `/readyz` says
     /// ok and the controllers have created the `default` ServiceAccount.
     pub async fn start() -> Result<Self, Error> {
+        Self::start_with(StartOptions::default()).await
+    }
+
+    /// [`ControlPlane::start`] as `options` say (a private control plane).
+    pub async fn start_with(options: StartOptions) -> Result<Self, Error> {
         let began = Instant::now();
         let binaries = blocking(Binaries::locate).await?;
 
@@ -155,10 +191,22 @@ impl ControlPlane {
         };
         tracing::debug!(after_ms = began.elapsed().as_millis(), "etcd ready");
         let mut servers = vec![etcd];
+        let (etcd_proxy, etcd_url) = if options.etcd_proxy {
+            let target = etcd_url
+                .trim_start_matches("http://")
+                .parse()
+                .map_err(|e| Error::invalid("etcd's client URL", format!("{e}")))?;
+            let proxy = crate::proxy::Proxy::start(target)?;
+            let url = format!("http://{}", proxy.addr());
+            (Some(proxy), url)
+        } else {
+            (None, etcd_url)
+        };
 
         let mut attempt = 1;
-        let (admin, url) = loop {
-            let (apiserver, addr) = processes::spawn_apiserver(&binaries, &dir, &files, &etcd_url)?;
+        let (admin, url, addr) = loop {
+            let addr = crate::net::loopback(crate::net::free_port()?);
+            let apiserver = processes::spawn_apiserver(&binaries, &dir, &files, &etcd_url, addr)?;
             let url = format!("https://{addr}");
             write_kubeconfig_file(
                 &files.controller_manager_kubeconfig,
@@ -176,7 +224,7 @@ impl ControlPlane {
                 Kubeconfig::create(&dir, &url, &pki.ca_pem, "admin", &admin_token, "default")
                     .await?;
             match wait_ready(&mut servers, &admin).await {
-                Ok(()) => break (admin, url),
+                Ok(()) => break (admin, url, addr),
                 Err(error) if attempt < 3 && is_port_clash(&error) => {
                     tracing::warn!(%error, "apiserver port taken meanwhile; retrying");
                     servers.drain(..2).for_each(drop);
@@ -205,7 +253,75 @@ impl ControlPlane {
             janitor,
             root,
             startup,
+            apiserver: ApiserverStart {
+                binaries,
+                files,
+                etcd_url,
+                addr,
+            },
+            etcd_proxy,
         })
+    }
+
+    /// The proxy between kube-apiserver and etcd
+    /// ([`StartOptions::with_etcd_proxy`]).
+    pub fn etcd_proxy(&self) -> Option<&crate::proxy::Proxy> {
+        self.etcd_proxy.as_ref()
+    }
+
+    /// Stops kube-apiserver (SIGTERM, as a restart does): its port refuses
+    /// connections until [`ControlPlane::start_apiserver`]. For a private
+    /// control plane only.
+    pub fn stop_apiserver(&self) {
+        let mut servers = self
+            .servers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(apiserver) = servers.iter_mut().find(|s| s.name() == "kube-apiserver") {
+            apiserver.stop();
+        }
+    }
+
+    /// Starts kube-apiserver again on its port, with the same flags, and
+    /// waits until it is ready.
+    pub async fn start_apiserver(&self) -> Result<(), Error> {
+        let start = &self.apiserver;
+        let new = processes::spawn_apiserver(
+            &start.binaries,
+            &self.inner.dir,
+            &start.files,
+            &start.etcd_url,
+            start.addr,
+        )?;
+        {
+            let mut servers = self
+                .servers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match servers.iter_mut().find(|s| s.name() == "kube-apiserver") {
+                Some(old) => *old = new,
+                None => servers.insert(0, new),
+            }
+        }
+        let client = self.client()?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            self.check_running()?;
+            let request = http::Request::get("/readyz")
+                .body(Vec::new())
+                .map_err(|e| Error::invalid("GET /readyz", e.to_string()))?;
+            match client.request_text(request).await {
+                Ok(body) if body.trim() == "ok" => return Ok(()),
+                _ if Instant::now() >= deadline => {
+                    return Err(Error::Timeout {
+                        what: "kube-apiserver /readyz after a restart".to_owned(),
+                        after: Duration::from_secs(120),
+                        log_tail: String::new(),
+                    });
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// The apiserver's URL, `https://127.0.0.1:<port>`.

@@ -40,6 +40,7 @@ pub const CONTROLLERS: &[&str] = &[
 ];
 
 /// Files the processes read, all in the control plane's directory.
+#[derive(Debug)]
 pub(crate) struct Files {
     pub(crate) ca_cert: PathBuf,
     pub(crate) serving_cert: PathBuf,
@@ -91,16 +92,15 @@ pub(crate) fn start_etcd(binaries: &Binaries, dir: &Path) -> Result<(Server, Str
     })
 }
 
-/// Starts kube-apiserver against `etcd_url` on a free loopback port; returns
-/// at once (readiness is awaited over HTTPS by the caller) with the server and
-/// its address.
+/// Starts kube-apiserver against `etcd_url` on `addr`; returns at once
+/// (readiness is awaited over HTTPS by the caller).
 pub(crate) fn spawn_apiserver(
     binaries: &Binaries,
     dir: &Path,
     files: &Files,
     etcd_url: &str,
-) -> Result<(Server, SocketAddr), Error> {
-    let addr = loopback(free_port()?);
+    addr: SocketAddr,
+) -> Result<Server, Error> {
     let mut command = Command::new(&binaries.kube_apiserver);
     command.args([
         format!("--etcd-servers={etcd_url}"),
@@ -132,8 +132,13 @@ pub(crate) fn spawn_apiserver(
         "--endpoint-reconciler-type=none".to_owned(),
         "--profiling=false".to_owned(),
     ]);
-    let server = Server::spawn("kube-apiserver", &command, &dir.join("kube-apiserver.log"))?;
-    Ok((server, addr))
+    // A restart logs to a file of its own, keeping the first start's log.
+    let log = if dir.join("kube-apiserver.log").exists() {
+        dir.join("kube-apiserver-restarted.log")
+    } else {
+        dir.join("kube-apiserver.log")
+    };
+    Server::spawn("kube-apiserver", &command, &log)
 }
 
 /// Starts kube-controller-manager; it waits for the apiserver by itself.

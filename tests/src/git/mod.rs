@@ -107,6 +107,13 @@ impl GitFixture {
         self.git(["push", "--quiet", "origin", "HEAD"]).map(drop)
     }
 
+    /// Pushes the working clone's current branch to origin even when that
+    /// rewrites origin's history (`git push --force`).
+    pub fn force_push(&self) -> Result<(), Error> {
+        self.git(["push", "--quiet", "--force", "origin", "HEAD"])
+            .map(drop)
+    }
+
     /// Commits and pushes; returns the new revision.
     pub fn commit_and_push(&self, message: &str) -> Result<String, Error> {
         let revision = self.commit(message)?;

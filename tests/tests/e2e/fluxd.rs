@@ -6,14 +6,17 @@
 // Test helpers may unwrap, like `#[test]` functions: a panic is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod api_faults;
 mod cache;
 mod cli;
 mod commit;
 mod crash;
 mod dry_run;
+mod history;
 mod identity;
 mod marker;
 pub(crate) mod migration;
+mod outage;
 mod readme;
 mod restart;
 mod scope;
@@ -26,11 +29,12 @@ mod wedge;
 use std::path::Path;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject};
 use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
 use tests::controlplane::ControlPlane;
-use tests::fluxd::{Finished, FluxdCommand, LogLine};
+use tests::fluxd::{Daemon, Finished, FluxdCommand, LogLine};
 use tests::git::GitFixture;
 
 /// Longest a `--once` or `--dry-run` run may take.
@@ -144,4 +148,53 @@ fn dynamic_api(
     let resource =
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
     Api::namespaced_with(client, namespace, &resource)
+}
+
+/// The `value` of ConfigMap `name`, `None` when it does not exist.
+async fn config_map_value(api: &Api<ConfigMap>, name: &str) -> Option<String> {
+    api.get_opt(name)
+        .await
+        .unwrap_or_else(|e| panic!("reading ConfigMap {name}: {e}"))
+        .and_then(|map| map.data)
+        .and_then(|mut data| data.remove("value"))
+}
+
+/// Waits until `daemon` logs that it moved the sync marker to `revision`.
+fn wait_for_marker(daemon: &mut Daemon, revision: &str) -> LogLine {
+    daemon
+        .wait_for_log(LOG_TIMEOUT, &format!("the marker at {revision}"), |line| {
+            line.is("moved the sync marker") && line.str("to") == Some(revision)
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_text()))
+}
+
+/// Whether `line` says the sync of `revision` did not run to completion.
+fn is_incomplete(line: &LogLine, revision: &str) -> bool {
+    line.message()
+        .starts_with("the sync did not run to completion")
+        && line.str("revision") == Some(revision)
+}
+
+/// Waits until `daemon` says the sync of `revision` did not run to completion.
+fn wait_for_incomplete(daemon: &mut Daemon, revision: &str) -> LogLine {
+    daemon
+        .wait_for_log(LOG_TIMEOUT, "a sync that did not complete", |line| {
+            is_incomplete(line, revision)
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_text()))
+}
+
+/// Waits until the HTTP API's workload cache says its watch failed, or
+/// (`recovered`) that it recovered.
+fn wait_for_cache_watch(daemon: &mut Daemon, recovered: bool) -> LogLine {
+    daemon
+        .wait_for_log(LOG_TIMEOUT, "the workload cache's watch", |line| {
+            if recovered {
+                line.is("watch of the workload cache recovered")
+            } else {
+                line.message()
+                    .starts_with("watch of the workload cache failed")
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_text()))
 }

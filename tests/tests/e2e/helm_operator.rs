@@ -602,3 +602,91 @@ fn the_readme_commands_parse() {
         );
     }
 }
+
+/// The operator started while the API server answers 503 to everything (an
+/// HTTPS proxy answering for it, `tests::api_proxy`): it does not exit, says
+/// it cannot look for the CRDs yet, and once the API server answers again it
+/// finds them and releases a HelmRelease created after the fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fluxd_helm_operator_survives_an_api_server_answering_503_and_releases_after() {
+    use tests::api_proxy::{ApiProxy, Fault};
+
+    let cluster = cluster().await.unwrap();
+    let ns = cluster.namespace("operator-api-faults").await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let helm = tests::tools::helm().unwrap();
+    let chart =
+        tests::helm::configmap_chart(&work.path().join("src/hello"), "hello", "1.0.0").unwrap();
+    tests::helm::package_into_repo(&helm, &chart, &work.path().join("repo")).unwrap();
+    let charts = tests::helm::ChartRepository::start(work.path().join("repo"), None)
+        .await
+        .unwrap();
+    let proxy = ApiProxy::start(cluster).unwrap();
+    proxy.fail(Fault::status(503));
+    let kubeconfig = proxy.kubeconfig(cluster, work.path()).unwrap();
+    let port = tests::net::free_port().unwrap();
+    let mut operator = fluxd()
+        .arg("helm-operator")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "--allow-namespace",
+            ns.name(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--helm-binary")
+        .arg(&helm)
+        .arg("--state-dir")
+        .arg(work.path().join("state"))
+        .arg("--allow-internal-urls")
+        .args([
+            "--charts-sync-interval",
+            "2s",
+            "--status-update-interval",
+            "1s",
+        ])
+        .args(["--log-format", "json"])
+        .start(work.path())
+        .unwrap();
+    let waiting = operator
+        .wait_for_log(WAIT, "the operator saying it cannot look yet", |line| {
+            line.message()
+                .starts_with("cannot look for the HelmRelease CRDs yet")
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", operator.log_text()));
+    assert!(
+        waiting
+            .str("error")
+            .is_some_and(|e| e.contains("503") || e.contains("unable to handle")),
+        "{waiting}"
+    );
+    operator
+        .wait_for_log(WAIT, "the operator to run", |line| {
+            line.is("helm operator running")
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", operator.log_text()));
+    operator.check_running().unwrap();
+    assert!(proxy.failed() > 0);
+
+    proxy.heal();
+    let releases: Api<v1::HelmRelease> = Api::namespaced(cluster.client().unwrap(), ns.name());
+    let hr: v1::HelmRelease = serde_json::from_value(serde_json::json!({
+        "apiVersion": "helm.fluxcd.io/v1", "kind": "HelmRelease",
+        "metadata": {"name": "after"},
+        "spec": {"chart": {"repository": charts.url(), "name": "hello", "version": "1.0.0"}, "values": {}}
+    }))
+    .unwrap();
+    releases.create(&PostParams::default(), &hr).await.unwrap();
+    wait_for(
+        &releases,
+        "after",
+        "released after the fault",
+        WAIT,
+        succeeded,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", operator.log_text()));
+    operator.check_running().unwrap();
+    operator.stop();
+}

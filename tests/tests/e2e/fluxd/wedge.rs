@@ -10,7 +10,7 @@ use tests::controlplane::ControlPlane;
 use tests::proxy::{Proxy, ProxyMode};
 use tests::sshd::Sshd;
 
-use super::{LOG_TIMEOUT, config_map, file_url, fluxd, repository};
+use super::{LOG_TIMEOUT, config_map, file_url, fluxd, repository, wait_for_incomplete};
 
 #[tokio::test]
 async fn a_silent_git_server_times_out_and_the_next_poll_syncs_once_it_answers() {
@@ -138,13 +138,7 @@ async fn the_marker_stays_while_the_api_server_is_unreachable_and_moves_after() 
     repo.write("b.yaml", &config_map(ns.name(), "b", "1"))
         .unwrap();
     let second = repo.commit_and_push("second").unwrap();
-    let stayed = daemon
-        .wait_for_log(LOG_TIMEOUT, "a sync that did not complete", |line| {
-            line.message()
-                .starts_with("the sync did not run to completion")
-                && line.str("revision") == Some(second.as_str())
-        })
-        .unwrap();
+    let stayed = wait_for_incomplete(&mut daemon, &second);
     assert_eq!(stayed.str("at"), Some(first.as_str()), "{stayed}");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(

@@ -117,3 +117,36 @@ async fn locks_a_killed_process_left_in_the_mirror_are_removed_when_it_is_opened
     assert!(!mirror_dir.join("refs/heads/main.lock").exists());
     assert!(!mirror_dir.join("packed-refs.lock").exists());
 }
+
+#[tokio::test]
+async fn descends_from_tells_a_fast_forward_from_a_rewritten_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, first) = fixture(dir.path());
+    let mirror = mirror(
+        remote(&fixture.bare_path().display().to_string()),
+        dir.path(),
+        Some("main"),
+    )
+    .await;
+    fixture.write("b.yaml", "b: 1\n").unwrap();
+    let second = revision(&fixture.commit_and_push("second").unwrap());
+    assert_eq!(mirror.fetch().await.unwrap().revision, second);
+    assert!(mirror.descends_from(second, first).await.unwrap());
+    assert!(mirror.descends_from(second, second).await.unwrap());
+    assert!(!mirror.descends_from(first, second).await.unwrap());
+
+    // Force-pushed: the new head is a sibling of `second`.
+    fixture
+        .git(["reset", "--quiet", "--hard", "HEAD~1"])
+        .unwrap();
+    fixture.write("c.yaml", "c: 1\n").unwrap();
+    fixture.commit("rewritten").unwrap();
+    fixture.force_push().unwrap();
+    let rewritten = mirror.fetch().await.unwrap().revision;
+    assert!(mirror.descends_from(rewritten, first).await.unwrap());
+    assert!(!mirror.descends_from(rewritten, second).await.unwrap());
+
+    // A commit the mirror never had is no ancestor.
+    let unknown = revision("0123456789abcdef0123456789abcdef01234567");
+    assert!(!mirror.descends_from(rewritten, unknown).await.unwrap());
+}
