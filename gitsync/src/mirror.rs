@@ -314,10 +314,12 @@ fn remove_stale_locks(path: &Path) {
     }
     for lock in found {
         match std::fs::remove_file(&lock) {
-            Ok(()) => tracing::warn!(
-                lock = %lock.display(),
-                "removed a lock file left in the mirror by a process that stopped while writing"
-            ),
+            Ok(()) => {
+                tracing::warn!(
+                    lock = %lock.display(),
+                    "removed a lock file left in the mirror by a process that stopped while writing"
+                );
+            }
             Err(error) => {
                 tracing::warn!(lock = %lock.display(), %error, "cannot remove a stale lock file of the mirror");
             }
