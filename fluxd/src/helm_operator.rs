@@ -1,7 +1,7 @@
 //! Starting the Helm operator, which lives in `helmops`: alone
 //! (`fluxd helm-operator`, the chart's second Deployment) or beside the
 //! daemon (`fluxd --helm-operator`). Both go through one code path,
-//! [`run_operator`]; they differ only in where FluxHelmRelease charts come
+//! `run_operator`; they differ only in where FluxHelmRelease charts come
 //! from (a mirror of `--git-url` the operator fetches itself, or the
 //! daemon's own mirror at the revision it last synced) and in who owns the
 //! cluster client.
