@@ -7,7 +7,7 @@
 //! [`Error::ValuesSource`] naming it, unless the source is `optional`.
 //!
 //! Every source is untrusted: values from Secrets are remembered by the
-//! release's [`Redactor`] so no message quotes them; `externalSourceRef`
+//! release's redactor so no message quotes them; `externalSourceRef`
 //! URLs follow the [`AccessPolicy`] of the HTTP
 //! client and their bodies are bounded while they stream; `chartFileRef`
 //! refuses symlinks and anything outside the chart.
@@ -91,7 +91,7 @@ impl std::fmt::Debug for ValuesResolver {
 
 impl ValuesResolver {
     /// A resolver reading Secrets and ConfigMaps with `client`, and URLs
-    /// with `http` (built by [`crate::access::http_client`] for `policy`).
+    /// with `http` (a client that honours `policy`, as the operator builds).
     pub fn new(client: kube::Client, http: reqwest::Client, policy: AccessPolicy) -> Self {
         Self {
             client,

@@ -4,7 +4,7 @@
 //! Data flows one way: API -> these traits -> the queue -> a job or a sync
 //! -> the library crates. The job queue implements [`JobQueue`], the image
 //! automation implements [`ImageSource`]; the HTTP server and its metrics
-//! implement [`Observer`] and [`Health`](crate::health::Health), which the queue, the sync loop and
+//! implement [`Observer`] and the health checks, which the queue, the sync loop and
 //! the registry poller call. Nothing behind these traits knows about HTTP.
 
 use futures::future::BoxFuture;
