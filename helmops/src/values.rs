@@ -91,7 +91,7 @@ impl std::fmt::Debug for ValuesResolver {
 
 impl ValuesResolver {
     /// A resolver reading Secrets and ConfigMaps with `client`, and URLs
-    /// with `http` (built by [`crate::access::http_client`] for `policy`).
+    /// with `http` (built by [`crate::http_client`] for `policy`).
     pub fn new(client: kube::Client, http: reqwest::Client, policy: AccessPolicy) -> Self {
         Self {
             client,
