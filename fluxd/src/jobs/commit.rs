@@ -87,7 +87,7 @@ pub enum CommitFailure {
 }
 
 /// Applies intentions to a fresh working copy of the branch's head and
-/// pushes the commit (see the [module's guide](crate::jobs)). Cheap to clone.
+/// pushes the commit. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct CommitPath {
     mirror: Mirror,
