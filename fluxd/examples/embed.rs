@@ -1,5 +1,6 @@
-//! Embeds the fluxd daemon in another program: a [`fluxd::Config`] made in
-//! code, then [`fluxd::run`] until Ctrl-C (or one sync with `--once`).
+//! Embeds the fluxd daemon in another program: a [`fluxd::Config`] built in
+//! code ([`fluxd::Config::new`] and its `with_*` setters), then
+//! [`fluxd::run`] until Ctrl-C (or one sync with `--once`).
 //!
 //! ```text
 //! cargo run -p fluxd --example embed -- GIT_URL [--path P]... [--branch B]
@@ -22,10 +23,13 @@
 //! stdout and exits 0, 1 or 1. Its HTTP API listens on 127.0.0.1:3030, and
 //! registry scanning (image automation) is off.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use fluxd::{Config, Flags, LogFormat, RunOutcome};
+use fluxd::{ApiConfig, AutomationConfig, Config, LogFormat, Mode, RunOutcome};
+use gitsync::{GitUrl, Remote};
 
 /// The command line.
 struct Args {
@@ -35,7 +39,7 @@ struct Args {
     namespaces: Vec<String>,
     kubeconfig: Option<PathBuf>,
     state_dir: Option<PathBuf>,
-    mode: Option<&'static str>,
+    mode: Mode,
 }
 
 const USAGE: &str = "usage: embed GIT_URL [--path P]... [--branch B] [--namespace NS]... [--kubeconfig FILE] [--state-dir DIR] [--once | --dry-run]";
@@ -48,7 +52,7 @@ fn parse_args() -> Result<Args, String> {
     let mut namespaces = Vec::new();
     let mut kubeconfig = None;
     let mut state_dir = None;
-    let mut mode = None;
+    let mut mode = Mode::Daemon;
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
         match arg.as_str() {
@@ -57,8 +61,8 @@ fn parse_args() -> Result<Args, String> {
             "--namespace" => namespaces.push(value("--namespace")?),
             "--kubeconfig" => kubeconfig = Some(PathBuf::from(value("--kubeconfig")?)),
             "--state-dir" => state_dir = Some(PathBuf::from(value("--state-dir")?)),
-            "--once" => mode = Some("--once"),
-            "--dry-run" => mode = Some("--dry-run"),
+            "--once" => mode = Mode::Once,
+            "--dry-run" => mode = Mode::DryRun,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             flag if flag.starts_with('-') => return Err(format!("unknown flag {flag}")),
             _ if url.is_none() => url = Some(arg),
@@ -76,33 +80,21 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-/// The daemon's configuration. `fluxd::Config` is resolved from fluxd's own
-/// flags, every value checked as the binary checks it, so the embedder
-/// writes the flags it wants in code.
+/// The daemon's configuration, made in code: fluxd's defaults (those of
+/// its flags), changed where this program differs.
 fn config(args: Args) -> Result<Config, String> {
-    let mut argv: Vec<std::ffi::OsString> =
-        vec!["fluxd".into(), "--git-url".into(), args.url.into()];
-    for path in args.paths {
-        argv.extend(["--git-path".into(), path.into()]);
-    }
-    if let Some(branch) = args.branch {
-        argv.extend(["--git-branch".into(), branch.into()]);
-    }
-    for namespace in args.namespaces {
-        argv.extend(["--k8s-allow-namespace".into(), namespace.into()]);
-    }
-    if let Some(kubeconfig) = args.kubeconfig {
-        argv.extend(["--kubeconfig".into(), kubeconfig.into()]);
-    }
-    if let Some(dir) = args.state_dir {
-        argv.extend(["--daemon-state-dir".into(), dir.into()]);
-    }
-    argv.extend(args.mode.map(Into::into));
-    // The API on loopback only, and no registry scanning.
-    argv.extend(["--listen".into(), "127.0.0.1:3030".into()]);
-    argv.push("--registry-disable-scanning".into());
-    let flags = Flags::from_command_line(argv).map_err(|e| e.to_string().trim().to_owned())?;
-    Config::from_flags(&flags).map_err(|e| e.to_string())
+    let url = GitUrl::parse(&args.url).map_err(|e| e.to_string())?;
+    let remote = Remote::new(url).with_timeout(Duration::from_secs(20));
+    Ok(Config::new(remote)
+        .with_branch(args.branch)
+        .with_paths(args.paths)
+        .with_allowed_namespaces(args.namespaces)
+        .with_kubeconfig(args.kubeconfig)
+        .with_state_dir(args.state_dir)
+        .with_mode(args.mode)
+        // The API on loopback only, and no registry scanning.
+        .with_api(ApiConfig::new(SocketAddr::from(([127, 0, 0, 1], 3030))))
+        .with_automation(AutomationConfig::default().with_disabled(true)))
 }
 
 #[tokio::main]

@@ -29,11 +29,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use helmops::AccessPolicy;
 use helmops::api::{v1, v1alpha2, v1beta1};
 use helmops::model::{HelmReleaseResource, Release};
-use helmops::redact::Redactor;
 use helmops::values::ValuesResolver;
+use helmops::{AccessPolicy, Redactor};
 use serde_json::{Map, Value};
 
 /// The command line.
@@ -133,8 +132,8 @@ async fn run(args: Args) -> Result<(), String> {
         // Inline values only: nothing to read, no cluster needed.
         release.values.clone()
     } else {
-        let policy = AccessPolicy::default();
-        let http = helmops::access::http_client(&policy).map_err(|e| e.to_string())?;
+        let policy = AccessPolicy::new();
+        let http = helmops::http_client(&policy).map_err(|e| e.to_string())?;
         let resolver = ValuesResolver::new(client(args.kubeconfig.as_deref()).await?, http, policy);
         resolver
             .assemble(&release, args.chart_dir.as_deref(), &mut redactor)

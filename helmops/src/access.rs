@@ -192,7 +192,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 /// The HTTP client for everything a HelmRelease points at: its resolver
 /// and redirects follow `policy`, at most five redirects.
-pub(crate) fn http_client(policy: &AccessPolicy) -> Result<reqwest::Client, Error> {
+pub fn http_client(policy: &AccessPolicy) -> Result<reqwest::Client, Error> {
     let redirects = policy.clone();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))

@@ -24,7 +24,11 @@
 //!   [`OperatorHandle`] and [`OperatorMetrics`] (the
 //!   `flux_helm_operator_*` metrics an HTTP server beside it serves), what
 //!   one reconcile did ([`ReconcileOutcome`]), and the [`AccessPolicy`] of
-//!   what a HelmRelease (written by a tenant) may make the operator reach.
+//!   what a HelmRelease (written by a tenant) may make the operator reach,
+//!   with the [`http_client`] that keeps to it.
+//! - [`Redactor`]: the secret strings of one release (values read from
+//!   Secrets), replaced by `<redacted>` in any text;
+//!   [`values::ValuesResolver::assemble`] fills it.
 //!
 //! Inside, not public: the `helm` subprocess (Helm 3 and Helm 4, JSON
 //! output parsed), the checksum and decision that let an unchanged release
@@ -78,7 +82,7 @@ mod yaml;
 #[doc(hidden)]
 pub mod internals;
 
-pub use access::AccessPolicy;
+pub use access::{AccessPolicy, http_client};
 pub use chart::{ChartCheckout, DaemonRepository, GitCharts, GitCredentials, SyncedCheckout};
 pub use decision::SkipCause;
 pub use error::Error;
@@ -89,6 +93,8 @@ pub use operator::{
     prepare_state_dir, run,
 };
 pub use reconcile::ReconcileOutcome;
+// What `values::ValuesResolver::assemble` takes and fills.
+pub use redact::Redactor;
 
 // The README's examples are compiled and run as doc tests.
 #[cfg(doctest)]

@@ -75,7 +75,7 @@ impl Redactor {
         self.secrets.iter().any(|s| s == value.trim())
     }
 
-    /// `text` with every known secret replaced by [`REDACTED`].
+    /// `text` with every known secret replaced by `<redacted>`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use manifests::cluster::{
-    Engine, EngineConfig, GarbageCollection, Outcome, PlanAction, SyncSet, sync_set_name,
+    Engine, EngineConfig, GarbageCollection, PlanAction, ResourceOutcome, SyncSet, sync_set_name,
 };
 use manifests::{LoadOptions, load};
 
@@ -98,8 +98,7 @@ async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, String> {
 
 async fn run(args: Args) -> Result<bool, String> {
     // Load the directory as fluxd loads a checkout.
-    let mut options = LoadOptions::default();
-    options.default_namespace.clone_from(&args.namespace);
+    let options = LoadOptions::new().with_default_namespace(args.namespace.clone());
     let loaded = load(&args.dir, &args.paths, &options);
     for error in &loaded.errors {
         eprintln!("apply_dir: {error}");
@@ -116,11 +115,9 @@ async fn run(args: Args) -> Result<bool, String> {
         complete: loaded.is_complete(),
         resources: loaded.resources,
     };
-    let config = EngineConfig {
-        gc: GarbageCollection::DryRun,
-        default_namespace: args.namespace,
-        ..EngineConfig::default()
-    };
+    let config = EngineConfig::new()
+        .with_gc(GarbageCollection::DryRun)
+        .with_default_namespace(args.namespace);
     let engine = Engine::new(client(args.kubeconfig.as_deref()).await?, config)
         .map_err(|e| e.to_string())?;
     let mut ok = loaded.errors.is_empty();
@@ -141,6 +138,8 @@ async fn run(args: Args) -> Result<bool, String> {
                     ("fail", message.clone())
                 }
                 PlanAction::Prune => ("prune", String::new()),
+                // Actions added in later versions.
+                _ => ("other", format!("{:?}", entry.action)),
             };
             print_line(action, &entry.id, entry.source.as_ref(), &detail);
         }
@@ -155,13 +154,15 @@ async fn run(args: Args) -> Result<bool, String> {
     let report = engine.sync(&set).await;
     for result in &report.results {
         let (action, detail) = match &result.outcome {
-            Outcome::Created => ("created", String::new()),
-            Outcome::Configured => ("configured", String::new()),
-            Outcome::Unchanged => ("unchanged", String::new()),
-            Outcome::Skipped { reason } => ("skipped", reason.clone()),
-            Outcome::Failed { message } => ("failed", message.clone()),
-            Outcome::Pruned => ("pruned", String::new()),
-            Outcome::WouldPrune => ("would-prune", String::new()),
+            ResourceOutcome::Created => ("created", String::new()),
+            ResourceOutcome::Configured => ("configured", String::new()),
+            ResourceOutcome::Unchanged => ("unchanged", String::new()),
+            ResourceOutcome::Skipped { reason } => ("skipped", reason.clone()),
+            ResourceOutcome::Failed { message } => ("failed", message.clone()),
+            ResourceOutcome::Pruned => ("pruned", String::new()),
+            ResourceOutcome::WouldPrune => ("would-prune", String::new()),
+            // Outcomes added in later versions.
+            _ => ("other", format!("{:?}", result.outcome)),
         };
         print_line(action, &result.id, result.source.as_ref(), &detail);
     }
@@ -188,7 +189,7 @@ async fn run(args: Args) -> Result<bool, String> {
 fn print_line(
     action: &str,
     id: &manifests::ResourceId,
-    source: Option<&manifests::Source>,
+    source: Option<&manifests::SourceLocation>,
     detail: &str,
 ) {
     let source = source.map(ToString::to_string).unwrap_or_default();

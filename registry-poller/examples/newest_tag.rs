@@ -65,17 +65,11 @@ fn version_of(tag: &TagInfo, pre: bool) -> Option<semver::Version> {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let mut client = ClientConfig::default();
+    let mut client = ClientConfig::new();
     if args.insecure {
-        client
-            .insecure_hosts
-            .push(args.repository.registry().to_owned());
+        client = client.with_insecure_hosts([args.repository.registry()]);
     }
-    let config = PollerConfig {
-        client,
-        ..PollerConfig::default()
-    };
-    let poller = Poller::new(config).map_err(|e| e.to_string())?;
+    let poller = Poller::new(PollerConfig::new().with_client(client)).map_err(|e| e.to_string())?;
     let credentials = match (
         std::env::var("REGISTRY_USERNAME"),
         std::env::var("REGISTRY_PASSWORD"),
