@@ -440,7 +440,7 @@ fn committer(
                     let _ = repo.remove(&format!("deploy/gc/soak-gc-{}.yaml", n - GC_KEPT));
                 }
                 if let Some(url) = &charts_url
-                    && n % 6 == 0
+                    && n.is_multiple_of(6)
                 {
                     repo.write("deploy/release.yaml", &helm_release(&namespace, url, n))
                         .map_err(|e| e.to_string())?;
@@ -947,7 +947,7 @@ async fn run(args: Args) -> Result<bool> {
     println!();
     println!("{}", header());
     for sample in &samples {
-        println!("{}", row(&sample));
+        println!("{}", row(sample));
     }
     println!("{}  (end of load)", row(&end_sample));
     println!("{}  (settled)", row(&final_sample));
