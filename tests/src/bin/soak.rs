@@ -94,6 +94,21 @@ struct Args {
     /// Keep the working directory (logs, repository) instead of removing it.
     #[arg(long)]
     keep: bool,
+    /// An environment variable for fluxd and the operator (`KEY=VALUE`,
+    /// repeatable), e.g. `MALLOC_ARENA_MAX=2` to compare allocators' settings.
+    #[arg(long, value_name = "KEY=VALUE")]
+    fluxd_env: Vec<String>,
+}
+
+/// `command` with the `--fluxd-env` variables.
+fn with_env(mut command: FluxdCommand, env: &[String]) -> Result<FluxdCommand> {
+    for pair in env {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--fluxd-env {pair:?} is not KEY=VALUE"))?;
+        command = command.env(key, value);
+    }
+    Ok(command)
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -634,7 +649,7 @@ async fn run(args: Args) -> Result<bool> {
         args.objects
     ));
 
-    let mut fluxd = fluxd_command(&args.fluxd, &scene)?
+    let mut fluxd = with_env(fluxd_command(&args.fluxd, &scene)?, &args.fluxd_env)?
         .start(&scene.work)
         .map_err(|e| format!("starting fluxd: {e}"))?;
     let api = fluxd
@@ -670,7 +685,7 @@ async fn run(args: Args) -> Result<bool> {
     if load && let Some(_charts) = &scene.charts {
         let dir = scene.work.join("operator");
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let daemon = operator_command(&args, &scene)?
+        let daemon = with_env(operator_command(&args, &scene)?, &args.fluxd_env)?
             .start(&dir)
             .map_err(|e| format!("starting the operator: {e}"))?;
         operator = Some(daemon);
@@ -943,7 +958,11 @@ async fn run(args: Args) -> Result<bool> {
         args.objects
     );
     println!();
-    println!("fluxd: {}", args.fluxd.display());
+    println!(
+        "fluxd: {} {}",
+        args.fluxd.display(),
+        args.fluxd_env.join(" ")
+    );
     println!();
     println!("{}", header());
     for sample in &samples {
