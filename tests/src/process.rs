@@ -190,8 +190,20 @@ impl Server {
                     let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
                     program == self.program.as_encoded_bytes()
                 });
-            if found.is_some() || Instant::now() >= deadline {
+            if found.is_some() {
                 return found;
+            }
+            if Instant::now() >= deadline {
+                // Run through a wrapper (unshare, a pod's runner): the
+                // watchdog's child that is not its `cat`.
+                return std::fs::read_to_string(&children)
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|pid| pid.parse::<u32>().ok())
+                    .find(|pid| {
+                        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                            .is_ok_and(|comm| comm.trim() != "cat")
+                    });
             }
             std::thread::sleep(Duration::from_millis(5));
         }
