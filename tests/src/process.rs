@@ -185,25 +185,18 @@ impl Server {
                 .filter_map(|pid| pid.parse::<u32>().ok())
                 .find(|pid| {
                     // The watchdog's other child is `cat`; a child that has
-                    // not exec'ed the program yet still shows as bash.
+                    // not exec'ed the program yet still shows as bash. A
+                    // wrapper (unshare, a pod's runner) may exec something
+                    // else than the program named: any other child is it.
                     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                     let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+                    let comm =
+                        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                     program == self.program.as_encoded_bytes()
+                        || !matches!(comm.trim(), "" | "cat" | "bash")
                 });
-            if found.is_some() {
+            if found.is_some() || Instant::now() >= deadline {
                 return found;
-            }
-            if Instant::now() >= deadline {
-                // Run through a wrapper (unshare, a pod's runner): the
-                // watchdog's child that is not its `cat`.
-                return std::fs::read_to_string(&children)
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .filter_map(|pid| pid.parse::<u32>().ok())
-                    .find(|pid| {
-                        std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                            .is_ok_and(|comm| comm.trim() != "cat")
-                    });
             }
             std::thread::sleep(Duration::from_millis(5));
         }
