@@ -991,13 +991,6 @@ impl Drop for Kept {
     }
 }
 
-/// The scenes to run: `FLUXD_CRASH_SCENES` (a list of `tag`, `secret`,
-/// `jobs`), all of them by default.
-fn scene_wanted(name: &str) -> bool {
-    std::env::var("FLUXD_CRASH_SCENES")
-        .map_or(true, |list| list.split(',').any(|s| s.trim() == name))
-}
-
 fn seed() -> u64 {
     std::env::var("FLUXD_CRASH_SEED")
         .ok()
@@ -1009,26 +1002,86 @@ fn seed() -> u64 {
         })
 }
 
+/// Kills at each sync point of the tag marker scene, of the Secret marker
+/// scene, and of the job scene (its chosen points, then random ones): 50 in
+/// all, in three tests that run side by side.
+const TAG_ROUNDS: usize = 2;
+const SECRET_ROUNDS: usize = 4;
+const JOB_ROUNDS: usize = 4;
+const RANDOM_KILLS: usize = 14;
+const _: () = assert!(
+    (TAG_ROUNDS + SECRET_ROUNDS) * SYNC_POINTS.len() + JOB_ROUNDS * JOB_POINTS.len() + RANDOM_KILLS
+        >= 50
+);
+
+/// One scene's run: its seed printed first, its report last, and the number
+/// of kills it was to make checked.
+struct SceneRun {
+    began: Instant,
+    seed: u64,
+    rng: Rng,
+    report: Report,
+}
+
+impl SceneRun {
+    fn new(scene: &str) -> Self {
+        let seed = seed();
+        println!("crash scene {scene}: seed {seed} (FLUXD_CRASH_SEED={seed} repeats it)");
+        Self {
+            began: Instant::now(),
+            seed,
+            rng: Rng::new(seed),
+            report: Report::default(),
+        }
+    }
+
+    fn finish(self, kills: usize) {
+        self.report.print(self.seed, self.began.elapsed());
+        assert_eq!(self.report.total(), kills, "kills made");
+    }
+}
+
 #[tokio::test]
-async fn sigkills_at_chosen_and_random_points_lose_nothing_and_do_nothing_twice() {
-    let began = Instant::now();
-    let seed = seed();
-    println!("crash seed {seed} (FLUXD_CRASH_SEED={seed} repeats it)");
-    let mut rng = Rng::new(seed);
-    let mut report = Report::default();
+async fn sigkills_during_syncs_with_the_tag_marker_lose_nothing() {
+    let mut run = SceneRun::new("tag");
     let cluster = ControlPlane::shared().await.unwrap();
-    let all = std::env::var_os("FLUXD_CRASH_SCENES").is_none();
-    if scene_wanted("tag") {
-        sync_scene(cluster, MarkerKind::Tag, 2, &mut rng, &mut report).await;
-    }
-    if scene_wanted("secret") {
-        sync_scene(cluster, MarkerKind::Secret, 4, &mut rng, &mut report).await;
-    }
-    if scene_wanted("jobs") {
-        job_scene(cluster, 4, 14, &mut rng, &mut report).await;
-    }
-    report.print(seed, began.elapsed());
-    if all {
-        assert!(report.total() >= 50, "only {} kills", report.total());
-    }
+    sync_scene(
+        cluster,
+        MarkerKind::Tag,
+        TAG_ROUNDS,
+        &mut run.rng,
+        &mut run.report,
+    )
+    .await;
+    run.finish(TAG_ROUNDS * SYNC_POINTS.len());
+}
+
+#[tokio::test]
+async fn sigkills_during_syncs_with_the_secret_marker_lose_nothing() {
+    let mut run = SceneRun::new("secret");
+    let cluster = ControlPlane::shared().await.unwrap();
+    sync_scene(
+        cluster,
+        MarkerKind::Secret,
+        SECRET_ROUNDS,
+        &mut run.rng,
+        &mut run.report,
+    )
+    .await;
+    run.finish(SECRET_ROUNDS * SYNC_POINTS.len());
+}
+
+#[tokio::test]
+async fn sigkills_during_jobs_and_at_random_points_do_nothing_twice() {
+    let mut run = SceneRun::new("jobs");
+    let cluster = ControlPlane::shared().await.unwrap();
+    job_scene(
+        cluster,
+        JOB_ROUNDS,
+        RANDOM_KILLS,
+        &mut run.rng,
+        &mut run.report,
+    )
+    .await;
+    run.finish(JOB_ROUNDS * JOB_POINTS.len() + RANDOM_KILLS);
 }
