@@ -28,8 +28,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use fluxd::gitsync::{GitUrl, Remote};
 use fluxd::{ApiConfig, AutomationConfig, Config, LogFormat, Mode, RunOutcome};
-use gitsync::{GitUrl, Remote};
 
 /// The command line.
 struct Args {
@@ -118,7 +118,7 @@ async fn main() -> ExitCode {
         }
     };
     // Once per process, before libgit2 is used.
-    if let Err(error) = gitsync::set_io_timeout(config.git_timeout) {
+    if let Err(error) = fluxd::gitsync::set_io_timeout(config.git_timeout) {
         eprintln!("embed: {error}");
         return ExitCode::from(1);
     }

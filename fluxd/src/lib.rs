@@ -56,7 +56,7 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use gitsync::{GitUrl, Remote};
+//! use fluxd::gitsync::{GitUrl, Remote};
 //!
 //! let remote = Remote::new(GitUrl::parse("file:///srv/config")?);
 //! let config = fluxd::Config::new(remote).with_mode(fluxd::Mode::Once);
@@ -125,6 +125,11 @@ pub use daemon::{
 };
 #[cfg(feature = "daemon")]
 pub use error::Error;
+/// The git crate fluxd is built on (published as `fluxd-gitsync`), re-exported
+/// so that an embedder names [`gitsync::Remote`] and [`gitsync::GitUrl`] from
+/// the version fluxd uses, without a dependency of its own to keep in step.
+#[cfg(feature = "daemon")]
+pub use gitsync;
 #[cfg(feature = "daemon")]
 pub use logging::{Logfmt, LogfmtFields, init_logging};
 #[cfg(feature = "daemon")]

@@ -2,14 +2,14 @@
 //! the sizes a GitOps repository reaches (1,000 and 5,000 YAML files in 100
 //! directories).
 //!
-//! `cargo bench -p gitsync --bench checkout`
+//! `cargo bench -p fluxd-gitsync --bench checkout`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use gitsync::{CommitRequest, GitUrl, Identity, Mirror, Remote, Revision};
+use fluxd_gitsync::{CommitRequest, GitUrl, Identity, Mirror, Remote, Revision};
 
 /// A bare repository at `dir` whose `main` holds `files` manifests.
 fn generate(dir: &Path, files: usize) {

@@ -5,7 +5,7 @@
 //! commit every second, a busy repository (how long, how many attempts);
 //! and deploy-key generation beside `ssh-keygen`.
 //!
-//! `cargo bench -p gitsync --bench write`
+//! `cargo bench -p fluxd-gitsync --bench write`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gitsync::{
+use fluxd_gitsync::{
     CommitOutcome, CommitRequest, GitUrl, Identity, KeyPair, KeyType, Mirror, Note, Remote,
 };
 use manifests::{ResourceId, SourceLocation};
@@ -79,7 +79,7 @@ fn generate(dir: &Path, files: usize) -> PathBuf {
 }
 
 /// The one intention: set the image of container `app` of `team-0:deployment/app-0`.
-fn set_image(dir: &Path, tag: u64) -> Result<(), gitsync::BoxError> {
+fn set_image(dir: &Path, tag: u64) -> Result<(), fluxd_gitsync::BoxError> {
     let path = dir.join("team-0/app-0.yaml");
     let text = std::fs::read_to_string(&path)?;
     let source = SourceLocation {
@@ -250,7 +250,7 @@ fn benches(c: &mut Criterion) {
                         total += began.elapsed();
                         match outcome {
                             Ok(CommitOutcome::Pushed { attempts: a, .. }) => attempts.push(a),
-                            Err(gitsync::Error::RemoteKeptMoving { .. }) => gave_up += 1,
+                            Err(fluxd_gitsync::Error::RemoteKeptMoving { .. }) => gave_up += 1,
                             other => panic!("{other:?}"),
                         }
                     }

@@ -2,7 +2,7 @@
 //! prints each new revision as it arrives.
 //!
 //! ```text
-//! cargo run -p gitsync --example mirror -- URL DIR [--branch B] [--since REV]
+//! cargo run -p fluxd-gitsync --example mirror -- URL DIR [--branch B] [--since REV]
 //!     [--interval SECS] [--once] [--ssh-key FILE --known-hosts FILE]
 //! ```
 //!
@@ -26,7 +26,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use gitsync::{GitUrl, Head, KnownHosts, Mirror, PollEvent, Poller, Remote, Revision, SshKey};
+use fluxd_gitsync::{
+    GitUrl, Head, KnownHosts, Mirror, PollEvent, Poller, Remote, Revision, SshKey,
+};
 
 /// The command line.
 struct Args {

@@ -1,7 +1,8 @@
 //! Git repositories for a GitOps daemon.
 //!
-//! `gitsync` owns everything the daemon does with git, and knows nothing of
-//! Kubernetes:
+//! `gitsync` (published as `fluxd-gitsync`, so `use fluxd_gitsync::..` from
+//! outside this workspace) owns everything the daemon does with git, and
+//! knows nothing of Kubernetes:
 //!
 //! - [`GitUrl`]: `file://` URLs, plain paths, `http(s)://` (credentials in the
 //!   URL are taken out and never printed), `ssh://` and scp-like
@@ -38,9 +39,9 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use gitsync::{GitUrl, KnownHosts, Mirror, PollEvent, Poller, Remote, SshKey};
+//! use fluxd_gitsync::{GitUrl, KnownHosts, Mirror, PollEvent, Poller, Remote, SshKey};
 //!
-//! # async fn run() -> Result<(), gitsync::Error> {
+//! # async fn run() -> Result<(), fluxd_gitsync::Error> {
 //! let remote = Remote::new(GitUrl::parse("git@github.com:team/config")?)
 //!     .with_ssh_key(SshKey::file("/etc/fluxd/ssh/identity"))
 //!     .with_known_hosts(KnownHosts::from_file("/etc/ssh/ssh_known_hosts".as_ref())?)

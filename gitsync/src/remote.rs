@@ -24,13 +24,13 @@ pub const DEFAULT_MAX_FETCH_BYTES: u64 = 2 << 30;
 ///
 /// ```
 /// use std::time::Duration;
-/// use gitsync::{GitUrl, Remote, SshKey};
+/// use fluxd_gitsync::{GitUrl, Remote, SshKey};
 ///
 /// let remote = Remote::new(GitUrl::parse("ssh://git@git.example.com/team/config")?)
 ///     .with_ssh_key(SshKey::file("/etc/fluxd/ssh/identity"))
 ///     .with_timeout(Duration::from_secs(30));
 /// assert_eq!(remote.url().to_string(), "ssh://git@git.example.com/team/config");
-/// # Ok::<(), gitsync::Error>(())
+/// # Ok::<(), fluxd_gitsync::Error>(())
 /// ```
 ///
 /// ssh host keys are checked against [`Remote::with_known_hosts`] only; with

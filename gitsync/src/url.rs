@@ -19,7 +19,7 @@ const DEFAULT_SSH_USER: &str = "git";
 /// [`GitUrl::flux_safe_url`] (see there).
 ///
 /// ```
-/// use gitsync::GitUrl;
+/// use fluxd_gitsync::GitUrl;
 ///
 /// let url: GitUrl = "https://bot:s3cret@git.example.com/team/config.git".parse()?;
 /// assert_eq!(url.to_string(), "https://git.example.com/team/config.git");
@@ -27,7 +27,7 @@ const DEFAULT_SSH_USER: &str = "git";
 ///
 /// let url: GitUrl = "git@github.com:fluxcd/flux-get-started".parse()?;
 /// assert_eq!(url.flux_safe_url(), "ssh://git@github.com/fluxcd/flux-get-started");
-/// # Ok::<(), gitsync::Error>(())
+/// # Ok::<(), fluxd_gitsync::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct GitUrl {
@@ -322,10 +322,10 @@ fn host_port(host: &str, port: Option<u16>) -> String {
 ///
 /// ```
 /// assert_eq!(
-///     gitsync::redact_url("https://user:s3cret@example.com/charts"),
+///     fluxd_gitsync::redact_url("https://user:s3cret@example.com/charts"),
 ///     "https://***@example.com/charts"
 /// );
-/// assert_eq!(gitsync::redact_url("ssh://git:pw@host/x"), "ssh://git:***@host/x");
+/// assert_eq!(fluxd_gitsync::redact_url("ssh://git:pw@host/x"), "ssh://git:***@host/x");
 /// ```
 pub fn redact(input: &str) -> String {
     let Some((scheme, rest)) = input.split_once("://") else {

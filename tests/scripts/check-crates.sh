@@ -26,7 +26,12 @@
 #     dependency tree again with its own features and without the
 #     workspace's profile, 6 and 15 minutes for manifests and gitsync on the
 #     loaded 2-core machine, too long for CI (docs/crates.md).
-#  5. Semver (step `semver`, not in the default set): cargo-semver-checks
+#  5. Public API (step `api`): tests/scripts/public-api.sh compares each
+#     library crate's public API, read from rustdoc's JSON, with its
+#     baseline in .ci/public-api/ (the API of the last release) and fails on
+#     an item removed or changed in a breaking way that the crate's version
+#     does not allow. About 30 s after the docs step: it reuses its builds.
+#  6. Semver (step `semver`, not in the default set): cargo-semver-checks
 #     (tests/scripts/install-semver-checks.sh) compares each library crate's
 #     public API with the git revision in .ci/semver-baseline and fails on a
 #     breaking change that the crate's version does not allow. Not in CI yet:
@@ -34,16 +39,16 @@
 #     its own per crate and per side (12 cold builds here), on top of a
 #     19-minute cold install; see docs/crates.md.
 #
-# Usage: check-crates.sh [STEP...]   (steps: rust-version examples docs publish
-#                                     publish-verify semver; default the
-#                                     first four, what CI runs)
+# Usage: check-crates.sh [STEP...]   (steps: rust-version examples docs api
+#                                     publish publish-verify semver; default
+#                                     the first five, what CI runs)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
 # The library crates, in dependency order.
-crates=(gitsync manifests registry-poller helmops fluxd fluxctl)
+crates=(fluxd-gitsync manifests registry-poller helmops fluxd fluxctl)
 
 say() { printf '[check-crates] %s\n' "$*" >&2; }
 fail() { printf '[check-crates] error: %s\n' "$*" >&2; exit 1; }
@@ -107,6 +112,10 @@ check_publish() {
     rm -f "$log"
 }
 
+check_api() {
+    timed api tests/scripts/public-api.sh
+}
+
 check_semver() {
     local baseline bin
     baseline=$(tr -d '[:space:]' <.ci/semver-baseline)
@@ -125,15 +134,16 @@ check_semver() {
 }
 
 steps=("$@")
-((${#steps[@]})) || steps=(rust-version examples docs publish)
+((${#steps[@]})) || steps=(rust-version examples docs api publish)
 for step in "${steps[@]}"; do
     case $step in
     rust-version) check_rust_version ;;
     examples) check_examples ;;
     docs) check_docs ;;
+    api) check_api ;;
     publish) check_publish --no-verify ;;
     publish-verify) check_publish ;;
     semver) check_semver ;;
-    *) fail "unknown step $step (rust-version, examples, docs, publish, publish-verify, semver)" ;;
+    *) fail "unknown step $step (rust-version, examples, docs, api, publish, publish-verify, semver)" ;;
     esac
 done

@@ -32,7 +32,7 @@ target_dir="${PUBLIC_ITEMS_TARGET_DIR:-target/public-items}"
 
 crates=("$@")
 if [ ${#crates[@]} -eq 0 ]; then
-    crates=(gitsync manifests registry-poller helmops fluxd fluxctl)
+    crates=(fluxd-gitsync manifests registry-poller helmops fluxd fluxctl)
 fi
 
 features_of() {

@@ -675,13 +675,8 @@ impl Config {
             remote = remote.with_known_hosts(known_hosts);
         }
 
-        if let Some(branch) = &flags.git_branch
-            && (branch.is_empty() || branch.starts_with('-'))
-        {
-            return Err(Error::flag(
-                "--git-branch",
-                format!("invalid branch name {branch:?}"),
-            ));
+        if let Some(branch) = &flags.git_branch {
+            check_branch(branch)?;
         }
         let paths = git_paths(&flags.git_paths)?;
 
@@ -718,9 +713,7 @@ impl Config {
                     Some(label) => ("--git-label", label),
                     None => ("--git-sync-tag", &flags.git_sync_tag),
                 };
-                if tag.is_empty() || tag.starts_with('-') {
-                    return Err(Error::flag(flag, format!("invalid tag name {tag:?}")));
-                }
+                check_tag(flag, tag)?;
                 MarkerConfig::GitTag {
                     tag: tag.clone(),
                     tagger: Identity::new(flags.git_user.clone(), flags.git_email.clone()),
@@ -772,6 +765,46 @@ impl Config {
             state_dir: flags.daemon_state_dir.clone(),
             api: ApiConfig::from_flags(flags)?,
         })
+    }
+
+    /// Checks what [`Config::from_flags`] checks of the flags, for a
+    /// configuration built in code with [`Config::new`] and the `with_*`
+    /// setters: the branch, the paths, the namespaces, the marker's tag or
+    /// Secret name, the deploy-key Secret's name, the intervals. Each error
+    /// names the flag the value stands for (`--git-path: "../x" is not a
+    /// path inside the repository`). [`run`](crate::run) calls it before
+    /// anything starts; an embedder may call it earlier.
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some(branch) = &self.branch {
+            check_branch(branch)?;
+        }
+        git_paths(&self.paths)?;
+        for namespace in &self.allowed_namespaces {
+            check_namespace("--k8s-allow-namespace", namespace)?;
+        }
+        if let Some(namespace) = &self.namespace {
+            check_namespace("--k8s-namespace", namespace)?;
+        }
+        if let Some(namespace) = &self.default_namespace {
+            check_namespace("--k8s-default-namespace", namespace)?;
+        }
+        match &self.marker {
+            MarkerConfig::GitTag { tag, .. } => check_tag("--git-sync-tag", tag)?,
+            MarkerConfig::Secret { secret_name } => {
+                check_object_name("--k8s-secret-name", secret_name)?;
+            }
+        }
+        check_object_name("--k8s-secret-name", &self.deploy_key.secret_name)?;
+        for (flag, interval) in [
+            ("--git-poll-interval", self.poll_interval),
+            ("--sync-interval", self.sync_interval),
+            ("--git-timeout", self.git_timeout),
+        ] {
+            if interval.is_zero() {
+                return Err(Error::flag(flag, "must be longer than zero"));
+            }
+        }
+        Ok(())
     }
 
     /// The paths to load: those given, or `.` (the whole tree).
@@ -1025,6 +1058,25 @@ pub(crate) fn dedup(values: &[String]) -> Vec<String> {
     out
 }
 
+/// A branch name git would take as one, not as an option.
+fn check_branch(branch: &str) -> Result<(), Error> {
+    if branch.is_empty() || branch.starts_with('-') {
+        return Err(Error::flag(
+            "--git-branch",
+            format!("invalid branch name {branch:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A tag name git would take as one, not as an option.
+fn check_tag(flag: &'static str, tag: &str) -> Result<(), Error> {
+    if tag.is_empty() || tag.starts_with('-') {
+        return Err(Error::flag(flag, format!("invalid tag name {tag:?}")));
+    }
+    Ok(())
+}
+
 /// A namespace name is a DNS-1123 label.
 pub(crate) fn check_namespace(flag: &'static str, name: &str) -> Result<(), Error> {
     if manifests::names::is_dns_label(name) {
@@ -1054,6 +1106,66 @@ fn check_object_name(flag: &'static str, name: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn remote() -> Remote {
+        Remote::new(GitUrl::parse("/srv/repo").unwrap())
+    }
+
+    /// What `Config::new` and its setters build passes the checks the flags
+    /// get, and each bad value is refused naming the flag it stands for.
+    #[test]
+    fn validate_checks_a_configuration_built_in_code() {
+        assert!(Config::new(remote()).validate().is_ok());
+        let from_flags = config(&["--git-path=deploy", "--k8s-allow-namespace=demo"]).unwrap();
+        assert!(from_flags.validate().is_ok());
+        let refused = [
+            (Config::new(remote()).with_paths(["../up"]), "--git-path"),
+            (Config::new(remote()).with_paths(["/abs"]), "--git-path"),
+            (
+                Config::new(remote()).with_branch(Some("-x".to_owned())),
+                "--git-branch",
+            ),
+            (
+                Config::new(remote()).with_allowed_namespaces(["Not_A_Label"]),
+                "--k8s-allow-namespace",
+            ),
+            (
+                Config::new(remote()).with_namespace(Some("x".repeat(64))),
+                "--k8s-namespace",
+            ),
+            (
+                Config::new(remote()).with_default_namespace(Some(String::new())),
+                "--k8s-default-namespace",
+            ),
+            (
+                Config::new(remote()).with_marker(MarkerConfig::GitTag {
+                    tag: "--force".to_owned(),
+                    tagger: flux_identity(),
+                }),
+                "--git-sync-tag",
+            ),
+            (
+                Config::new(remote()).with_marker(MarkerConfig::Secret {
+                    secret_name: "No Spaces".to_owned(),
+                }),
+                "--k8s-secret-name",
+            ),
+            (
+                Config::new(remote()).with_poll_interval(Duration::ZERO),
+                "--git-poll-interval",
+            ),
+            (
+                Config::new(remote()).with_sync_interval(Duration::ZERO),
+                "--sync-interval",
+            ),
+        ];
+        for (config, flag) in refused {
+            match config.validate() {
+                Err(Error::Flag { flag: named, .. }) => assert_eq!(named, flag),
+                other => panic!("{flag}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
 
     fn config(args: &[&str]) -> Result<Config, Error> {
         let flags = Flags::from_command_line(

@@ -77,6 +77,8 @@ pub async fn run_with(
     observer: std::sync::Arc<dyn crate::contract::Observer>,
     ready: impl FnOnce(super::Daemon) + Send,
 ) -> Result<RunOutcome, Error> {
+    // A configuration built in code gets the checks the flags get.
+    config.validate()?;
     let shutdown = shutdown.boxed().shared();
     // The Helm operator beside the daemon stops in its own time.
     let operator_stop = config
