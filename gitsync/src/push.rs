@@ -113,6 +113,19 @@ fn push_in_session(
                 reason: format!("non-fast-forward ({})", error.message()),
             });
         }
+        if error.message().contains("failed to lock file") {
+            // A local (file://) remote whose reference another writer
+            // holds, or a killed one left locked.
+            let refname = refspecs
+                .first()
+                .and_then(|spec| spec.rsplit_once(':'))
+                .map_or_else(String::new, |(_, dst)| dst.to_owned());
+            return Err(Error::PushRejected {
+                url,
+                refname,
+                reason: explain_stale_lock(error.message().to_owned()),
+            });
+        }
         return Err(session.fail(error));
     }
     let messages = session.remote_messages();
@@ -121,13 +134,46 @@ fn push_in_session(
         .into_iter()
         .map(|(refname, status)| Rejection {
             refname,
-            reason: if messages.is_empty() {
+            reason: explain_stale_lock(if messages.is_empty() {
                 status
             } else {
                 format!("{status} (remote: {messages})")
-            },
+            }),
         })
         .collect())
+}
+
+/// How old a lock file in a local remote must be to be called stale: a
+/// reference update holds its lock for milliseconds.
+const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `reason`, and when it names a lock file of a local remote that has been
+/// there for longer than [`STALE_LOCK`], what to do about it: a process
+/// killed while it wrote the reference left it, and every later push of
+/// that reference fails until someone removes it. gitsync does not remove
+/// it itself: the repository is not its own, and another writer may hold it.
+fn explain_stale_lock(reason: String) -> String {
+    let Some(path) = reason
+        .split_once("failed to lock file '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(path, _)| std::path::PathBuf::from(path))
+    else {
+        return reason;
+    };
+    let age = std::fs::metadata(&path)
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok());
+    match age {
+        Some(age) if age >= STALE_LOCK => format!(
+            "{reason}; {} has been there for {} s, so a git process that was killed while \
+             writing this reference probably left it: if nothing else writes to the \
+             repository, remove that file",
+            path.display(),
+            age.as_secs()
+        ),
+        _ => reason,
+    }
 }
 
 /// Where the remote's references named `names` point (absent ones left out).
@@ -201,6 +247,39 @@ mod tests {
             refname: "refs/heads/main".to_owned(),
             reason: reason.to_owned(),
         }
+    }
+
+    #[test]
+    fn a_stale_lock_in_a_local_remote_is_named_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("flux-sync.lock");
+        std::fs::write(&lock, "").unwrap();
+        let reason = format!("failed to lock file '{}' for writing: ", lock.display());
+        // A fresh lock: another writer holds it; the reason stays as it was.
+        assert_eq!(explain_stale_lock(reason.clone()), reason);
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+        std::fs::File::options()
+            .write(true)
+            .open(&lock)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let explained = explain_stale_lock(reason.clone());
+        assert!(explained.starts_with(&reason), "{explained}");
+        assert!(explained.contains("remove that file"), "{explained}");
+        assert!(
+            explained.contains(&lock.display().to_string()),
+            "{explained}"
+        );
+        // Still a moved remote for the retry (the lock may be released).
+        assert!(reason_says_moved(&explained));
+        // No path, or one that is gone: unchanged.
+        assert_eq!(
+            explain_stale_lock("pre-receive hook declined".into()),
+            "pre-receive hook declined"
+        );
+        std::fs::remove_file(&lock).unwrap();
+        assert_eq!(explain_stale_lock(reason.clone()), reason);
     }
 
     #[test]

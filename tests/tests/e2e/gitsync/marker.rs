@@ -201,3 +201,42 @@ async fn two_writers_never_overwrite_each_other_blindly() {
         Some(second.to_string())
     );
 }
+
+/// A killed writer left the tag's lock file in a local remote: every write
+/// of the marker fails until someone removes it, and the error says which
+/// file and what to do. Removing it lets the marker move again.
+#[tokio::test]
+async fn a_stale_tag_lock_in_a_local_remote_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, first) = fixture(dir.path());
+    let url = fixture.bare_path().display().to_string();
+    let mirror = mirror(remote(&url), dir.path(), Some("main")).await;
+    let mut tracker =
+        MarkerTracker::new(GitTagMarker::new(mirror.clone(), DEFAULT_SYNC_TAG, bot()).unwrap());
+    mirror.fetch().await.unwrap();
+
+    let lock = fixture.bare_path().join("refs/tags/flux-sync.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+
+    let error = tracker.advance(first).await.unwrap_err().to_string();
+    assert!(error.contains(&lock.display().to_string()), "{error}");
+    assert!(error.contains("remove that file"), "{error}");
+    assert_eq!(fixture.origin_ref("refs/tags/flux-sync").unwrap(), None);
+
+    std::fs::remove_file(&lock).unwrap();
+    assert_eq!(
+        tracker.advance(first).await.unwrap(),
+        MarkerUpdate::Moved {
+            from: None,
+            to: first
+        }
+    );
+}
