@@ -103,10 +103,7 @@ fn push_in_session(
     };
     if let Err(error) = result {
         if error.code() == ErrorCode::NotFastForward {
-            let refname = refspecs
-                .first()
-                .and_then(|spec| spec.rsplit_once(':'))
-                .map_or_else(String::new, |(_, dst)| dst.to_owned());
+            let refname = first_destination(refspecs);
             return Err(Error::PushRejected {
                 url,
                 refname,
@@ -116,10 +113,7 @@ fn push_in_session(
         if error.message().contains("failed to lock file") {
             // A local (file://) remote whose reference another writer
             // holds, or a killed one left locked.
-            let refname = refspecs
-                .first()
-                .and_then(|spec| spec.rsplit_once(':'))
-                .map_or_else(String::new, |(_, dst)| dst.to_owned());
+            let refname = first_destination(refspecs);
             return Err(Error::PushRejected {
                 url,
                 refname,
@@ -141,6 +135,14 @@ fn push_in_session(
             }),
         })
         .collect())
+}
+
+/// The destination reference of the first refspec (`[+]<src>:<dst>`).
+fn first_destination(refspecs: &[String]) -> String {
+    refspecs
+        .first()
+        .and_then(|spec| spec.rsplit_once(':'))
+        .map_or_else(String::new, |(_, dst)| dst.to_owned())
 }
 
 /// How old a lock file in a local remote must be to be called stale: a
