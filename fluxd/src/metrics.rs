@@ -194,7 +194,7 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// One fetch from the cluster or a registry done for a listing
+    /// One fetch from a registry, `kind` being `tags` or `metadata`
     /// (`flux_client_fetch_duration_seconds{kind,success}`).
     pub fn client_fetch(&self, kind: &str, took: Duration, ok: bool) {
         self.client_fetch
@@ -247,14 +247,15 @@ impl Observer for Metrics {
     }
 
     fn registry_fetch(&self, kind: &'static str, duration: Duration, ok: bool) {
-        // Flux labels the registry's own fetches by success only; the kind
-        // (tags, manifest, config) goes to the remote-request histogram.
+        self.client_fetch(kind, duration, ok);
+    }
+
+    fn image_metadata_read(&self, duration: Duration, found: bool) {
         self.registry_fetch
             .get_or_create(&SuccessLabels {
-                success: success(ok),
+                success: success(found),
             })
             .observe(duration.as_secs_f64());
-        self.client_fetch(kind, duration, ok);
     }
 }
 
@@ -276,6 +277,8 @@ mod tests {
         );
         metrics.request("GET", "ListServices", 200, Duration::from_millis(3));
         metrics.registry_fetch("tags", Duration::from_millis(3), true);
+        metrics.registry_fetch("metadata", Duration::from_millis(3), false);
+        metrics.image_metadata_read(Duration::from_micros(3), true);
         let text = metrics.encode();
         for line in [
             "flux_daemon_sync_manifests{success=\"true\"} 7",
@@ -287,6 +290,7 @@ mod tests {
             "flux_daemon_queue_duration_seconds_count 1",
             "flux_request_duration_seconds_count{method=\"GET\",route=\"ListServices\",status_code=\"200\"} 1",
             "flux_client_fetch_duration_seconds_count{kind=\"tags\",success=\"true\"} 1",
+            "flux_client_fetch_duration_seconds_count{kind=\"metadata\",success=\"false\"} 1",
             "flux_registry_fetch_duration_seconds_count{success=\"true\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");

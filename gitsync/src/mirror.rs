@@ -120,7 +120,27 @@ impl Mirror {
         applied: Option<Revision>,
         reference: &str,
     ) -> Result<Vec<Revision>, Error> {
+        self.revisions_touching(applied, reference, &[]).await
+    }
+
+    /// [`revisions_between`](Self::revisions_between), keeping only the
+    /// commits that change something under one of `paths` (directories or
+    /// files relative to the repository's root, as `--git-path` names them)
+    /// against their first parent, as `git log <applied>..<reference> --
+    /// <paths>` would list them. No paths, or one that is empty or `.`,
+    /// keep every commit.
+    pub async fn revisions_touching(
+        &self,
+        applied: Option<Revision>,
+        reference: &str,
+        paths: &[String],
+    ) -> Result<Vec<Revision>, Error> {
         let reference = reference.to_owned();
+        let paths: Vec<String> = paths
+            .iter()
+            .map(|p| p.trim_matches('/').to_owned())
+            .collect();
+        let every = paths.is_empty() || paths.iter().any(|p| p.is_empty() || p == ".");
         let url = self.remote().url().to_string();
         self.run("reading the history of", 0, move |repo, _| {
             let not_found = || Error::RevisionNotFound {
@@ -142,8 +162,14 @@ impl Mirror {
                 // An applied revision the mirror no longer has hides nothing.
                 let _ = walk.hide(applied.oid());
             }
-            walk.map(|oid| oid.map(Revision::from_oid).map_err(git))
-                .collect()
+            let mut revisions = Vec::new();
+            for oid in walk {
+                let oid = oid.map_err(git)?;
+                if every || touches(repo, oid, &paths).map_err(git)? {
+                    revisions.push(Revision::from_oid(oid));
+                }
+            }
+            Ok(revisions)
         })
         .await
     }
@@ -263,6 +289,25 @@ impl Mirror {
 struct TaskState {
     finished: bool,
     abandoned: bool,
+}
+
+/// Whether commit `oid` changes anything under `paths` (literal paths,
+/// files or directories) against its first parent, or, for a root commit,
+/// adds anything there.
+fn touches(repo: &Repository, oid: git2::Oid, paths: &[String]) -> Result<bool, git2::Error> {
+    let commit = repo.find_commit(oid)?;
+    let tree = commit.tree()?;
+    let parent = match commit.parents().next() {
+        Some(parent) => Some(parent.tree()?),
+        None => None,
+    };
+    let mut options = git2::DiffOptions::new();
+    options.disable_pathspec_match(true);
+    for path in paths {
+        options.pathspec(path);
+    }
+    let diff = repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut options))?;
+    Ok(diff.deltas().len() > 0)
 }
 
 fn open_or_init(path: &Path) -> Result<(), Error> {

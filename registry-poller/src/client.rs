@@ -29,6 +29,7 @@ use crate::digest::Digest;
 use crate::manifest::{
     ACCEPT_MANIFESTS, ManifestKind, Platform, parse_config_created, parse_manifest,
 };
+use crate::poller::RepositoryGlobs;
 use crate::ratelimit::{RateLimiter, backoff, parse_retry_after};
 use crate::reference::{Repository, check_tag};
 
@@ -80,6 +81,12 @@ pub struct ClientConfig {
     /// pages (each page is also bounded on its own). Default
     /// [`DEFAULT_MAX_TAG_LIST_BYTES`].
     pub max_tag_list_bytes: usize,
+    /// Globs of repositories whose images' creation time comes from their
+    /// labels (`--registry-use-labels`): `org.opencontainers.image.created`,
+    /// else `org.label-schema.build-date`, else the config's `created`, for
+    /// builds that write a fixed `created` to be reproducible. Matched as
+    /// the include and exclude globs are. Default: none.
+    pub label_timestamps: Vec<String>,
 }
 
 impl Default for ClientConfig {
@@ -97,6 +104,7 @@ impl Default for ClientConfig {
             tags_page_size: None,
             max_tags: DEFAULT_MAX_TAGS,
             max_tag_list_bytes: DEFAULT_MAX_TAG_LIST_BYTES,
+            label_timestamps: Vec::new(),
         }
     }
 }
@@ -181,6 +189,16 @@ impl ClientConfig {
         self.max_tag_list_bytes = max_tag_list_bytes;
         self
     }
+
+    /// Sets [`label_timestamps`](Self::label_timestamps).
+    #[must_use]
+    pub fn with_label_timestamps(
+        mut self,
+        label_timestamps: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.label_timestamps = label_timestamps.into_iter().map(Into::into).collect();
+        self
+    }
 }
 
 /// Requests sent, by kind. Every HTTP request counts, including those
@@ -262,6 +280,8 @@ pub struct RegistryClient {
     limiter: RateLimiter,
     permits: Semaphore,
     counters: Counters,
+    /// [`ClientConfig::label_timestamps`], compiled.
+    label_timestamps: RepositoryGlobs,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -307,8 +327,11 @@ impl RegistryClient {
                 setting: "http client",
                 reason: e.to_string(),
             })?;
+        let label_timestamps =
+            RepositoryGlobs::new(&config.label_timestamps, "registry-use-labels")?;
         Ok(Self {
             http,
+            label_timestamps,
             limiter: RateLimiter::new(config.rps, config.burst),
             permits: Semaphore::new(config.max_concurrent_requests.max(1)),
             config,
@@ -516,7 +539,8 @@ impl RegistryClient {
         Ok((url, response))
     }
 
-    /// The `created` time in the config blob `digest`.
+    /// The `created` time in the config blob `digest` (or, for a repository
+    /// in [`ClientConfig::label_timestamps`], the time its labels give).
     pub async fn config_created(
         &self,
         repository: &Repository,
@@ -537,7 +561,7 @@ impl RegistryClient {
         if digest.verifies(&body) == Some(false) {
             return Err(invalid(&url, "config blob does not match its digest"));
         }
-        parse_config_created(&body, &url)
+        parse_config_created(&body, &url, self.label_timestamps.matches(repository))
     }
 
     /// The creation time of the image a manifest leads to: its config's, or

@@ -40,7 +40,8 @@ pub fn manifest(body: &[u8]) {
 
 /// An image config body (its `created` time).
 pub fn config(body: &[u8]) {
-    let _ = parse_config_created(body, URL);
+    let _ = parse_config_created(body, URL, false);
+    let _ = parse_config_created(body, URL, true);
 }
 
 /// A token service's answer.

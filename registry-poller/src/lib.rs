@@ -65,7 +65,7 @@ pub use error::Error;
 pub use manifest::{
     DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2, ManifestKind, OCI_INDEX, OCI_MANIFEST, Platform,
 };
-pub use poller::{PollRound, Poller, PollerConfig};
+pub use poller::{FetchKind, FetchObserver, PollRound, Poller, PollerConfig};
 pub use ratelimit::MAX_RETRY_AFTER;
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API_HOST, ImageRef, Repository};
 pub use snapshot::{PollError, RepositorySnapshot, Snapshot, TagInfo};

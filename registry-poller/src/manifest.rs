@@ -201,15 +201,45 @@ pub(crate) fn parse_manifest(
 struct ConfigJson {
     #[serde(default)]
     created: Option<String>,
+    #[serde(default)]
+    config: Option<ContainerConfig>,
 }
 
+#[derive(Deserialize)]
+struct ContainerConfig {
+    #[serde(default, rename = "Labels")]
+    labels: Option<std::collections::HashMap<String, String>>,
+}
+
+/// The labels that may carry an image's build time, the first one set wins
+/// (`--registry-use-labels`, as Flux read them).
+const TIME_LABELS: [&str; 2] = [
+    "org.opencontainers.image.created",
+    "org.label-schema.build-date",
+];
+
 /// The `created` time of an image config blob; `None` when absent or the
-/// zero time some builders write.
-pub(crate) fn parse_config_created(body: &[u8], url: &str) -> Result<Option<SystemTime>, Error> {
+/// zero time some builders write. With `use_labels`, a time in one of
+/// [`TIME_LABELS`] comes first; a label that is not a time is passed over.
+pub(crate) fn parse_config_created(
+    body: &[u8],
+    url: &str,
+    use_labels: bool,
+) -> Result<Option<SystemTime>, Error> {
     let config: ConfigJson = serde_json::from_slice(body).map_err(|e| Error::InvalidResponse {
         url: url.to_owned(),
         reason: format!("image config is not JSON: {e}"),
     })?;
+    if use_labels {
+        let labels = config.config.as_ref().and_then(|c| c.labels.as_ref());
+        let labelled = TIME_LABELS
+            .iter()
+            .filter_map(|label| labels?.get(*label))
+            .find_map(|value| parse_timestamp(value).ok().flatten());
+        if labelled.is_some() {
+            return Ok(labelled);
+        }
+    }
     let Some(created) = config.created.filter(|c| !c.is_empty()) else {
         return Ok(None);
     };
@@ -309,16 +339,43 @@ mod tests {
 
     #[test]
     fn config_created() {
-        let t = parse_config_created(br#"{"created": "2024-03-01T12:00:00.5Z"}"#, "u")
+        let t = parse_config_created(br#"{"created": "2024-03-01T12:00:00.5Z"}"#, "u", false)
             .unwrap()
             .unwrap();
         assert_eq!(format_timestamp(t).unwrap(), "2024-03-01T12:00:00.5Z");
-        assert_eq!(parse_config_created(b"{}", "u").unwrap(), None);
+        assert_eq!(parse_config_created(b"{}", "u", false).unwrap(), None);
         assert_eq!(
-            parse_config_created(br#"{"created": "0001-01-01T00:00:00Z"}"#, "u").unwrap(),
+            parse_config_created(br#"{"created": "0001-01-01T00:00:00Z"}"#, "u", false).unwrap(),
             None
         );
-        assert!(parse_config_created(br#"{"created": "yesterday"}"#, "u").is_err());
-        assert!(parse_config_created(b"garbage", "u").is_err());
+        assert!(parse_config_created(br#"{"created": "yesterday"}"#, "u", false).is_err());
+        assert!(parse_config_created(b"garbage", "u", false).is_err());
+
+        // Labels, when the repository uses them: OCI's, then label-schema's,
+        // then `created`; a label that is no time is passed over.
+        let labelled = |labels: &str| {
+            let body = format!(
+                r#"{{"created": "1980-01-01T00:00:00Z", "config": {{"Labels": {labels}}}}}"#
+            );
+            parse_config_created(body.as_bytes(), "u", true).unwrap()
+        };
+        let time = |s: &str| parse_timestamp(s).unwrap();
+        let both = r#"{"org.opencontainers.image.created": "2024-05-01T00:00:00Z",
+            "org.label-schema.build-date": "2023-01-01T00:00:00Z"}"#;
+        assert_eq!(labelled(both), time("2024-05-01T00:00:00Z"));
+        let schema = r#"{"org.label-schema.build-date": "2023-01-01T00:00:00Z"}"#;
+        assert_eq!(labelled(schema), time("2023-01-01T00:00:00Z"));
+        let bad = r#"{"org.opencontainers.image.created": "soon",
+            "org.label-schema.build-date": "2023-01-01T00:00:00Z"}"#;
+        assert_eq!(labelled(bad), time("2023-01-01T00:00:00Z"));
+        assert_eq!(labelled("{}"), time("1980-01-01T00:00:00Z"));
+        assert_eq!(labelled("null"), time("1980-01-01T00:00:00Z"));
+        // Without use_labels the labels are not read.
+        let body = br#"{"created": "1980-01-01T00:00:00Z",
+            "config": {"Labels": {"org.label-schema.build-date": "2023-01-01T00:00:00Z"}}}"#;
+        assert_eq!(
+            parse_config_created(body, "u", false).unwrap(),
+            time("1980-01-01T00:00:00Z")
+        );
     }
 }

@@ -67,6 +67,71 @@ pub struct PollerConfig {
     pub tag_recheck_interval: Option<Duration>,
     /// First wait after a failed poll; doubles per failure up to the poll interval.
     pub error_backoff: Duration,
+    /// Told how long each fetch from a registry took ([`with_fetch_observer`](Self::with_fetch_observer)).
+    fetch_observer: FetchObserverSlot,
+}
+
+/// What a fetch from a registry was for, as Flux labels it
+/// (`flux_client_fetch_duration_seconds{kind}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FetchKind {
+    /// A repository's tag list, all its pages.
+    Tags,
+    /// One tag's metadata: its manifest and, for a digest not seen before,
+    /// the image config (and an index's platform manifest).
+    Metadata,
+}
+
+impl FetchKind {
+    /// Flux's label value: `tags` or `metadata`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tags => "tags",
+            Self::Metadata => "metadata",
+        }
+    }
+}
+
+/// Told of each fetch from a registry as it ends, for metrics. Called on
+/// the poller's tasks: keep it quick.
+pub trait FetchObserver: Send + Sync {
+    /// A fetch of `kind` ended after `took`, successfully or not.
+    fn fetched(&self, kind: FetchKind, took: Duration, ok: bool);
+}
+
+/// The observer of a [`PollerConfig`], if any (`Debug` says only whether
+/// there is one).
+#[derive(Clone, Default)]
+struct FetchObserverSlot(Option<Arc<dyn FetchObserver>>);
+
+impl std::fmt::Debug for FetchObserverSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
+// The observer only hears of fetches: a panic inside it leaves nothing of
+// the configuration half-changed, so the configuration stays unwind-safe as
+// it was before it could hold one.
+impl std::panic::UnwindSafe for FetchObserverSlot {}
+impl std::panic::RefUnwindSafe for FetchObserverSlot {}
+
+impl FetchObserverSlot {
+    /// Times `fetch`, telling the observer how it went.
+    async fn time<T>(
+        &self,
+        kind: FetchKind,
+        fetch: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let Some(observer) = &self.0 else {
+            return fetch.await;
+        };
+        let began = Instant::now();
+        let result = fetch.await;
+        observer.fetched(kind, began.elapsed(), result.is_ok());
+        result
+    }
 }
 
 impl Default for PollerConfig {
@@ -81,6 +146,7 @@ impl Default for PollerConfig {
             cache_file: None,
             tag_recheck_interval: Some(Duration::from_secs(6 * 3600)),
             error_backoff: Duration::from_secs(30),
+            fetch_observer: FetchObserverSlot::default(),
         }
     }
 }
@@ -158,46 +224,82 @@ impl PollerConfig {
         self.error_backoff = error_backoff;
         self
     }
+
+    /// Tells `observer` how long each fetch from a registry took (the tag
+    /// lists and each tag's metadata), as fluxd's metrics count them.
+    #[must_use]
+    pub fn with_fetch_observer(mut self, observer: Arc<dyn FetchObserver>) -> Self {
+        self.fetch_observer = FetchObserverSlot(Some(observer));
+        self
+    }
+}
+
+/// Globs over repository names. A repository matches when a glob matches
+/// its full name (`docker.io/org/app`), its short one (`org/app`) or, on
+/// Docker Hub, the `index.docker.io/org/app` form Flux's globs were written
+/// against.
+#[derive(Debug, Clone)]
+pub(crate) struct RepositoryGlobs(GlobSet);
+
+impl RepositoryGlobs {
+    /// The globs of `setting` (named in the error when one does not parse).
+    pub(crate) fn new(globs: &[String], setting: &'static str) -> Result<Self, Error> {
+        let mut builder = GlobSetBuilder::new();
+        for glob in globs {
+            let glob = Glob::new(glob).map_err(|e| Error::InvalidConfig {
+                setting,
+                reason: format!("{glob:?}: {e}"),
+            })?;
+            builder.add(glob);
+        }
+        builder.build().map(Self).map_err(|e| Error::InvalidConfig {
+            setting,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Whether a glob matches `repository` by one of its names.
+    pub(crate) fn matches(&self, repository: &Repository) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        let full = repository.to_string();
+        if self.0.is_match(&full) || self.0.is_match(repository.familiar()) {
+            return true;
+        }
+        repository.registry() == crate::reference::DOCKER_HUB
+            && self.0.is_match(format!(
+                "{}/{}",
+                crate::reference::LEGACY_DOCKER_HUB,
+                repository.path()
+            ))
+    }
 }
 
 /// Which repositories are polled.
 #[derive(Debug, Clone)]
 struct ImageFilter {
-    include: Option<GlobSet>,
-    exclude: GlobSet,
+    include: Option<RepositoryGlobs>,
+    exclude: RepositoryGlobs,
 }
 
 impl ImageFilter {
     fn new(include: &[String], exclude: &[String]) -> Result<Self, Error> {
-        let build = |globs: &[String], setting: &'static str| {
-            let mut builder = GlobSetBuilder::new();
-            for glob in globs {
-                let glob = Glob::new(glob).map_err(|e| Error::InvalidConfig {
-                    setting,
-                    reason: format!("{glob:?}: {e}"),
-                })?;
-                builder.add(glob);
-            }
-            builder.build().map_err(|e| Error::InvalidConfig {
-                setting,
-                reason: e.to_string(),
-            })
-        };
         Ok(Self {
             include: if include.is_empty() {
                 None
             } else {
-                Some(build(include, "registry-include-image")?)
+                Some(RepositoryGlobs::new(include, "registry-include-image")?)
             },
-            exclude: build(exclude, "registry-exclude-image")?,
+            exclude: RepositoryGlobs::new(exclude, "registry-exclude-image")?,
         })
     }
 
     fn allows(&self, repository: &Repository) -> bool {
-        let full = repository.to_string();
-        let short = repository.familiar();
-        let matches = |set: &GlobSet| set.is_match(&full) || set.is_match(&short);
-        self.include.as_ref().is_none_or(matches) && !matches(&self.exclude)
+        self.include
+            .as_ref()
+            .is_none_or(|include| include.matches(repository))
+            && !self.exclude.matches(repository)
     }
 }
 
@@ -757,7 +859,12 @@ impl Poller {
     ) -> Result<Outcome, Error> {
         let client = &self.inner.client;
         let auth = credentials.lookup(repository);
-        let mut names = client.list_tags(repository, auth).await?;
+        let mut names = self
+            .inner
+            .config
+            .fetch_observer
+            .time(FetchKind::Tags, client.list_tags(repository, auth))
+            .await?;
         names.sort_unstable();
         names.dedup();
         let hash = hash_names(names.iter().map(String::as_str));
@@ -814,20 +921,38 @@ impl Poller {
                 Err(e) => return Err(e),
             }
         }
-        let manifest = client.manifest(repository, name, auth).await?;
-        if let Some(image) = self.lock().images.get(&manifest.digest) {
-            return Ok(TagInfo::shared(name, image.0.clone()));
-        }
-        let created = client.created_of(repository, &manifest, auth).await?;
-        let image = Arc::new(Image {
-            digest: manifest.digest,
-            created,
-        });
+        let fetched = self
+            .inner
+            .config
+            .fetch_observer
+            .time(FetchKind::Metadata, async {
+                let manifest = client.manifest(repository, name, auth).await?;
+                if let Some(image) = self.lock().images.get(&manifest.digest) {
+                    return Ok(Fetched::Known(image.0.clone()));
+                }
+                let created = client.created_of(repository, &manifest, auth).await?;
+                Ok(Fetched::New(Image {
+                    digest: manifest.digest,
+                    created,
+                }))
+            })
+            .await?;
+        let image = match fetched {
+            Fetched::Known(image) => return Ok(TagInfo::shared(name, image)),
+            Fetched::New(image) => Arc::new(image),
+        };
         let mut state = self.lock();
         state.images.insert(CachedImage(image.clone()));
         state.dirty = true;
         Ok(TagInfo::shared(name, image))
     }
+}
+
+/// A tag's image: known by its digest from another tag or repository, or
+/// new.
+enum Fetched {
+    Known(Arc<Image>),
+    New(Image),
 }
 
 /// "2 of 5 tags could not be read: tag a: ...; tag b: ..." (the first few).
@@ -890,6 +1015,16 @@ mod tests {
         let gcr = ImageFilter::new(&[], &["k8s.gcr.io/*".to_owned()]).unwrap();
         assert!(!gcr.allows(&repo("k8s.gcr.io/pause")));
         assert!(gcr.allows(&repo("docker.io/library/pause")));
+        // Flux's globs name Docker Hub `index.docker.io`.
+        let hub = RepositoryGlobs::new(&["index.docker.io/weaveworks/*".to_owned()], "s").unwrap();
+        assert!(hub.matches(&repo("weaveworks/flux")));
+        assert!(hub.matches(&repo("docker.io/weaveworks/flux")));
+        assert!(!hub.matches(&repo("ghcr.io/weaveworks/flux")));
+        assert!(
+            !RepositoryGlobs::new(&[], "s")
+                .unwrap()
+                .matches(&repo("nginx"))
+        );
         let err = ImageFilter::new(&[], &["a[".to_owned()])
             .unwrap_err()
             .to_string();

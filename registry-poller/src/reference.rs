@@ -16,7 +16,7 @@ pub const DOCKER_HUB: &str = "docker.io";
 /// The host that actually serves Docker Hub's registry API.
 pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 /// Docker Hub's legacy name, normalised to [`DOCKER_HUB`].
-const LEGACY_DOCKER_HUB: &str = "index.docker.io";
+pub(crate) const LEGACY_DOCKER_HUB: &str = "index.docker.io";
 /// Prefix of Docker Hub's official images (`nginx` is `library/nginx`).
 const OFFICIAL_PREFIX: &str = "library/";
 /// Longest repository name (registry and path) Docker accepts.

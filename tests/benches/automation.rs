@@ -195,7 +195,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     automation_config.insecure_hosts = vec![host.clone()];
     automation_config.rps = 100_000.0;
     automation_config.burst = 10_000;
-    let automation = Automation::new(automation_config, None)?;
+    let automation = Automation::new(
+        automation_config,
+        None,
+        std::sync::Arc::new(fluxd::contract::NoObserver),
+    )?;
     // The fixture's working copy is at the commit the daemon synced.
     let checkout = repo.work_path().to_owned();
     let loaded = manifests::load(&checkout, &["."], &manifests::LoadOptions::default());

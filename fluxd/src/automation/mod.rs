@@ -19,6 +19,7 @@ pub(crate) mod choose;
 pub(crate) mod live;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use manifests::{Ignore, Resource};
@@ -26,6 +27,7 @@ use registry_poller::{ClientConfig, Credentials, ImageRef, Poller, PollerConfig,
 
 use crate::Error;
 use crate::api::{self, AutomatedChange, ImageInfo, WorkloadContainer};
+use crate::contract::Observer;
 use choose::Choice;
 use live::{LiveWorkloads, PullSecrets};
 
@@ -53,7 +55,8 @@ pub struct AutomationConfig {
     /// `--registry-exclude-image`.
     pub exclude: Vec<String>,
     /// `--registry-use-labels`: repositories whose created time comes from
-    /// image labels (accepted; the poller reads the config's `created`).
+    /// image labels (`org.opencontainers.image.created`, else
+    /// `org.label-schema.build-date`) instead of the config's `created`.
     pub use_labels: Vec<String>,
     /// `--docker-config`.
     pub docker_config: Option<PathBuf>,
@@ -149,6 +152,16 @@ impl AutomationConfig {
     }
 }
 
+/// The poller's fetches, told to the daemon's observer (fluxd's metrics:
+/// `flux_client_fetch_duration_seconds{kind}`).
+struct RegistryFetches(Arc<dyn Observer>);
+
+impl registry_poller::FetchObserver for RegistryFetches {
+    fn fetched(&self, kind: registry_poller::FetchKind, took: Duration, ok: bool) {
+        self.0.registry_fetch(kind.as_str(), took, ok);
+    }
+}
+
 /// Image automation's state: the poller and the credentials it was given.
 #[derive(Debug, Clone)]
 pub struct Automation {
@@ -158,8 +171,14 @@ pub struct Automation {
 }
 
 impl Automation {
-    /// Automation as `config` says, with its digest cache in `state_dir`.
-    pub fn new(config: AutomationConfig, state_dir: Option<&Path>) -> Result<Self, Error> {
+    /// Automation as `config` says, with its digest cache in `state_dir`,
+    /// telling `observer` of each fetch from a registry
+    /// ([`Observer::registry_fetch`](crate::contract::Observer::registry_fetch)).
+    pub fn new(
+        config: AutomationConfig,
+        state_dir: Option<&Path>,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self, Error> {
         let docker_config = match &config.docker_config {
             Some(path) => Credentials::from_docker_config_file(path)
                 .map_err(|e| Error::flag("--docker-config", e.to_string()))?,
@@ -172,14 +191,29 @@ impl Automation {
                     ClientConfig::new()
                         .with_insecure_hosts(config.insecure_hosts.clone())
                         .with_rps(config.rps)
-                        .with_burst(config.burst),
+                        .with_burst(config.burst)
+                        .with_label_timestamps(config.use_labels.clone()),
                 )
                 .with_include(config.include.clone())
                 .with_exclude(config.exclude.clone())
                 .with_disabled(config.disabled)
-                .with_cache_file(state_dir.map(|dir| dir.join(CACHE_FILE))),
+                .with_cache_file(state_dir.map(|dir| dir.join(CACHE_FILE)))
+                .with_fetch_observer(Arc::new(RegistryFetches(observer))),
         )
-        .map_err(|e| Error::flag("--registry-exclude-image", e.to_string()))?;
+        .map_err(|e| {
+            let flag = match &e {
+                registry_poller::Error::InvalidConfig {
+                    setting: "registry-use-labels",
+                    ..
+                } => "--registry-use-labels",
+                registry_poller::Error::InvalidConfig {
+                    setting: "registry-include-image",
+                    ..
+                } => "--registry-include-image",
+                _ => "--registry-exclude-image",
+            };
+            Error::flag(flag, e.to_string())
+        })?;
         Ok(Self {
             poller,
             config,

@@ -6,9 +6,9 @@
 //! what they meant there. The others fall in one of three classes
 //! ([`COMPAT_TABLE`]):
 //!
-//! - **not acted on yet** ([`Class::Pending`]): the registry, automation and
-//!   API flags, parsed with Flux's names and defaults for the work that will
-//!   act on them; given, they get one warning naming the flag;
+//! - **not acted on yet** ([`Class::Pending`]): parsed with Flux's name and
+//!   default for the work that will act on it; given, one warning naming the
+//!   flag (no flag is in this class today);
 //! - **ignored** ([`Class::Ignored`]): flags that mean nothing here
 //!   (memcached, kubectl, Weave Cloud timeouts, ECR without ECR support);
 //!   given, one warning naming the flag, then nothing;
@@ -125,11 +125,6 @@ pub const FLUX_V1_FLAGS: &[&str] = &[
 /// with each. A flag of [`FLUX_V1_FLAGS`] that is not here is honoured with
 /// Flux's meaning.
 pub const COMPAT_TABLE: &[Compat] = &[
-    // Later work: label timestamps.
-    pending(
-        "--registry-use-labels",
-        "creation times come from the image config's `created`; labels are not read yet",
-    ),
     // Meaningless here.
     Compat {
         flag: "--memcached-hostname",
@@ -275,15 +270,6 @@ const READONLY_IGNORES: &[&str] = &[
     "git-ci-skip-message",
 ];
 
-const fn pending(flag: &'static str, note: &'static str) -> Compat {
-    Compat {
-        flag,
-        class: Class::Pending,
-        note,
-        set: None,
-    }
-}
-
 impl Compat {
     /// The flag's long name, without the dashes (`connect`).
     pub fn name(&self) -> &'static str {
@@ -415,7 +401,6 @@ mod tests {
                 .to_owned()
         };
         let rows = [
-            (Class::Pending, row("| accepted with Flux's default")),
             (Class::Ignored, row("| ignored")),
             (Class::Refused, row("| refused")),
         ];

@@ -43,7 +43,6 @@ pub enum LogFormat {
 }
 
 /// Help headings of the flags that are here for Flux v1's command lines.
-const FLUX_PENDING: &str = "Flux v1 flags accepted, not acted on yet";
 const FLUX_IGNORED: &str = "Flux v1 flags ignored (a warning says so)";
 const FLUX_REFUSED: &str = "Flux v1 flags refused when set";
 
@@ -304,10 +303,11 @@ pub struct Flags {
     #[arg(long, value_name = "GLOB", value_delimiter = ',')]
     pub registry_include_image: Vec<String>,
 
-    /// Images whose creation time is read from their labels (globs).
+    /// Images whose creation time is read from their labels (globs):
+    /// `org.opencontainers.image.created`, else `org.label-schema.build-date`,
+    /// else the image config's `created`.
     #[arg(long, value_name = "GLOB", value_delimiter = ',',
-        default_values = ["index.docker.io/weaveworks/*", "index.docker.io/fluxcd/*"],
-        help_heading = FLUX_PENDING)]
+        default_values = ["index.docker.io/weaveworks/*", "index.docker.io/fluxcd/*"])]
     pub registry_use_labels: Vec<String>,
 
     /// Docker config file with registry credentials.

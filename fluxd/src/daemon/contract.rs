@@ -98,9 +98,15 @@ pub trait Observer: Send + Sync + 'static {
     fn queue_length(&self, _length: usize) {}
     /// The git mirror became ready or stopped being ready (`flux_git_ready`).
     fn git_ready(&self, _ready: bool) {}
-    /// One registry fetch ended (`flux_registry_fetch_duration_seconds{kind,success}`;
-    /// kind is `tags`, `manifest` or `config`).
+    /// One fetch from a registry ended
+    /// (`flux_client_fetch_duration_seconds{kind,success}`; kind is `tags`
+    /// for a tag list or `metadata` for a tag's manifest and config).
     fn registry_fetch(&self, _kind: &'static str, _duration: std::time::Duration, _success: bool) {}
+    /// The images of one repository were read from what the poller knows,
+    /// for a listing or an automation run
+    /// (`flux_registry_fetch_duration_seconds{success}`; `found` is false
+    /// when the repository was never scanned).
+    fn image_metadata_read(&self, _duration: std::time::Duration, _found: bool) {}
 }
 
 /// The observer that records nothing.
@@ -161,6 +167,11 @@ impl Observer for Observers {
     fn registry_fetch(&self, kind: &'static str, duration: std::time::Duration, success: bool) {
         for o in &self.0 {
             o.registry_fetch(kind, duration, success);
+        }
+    }
+    fn image_metadata_read(&self, duration: std::time::Duration, found: bool) {
+        for o in &self.0 {
+            o.image_metadata_read(duration, found);
         }
     }
 }

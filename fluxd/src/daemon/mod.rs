@@ -32,7 +32,7 @@ fn start_jobs(
     observer: Arc<dyn contract::Observer>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(Daemon, Jobs), Error> {
-    let automation = Automation::new(config.automation.clone(), Some(state_dir))?;
+    let automation = Automation::new(config.automation.clone(), Some(state_dir), observer.clone())?;
     if automation.is_enabled() {
         let poller = automation.poller().clone();
         tokio::spawn(async move { poller.run(shutdown).await });

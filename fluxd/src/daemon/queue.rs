@@ -358,12 +358,13 @@ impl Daemon {
         let _ = self.inner.work.send(Work::Refresh);
     }
 
-    /// The revisions up to `reference` not applied yet (empty once applied).
+    /// The revisions up to `reference` not applied yet that change something
+    /// under `--git-path` (empty once applied), as `GET /v6/sync` answers.
     pub async fn unapplied(&self, reference: &str) -> Result<Vec<String>, RequestError> {
         let applied = *self.inner.synced.borrow();
         self.inner
             .mirror
-            .revisions_between(applied, reference)
+            .revisions_touching(applied, reference, self.inner.runner.paths())
             .await
             .map(|revisions| revisions.iter().map(ToString::to_string).collect())
             .map_err(|error| match error {
@@ -474,7 +475,12 @@ impl JobQueue for Daemon {
 
 impl ImageSource for Daemon {
     fn images(&self, repository: &str) -> Option<Vec<ImageInfo>> {
-        self.inner.automation.as_ref()?.images(repository)
+        let began = std::time::Instant::now();
+        let images = self.inner.automation.as_ref()?.images(repository);
+        self.inner
+            .observer
+            .image_metadata_read(began.elapsed(), images.is_some());
+        images
     }
 }
 

@@ -62,6 +62,11 @@ impl JobRunner {
         &self.source.mirror
     }
 
+    /// `--git-path`, as given.
+    pub(crate) fn paths(&self) -> &[String] {
+        &self.source.paths
+    }
+
     async fn live(&self) -> LiveWorkloads {
         match &self.client {
             Some(client) => LiveWorkloads::list(client, &self.allowed).await,

@@ -272,11 +272,10 @@ async fn workloads(
     let Some(cluster) = &api.cluster else {
         return Ok(Vec::new());
     };
-    let began = std::time::Instant::now();
-    let listed = cluster.workloads(namespace, ids).await;
-    api.metrics
-        .client_fetch("workloads", began.elapsed(), listed.is_ok());
-    listed.map_err(Failure::server)
+    cluster
+        .workloads(namespace, ids)
+        .await
+        .map_err(Failure::server)
 }
 
 /// `/v6/images`, `/v10/images`: the workloads' containers joined with the

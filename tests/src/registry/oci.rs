@@ -25,6 +25,8 @@ pub struct ImageSpec {
     pub os: String,
     /// Content of `/hello.txt` in the layer (makes the image unique).
     pub content: String,
+    /// The config's `Labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl ImageSpec {
@@ -35,7 +37,14 @@ impl ImageSpec {
             architecture: "amd64".to_owned(),
             os: "linux".to_owned(),
             content: content.to_owned(),
+            labels: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// The same image with label `key` set to `value` in its config.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.labels.insert(key.to_owned(), value.to_owned());
+        self
     }
 
     /// The same image for another architecture.
@@ -119,11 +128,17 @@ impl OciLayout {
         let (layer_tar, layer_gz) = make_layer(&spec.content)?;
         let diff_id = sha256(&layer_tar);
         let layer = self.write_blob(&layer_gz)?;
+        // No labels: `{}`, as the images of the tests were before labels.
+        let container = if spec.labels.is_empty() {
+            json!({})
+        } else {
+            json!({"Labels": spec.labels})
+        };
         let config = json!({
             "created": spec.created,
             "architecture": spec.architecture,
             "os": spec.os,
-            "config": {},
+            "config": container,
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         });
         let config = self.write_blob(&to_bytes(&config))?;

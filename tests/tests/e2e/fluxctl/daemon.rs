@@ -633,6 +633,18 @@ async fn fluxctl_lists_identifies_and_saves_against_a_real_fluxd() {
         before_sync.get("flux_daemon_sync_manifests{success=\"false\"}"),
         Some(&0.0)
     );
+    // The local registry was scanned (its tag lists and tags' metadata
+    // fetched), and list-images read what the poller knew.
+    for scanned in [
+        "flux_client_fetch_duration_seconds_count{kind=\"tags\",success=\"true\"}",
+        "flux_client_fetch_duration_seconds_count{kind=\"metadata\",success=\"true\"}",
+        "flux_registry_fetch_duration_seconds_count{success=\"true\"}",
+    ] {
+        assert!(
+            before_sync.get(scanned).copied().unwrap_or(0.0) >= 1.0,
+            "{scanned}: {before_sync:?}"
+        );
+    }
     let listed_key = "flux_request_duration_seconds_count{method=\"GET\",route=\"ListServices\",status_code=\"200\"}";
     assert!(
         before_sync.get(listed_key).copied().unwrap_or(0.0) >= 3.0,

@@ -118,16 +118,24 @@ async fn locks_a_killed_process_left_in_the_mirror_are_removed_when_it_is_opened
     assert!(!mirror_dir.join("packed-refs.lock").exists());
 }
 
-#[tokio::test]
-async fn descends_from_tells_a_fast_forward_from_a_rewritten_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let (fixture, first) = fixture(dir.path());
+/// The fixture and a mirror of its `main`.
+async fn fixture_and_mirror(
+    dir: &std::path::Path,
+) -> (GitFixture, ::gitsync::Revision, ::gitsync::Mirror) {
+    let (fixture, first) = fixture(dir);
     let mirror = mirror(
         remote(&fixture.bare_path().display().to_string()),
-        dir.path(),
+        dir,
         Some("main"),
     )
     .await;
+    (fixture, first, mirror)
+}
+
+#[tokio::test]
+async fn descends_from_tells_a_fast_forward_from_a_rewritten_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, first, mirror) = fixture_and_mirror(dir.path()).await;
     fixture.write("b.yaml", "b: 1\n").unwrap();
     let second = revision(&fixture.commit_and_push("second").unwrap());
     assert_eq!(mirror.fetch().await.unwrap().revision, second);
@@ -149,4 +157,54 @@ async fn descends_from_tells_a_fast_forward_from_a_rewritten_history() {
     // A commit the mirror never had is no ancestor.
     let unknown = revision("0123456789abcdef0123456789abcdef01234567");
     assert!(!mirror.descends_from(rewritten, unknown).await.unwrap());
+}
+
+#[tokio::test]
+async fn revisions_touching_keep_only_the_commits_under_the_paths_as_git_log_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, first, mirror) = fixture_and_mirror(dir.path()).await;
+    fixture.write("deploy/a.yaml", "a: 1\n").unwrap();
+    let in_deploy = revision(&fixture.commit_and_push("in deploy").unwrap());
+    fixture.write("docs/readme.md", "words\n").unwrap();
+    let in_docs = revision(&fixture.commit_and_push("in docs").unwrap());
+    fixture.write("deploy/sub/b.yaml", "b: 1\n").unwrap();
+    let nested = revision(&fixture.commit_and_push("nested in deploy").unwrap());
+    // A directory whose name only starts like the path is not under it.
+    fixture.write("deploy-old/c.yaml", "c: 1\n").unwrap();
+    let lookalike = revision(&fixture.commit_and_push("beside deploy").unwrap());
+    let head = mirror.fetch().await.unwrap().revision;
+    assert_eq!(head, lookalike);
+
+    let paths = |list: &[&str]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let touching = |list: Vec<String>| {
+        let mirror = mirror.clone();
+        async move {
+            mirror
+                .revisions_touching(Some(first), "main", &list)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(touching(paths(&["deploy"])).await, [nested, in_deploy]);
+    assert_eq!(touching(paths(&["deploy/"])).await, [nested, in_deploy]);
+    assert_eq!(
+        touching(paths(&["docs", "deploy/sub"])).await,
+        [nested, in_docs]
+    );
+    assert_eq!(touching(paths(&["nowhere"])).await, []);
+    let every = [lookalike, nested, in_docs, in_deploy];
+    assert_eq!(touching(paths(&[])).await, every);
+    assert_eq!(touching(paths(&["."])).await, every);
+    assert_eq!(
+        mirror.revisions_between(Some(first), "main").await.unwrap(),
+        every
+    );
+    // Everything up to an applied commit is applied, whatever it touched.
+    assert_eq!(
+        mirror
+            .revisions_touching(Some(lookalike), "main", &paths(&["deploy"]))
+            .await
+            .unwrap(),
+        []
+    );
 }

@@ -256,3 +256,90 @@ async fn run_polls_on_the_interval_and_follows_the_set_in_use() {
         .expect("run returns after shutdown")
         .unwrap();
 }
+
+/// Counts the fetches a poller reports, by kind and outcome.
+#[derive(Default)]
+struct Fetches(std::sync::Mutex<Vec<(registry_poller::FetchKind, bool)>>);
+
+impl registry_poller::FetchObserver for Fetches {
+    fn fetched(&self, kind: registry_poller::FetchKind, _took: Duration, ok: bool) {
+        self.0.lock().unwrap().push((kind, ok));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_give_the_time_where_asked_and_each_fetch_is_reported() {
+    use registry_poller::FetchKind::{Metadata, Tags};
+    let registry = DockerRegistry::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut layout = OciLayout::create(&dir.path().join("layout")).unwrap();
+    // A reproducible build: `created` fixed, the build time in labels.
+    let fixed = "1980-01-01T00:00:00Z";
+    let oci = ImageSpec::new(fixed, "oci")
+        .label("org.opencontainers.image.created", "2024-02-01T00:00:00Z");
+    let schema = ImageSpec::new(fixed, "schema")
+        .label("org.label-schema.build-date", "2024-03-01T00:00:00Z");
+    layout.add_image("oci", &oci).unwrap();
+    layout.add_image("schema", &schema).unwrap();
+    let labelled = repository(&registry.host(), "weaveworks/app");
+    let plain = repository(&registry.host(), "team/app");
+    for repo in [&labelled, &plain] {
+        for tag in ["oci", "schema"] {
+            skopeo_copy(layout.dir(), tag, &format!("{repo}:{tag}"), None).unwrap();
+        }
+    }
+
+    let fetches = std::sync::Arc::new(Fetches::default());
+    let mut observed = config(&[registry.host()]).with_fetch_observer(fetches.clone());
+    observed.client = observed
+        .client
+        .with_label_timestamps([format!("{}/weaveworks/*", registry.host())]);
+    let poller = Poller::new(observed).unwrap();
+    poller.set_repositories([
+        (labelled.clone(), Credentials::none()),
+        (plain.clone(), Credentials::none()),
+    ]);
+    // One at a time: the second repository's images are then known by digest.
+    poller.poll_repositories(vec![labelled.clone()]).await;
+    poller.poll_repositories(vec![plain.clone()]).await;
+    let snapshot = poller.snapshot();
+    let created = |repo, tag: &str| repo_snapshot(&snapshot, repo).tag(tag).unwrap().created();
+    assert_eq!(created(&labelled, "oci"), Some(at(FEB)));
+    assert_eq!(created(&labelled, "schema"), Some(at(MAR)));
+    // The images are shared by digest, so the plain repository gets the
+    // times read for the first; read on its own it keeps `created`.
+    let alone = Poller::new(config(&[registry.host()])).unwrap();
+    alone.set_repositories([(plain.clone(), Credentials::none())]);
+    alone.poll_all().await;
+    let fixed_at = at(315_532_800);
+    assert_eq!(
+        repo_snapshot(&alone.snapshot(), &plain)
+            .tag("oci")
+            .unwrap()
+            .created(),
+        Some(fixed_at)
+    );
+
+    // Each repository's tag list and each tag's metadata, all successful.
+    let mut seen = fetches.0.lock().unwrap().clone();
+    seen.sort_by_key(|(kind, _)| kind.as_str());
+    assert_eq!(
+        seen,
+        [
+            (Metadata, true),
+            (Metadata, true),
+            (Metadata, true),
+            (Metadata, true),
+            (Tags, true),
+            (Tags, true)
+        ]
+    );
+    assert_eq!((Tags.as_str(), Metadata.as_str()), ("tags", "metadata"));
+    // A repository that is not there: its failed tag list is reported.
+    poller.set_repositories([(
+        repository(&registry.host(), "nobody/here"),
+        Credentials::none(),
+    )]);
+    poller.poll_all().await;
+    assert_eq!(fetches.0.lock().unwrap().last(), Some(&(Tags, false)));
+}
