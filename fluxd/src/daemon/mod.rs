@@ -17,17 +17,13 @@ pub use run::{RunOutcome, SHUTDOWN_GRACE, SyncLoop, run, run_with};
 pub use worker::Jobs;
 
 use crate::automation::Automation;
-use crate::jobs::CommitPath;
-use crate::sync::GitSource;
 use crate::{Config, Error};
 
-/// The job queue and the image automation of a daemon, and the registry
-/// poller running until `shutdown`.
+/// The job queue (running jobs through `runner`) and the image automation
+/// of a daemon, and the registry poller running until `shutdown`.
 fn start_jobs(
     config: &Config,
-    source: GitSource,
-    commit: CommitPath,
-    client: kube::Client,
+    runner: worker::JobRunner,
     state_dir: &Path,
     observer: Arc<dyn contract::Observer>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -40,12 +36,6 @@ fn start_jobs(
     } else {
         tracing::info!("registry scanning is off: no image automation");
     }
-    let runner = worker::JobRunner::new(
-        source,
-        commit,
-        Some(client),
-        config.allowed_namespaces.clone(),
-    );
     let (daemon, queue) = Daemon::new(runner, Some(automation.clone()), Some(state_dir), observer);
     Ok((
         daemon,

@@ -23,7 +23,7 @@ use crate::jobs::CommitPath;
 use crate::metrics::Metrics;
 use crate::sync::marker::{FIELD_MANAGER, SecretMarker};
 use crate::sync::plan;
-use crate::sync::{GitSource, SyncRun, Syncer};
+use crate::sync::{GitSource, RevisionCache, SyncRun, Syncer};
 use crate::{Config, Error, GcMode, MarkerConfig, Mode, SigningKey};
 
 /// How long a sync in progress may go on after a shutdown signal before it
@@ -207,8 +207,11 @@ async fn run_until(
         checkouts: workdir.job_checkouts(),
         ..source.clone()
     };
+    // One load of a revision, shared by the sync, the API and the jobs.
+    let loads = RevisionCache::new();
     let mut syncer = Syncer::new(source, engine, marker)
-        .with_history_rewrites_allowed(config.allow_history_rewrite);
+        .with_history_rewrites_allowed(config.allow_history_rewrite)
+        .sharing_loads(loads.clone());
     if let Some(verifier) = verifier {
         syncer = syncer.with_verification(config.git_write.verify_mode, verifier);
     }
@@ -237,22 +240,22 @@ async fn run_until(
         ]));
     let health = Arc::new(Health::new(observer.clone(), DEFAULT_STUCK_AFTER));
     let state_dir = workdir.state(config.state_dir.as_deref())?;
-    let (daemon, jobs) = super::start_jobs(
-        &config,
+    let runner = super::worker::JobRunner::new(
         job_source,
         commit_path,
-        jobs_client,
-        &state_dir,
-        observer,
-        shutdown.clone(),
-    )?;
+        Some(jobs_client),
+        config.allowed_namespaces.clone(),
+    )
+    .sharing_loads(loads.clone());
+    let (daemon, jobs) =
+        super::start_jobs(&config, runner, &state_dir, observer, shutdown.clone())?;
     let view = http::ClusterView::new(
         api_client,
         http::WorkloadsConfig {
             allowed_namespaces: config.allowed_namespaces.clone(),
             readonly: config.git_write.readonly,
         },
-        Some(http::GitView::new(api_source, health.clone())),
+        Some(http::GitView::new(api_source, health.clone()).sharing_loads(loads)),
     )
     .watching();
     let api = http::Api::new(metrics.clone(), health.clone())

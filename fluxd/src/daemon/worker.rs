@@ -15,7 +15,7 @@ use crate::contract::JobOutcome;
 use crate::daemon::queue::{QueueWorker, Work};
 use crate::jobs::kinds::{self, Planned, Workspace};
 use crate::jobs::{CommitJob, CommitMessages, CommitPath, Committed};
-use crate::sync::{GitSource, LoadedRevision, Syncer};
+use crate::sync::{GitSource, LoadedRevision, RevisionCache, Syncer};
 
 /// What jobs read and write with: the repository (with checkouts of its
 /// own), the commit path, the messages, the cluster.
@@ -28,6 +28,8 @@ pub(crate) struct JobRunner {
     allowed: Vec<String>,
     /// One checkout and load at a time (plans run beside the loop).
     load: Arc<tokio::sync::Mutex<()>>,
+    /// The head's load, shared with the sync and the API.
+    loads: RevisionCache,
 }
 
 impl std::fmt::Debug for JobRunner {
@@ -55,7 +57,16 @@ impl JobRunner {
             client,
             allowed,
             load: Arc::new(tokio::sync::Mutex::new(())),
+            loads: RevisionCache::new(),
         }
+    }
+
+    /// Reads the head from `loads` when the sync (or an earlier job) loaded
+    /// it, and shares what it loads itself.
+    #[must_use]
+    pub(crate) fn sharing_loads(mut self, loads: RevisionCache) -> Self {
+        self.loads = loads;
+        self
     }
 
     pub(crate) fn mirror(&self) -> &Mirror {
@@ -74,14 +85,19 @@ impl JobRunner {
         }
     }
 
-    /// The head's resources, the cluster's workloads, the registry's snapshot.
+    /// The head's resources (the shared load when it is of the head), the
+    /// cluster's workloads, the registry's snapshot.
     async fn read(
         &self,
         automation: Option<&Automation>,
-    ) -> Result<(LoadedRevision, LiveWorkloads, Arc<Snapshot>), String> {
+    ) -> Result<(Arc<LoadedRevision>, LiveWorkloads, Arc<Snapshot>), String> {
         let _guard = self.load.lock().await;
         let head = self.source.fetch().await.map_err(|e| e.to_string())?;
-        let loaded = self.source.load(&head).await.map_err(|e| e.to_string())?;
+        let loaded = self
+            .loads
+            .load_newest(&self.source, &head)
+            .await
+            .map_err(|e| e.to_string())?;
         let live = self.live().await;
         let snapshot = automation
             .map(|a| a.poller().snapshot())
@@ -95,8 +111,17 @@ impl JobRunner {
         spec: &UpdateSpec,
         automation: Option<&Automation>,
     ) -> Result<Planned, String> {
+        Ok(self.plan_on(spec, automation).await?.0)
+    }
+
+    /// [`JobRunner::plan`], and the load it was planned on.
+    async fn plan_on(
+        &self,
+        spec: &UpdateSpec,
+        automation: Option<&Automation>,
+    ) -> Result<(Planned, Arc<LoadedRevision>), String> {
         let (loaded, live, snapshot) = self.read(automation).await?;
-        kinds::plan(
+        let planned = kinds::plan(
             spec,
             Workspace {
                 resources: &loaded.set.resources,
@@ -105,7 +130,8 @@ impl JobRunner {
             },
             &self.messages,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        Ok((planned, loaded))
     }
 
     /// Plans `spec` and commits it (one commit, with the job's note);
@@ -116,7 +142,7 @@ impl JobRunner {
         spec: &UpdateSpec,
         automation: Option<&Automation>,
     ) -> Result<JobResult, String> {
-        let planned = self.plan(spec, automation).await?;
+        let (planned, loaded) = self.plan_on(spec, automation).await?;
         let mut result = JobResult {
             revision: String::new(),
             spec: Some(Box::new(spec.clone())),
@@ -131,14 +157,16 @@ impl JobRunner {
             "result": if result.result.is_empty() { serde_json::Value::Null } else { serde_json::to_value(&result.result).unwrap_or_default() },
         });
         let user = (!spec.cause.user.is_empty()).then(|| spec.cause.user.clone());
+        let job = CommitJob {
+            intentions: planned.intentions,
+            message: planned.message,
+            user,
+            note: Some(note),
+        };
+        // The files to edit are found through the load planned on.
         let committed = self
             .commit
-            .commit(CommitJob {
-                intentions: planned.intentions,
-                message: planned.message,
-                user,
-                note: Some(note),
-            })
+            .commit_planned(job, Some(loaded))
             .await
             .map_err(|e| e.to_string())?;
         match committed {

@@ -20,7 +20,7 @@ use crate::api::{
     STATUS_READY, STATUS_STARTED, STATUS_UPDATING,
 };
 use crate::health::Health;
-use crate::sync::GitSource;
+use crate::sync::{GitSource, RevisionCache};
 
 /// Flux's HelmRelease kind, as the workload listing reads it.
 const HELM_RELEASE: (&str, &str, &str) = ("helm.fluxcd.io", "v1", "HelmRelease");
@@ -37,15 +37,27 @@ pub struct WorkloadsConfig {
 }
 
 /// The manifests in git at the synced revision, as far as the listing
-/// needs them: each workload's policies. Loaded once per revision, into a
-/// checkout directory of its own.
+/// needs them: the policies of each workload (the kinds the listing reads).
+/// Built once per revision from the load the sync shared, or, when that is
+/// of another revision, loaded into a checkout directory of its own.
 pub struct GitView {
     source: GitSource,
     health: Arc<Health>,
+    loads: RevisionCache,
     cache: tokio::sync::Mutex<Option<(Revision, Arc<Policies>)>>,
 }
 
 type Policies = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The kinds of resource the workload listing reads, as ids spell them
+/// (lower case): only theirs are kept from git.
+const WORKLOAD_KINDS: [&str; 5] = [
+    "deployment",
+    "daemonset",
+    "statefulset",
+    "cronjob",
+    "helmrelease",
+];
 
 impl std::fmt::Debug for GitView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,8 +72,17 @@ impl GitView {
         Self {
             source,
             health,
+            loads: RevisionCache::new(),
             cache: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Reads the synced revision from `loads` (what the sync loaded) when
+    /// it is there, loading it only when it is not.
+    #[must_use]
+    pub(crate) fn sharing_loads(mut self, loads: RevisionCache) -> Self {
+        self.loads = loads;
+        self
     }
 
     /// The policies by workload id; `None` before the first sync.
@@ -76,25 +97,28 @@ impl GitView {
             return Ok(Some(policies.clone()));
         }
         let loaded = self
-            .source
-            .load(&head)
+            .loads
+            .load_older(&self.source, &head)
             .await
             .map_err(|e| format!("reading git at {}: {e}", head.revision))?;
-        let policies: Policies = loaded
-            .set
-            .resources
-            .iter()
-            .map(|resource| {
-                (
-                    resource.id().to_string(),
-                    manifests::policy::listed(resource.object()),
-                )
-            })
-            .collect();
-        let policies = Arc::new(policies);
+        let policies = Arc::new(workload_policies(&loaded.set.resources));
         *cache = Some((head.revision, policies.clone()));
         Ok(Some(policies))
     }
+}
+
+/// The policies of the workloads among `resources`, by id.
+fn workload_policies(resources: &[manifests::Resource]) -> Policies {
+    resources
+        .iter()
+        .filter(|resource| WORKLOAD_KINDS.contains(&resource.id().kind()))
+        .map(|resource| {
+            (
+                resource.id().to_string(),
+                manifests::policy::listed(resource.object()),
+            )
+        })
+        .collect()
 }
 
 /// The cluster as the API reads it.
@@ -792,6 +816,45 @@ mod tests {
         let names: Vec<&str> = typed.containers.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["main", "side", "setup"]);
         assert!(typed.antecedent.is_some());
+    }
+
+    #[test]
+    fn only_the_policies_of_workloads_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for (kind, api) in [
+            ("Deployment", "apps/v1"),
+            ("DaemonSet", "apps/v1"),
+            ("StatefulSet", "apps/v1"),
+            ("CronJob", "batch/v1"),
+            ("HelmRelease", "helm.fluxcd.io/v1"),
+            ("ConfigMap", "v1"),
+            ("Service", "v1"),
+        ] {
+            text.push_str(&format!(
+                "---\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: app\n  namespace: web\n  annotations:\n    fluxcd.io/automated: \"true\"\n"
+            ));
+        }
+        std::fs::write(dir.path().join("all.yaml"), text).unwrap();
+        let loaded = manifests::load(dir.path(), &["."], &manifests::LoadOptions::default());
+        assert_eq!(loaded.resources.len(), 7, "{:?}", loaded.errors);
+        let policies = workload_policies(&loaded.resources);
+        let ids: Vec<&str> = policies.keys().map(String::as_str).collect();
+        assert_eq!(
+            ids,
+            [
+                "web:cronjob/app",
+                "web:daemonset/app",
+                "web:deployment/app",
+                "web:helmrelease/app",
+                "web:statefulset/app",
+            ]
+        );
+        assert!(
+            policies
+                .values()
+                .all(|p| p.get("automated").map(String::as_str) == Some("true"))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use manifests::LoadOptions;
 
 use crate::GitWriteConfig;
 use crate::jobs::intention::{self, Intention, IntentionError};
+use crate::sync::LoadedRevision;
 
 /// Whether fluxd may push: what the write check at start found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,6 +183,17 @@ impl CommitPath {
     /// someone else pushed first, the same intentions are applied again on
     /// the new head; one that no longer applies fails the job with its reason.
     pub async fn commit(&self, job: CommitJob) -> Result<Committed, CommitFailure> {
+        self.commit_planned(job, None).await
+    }
+
+    /// [`CommitPath::commit`], finding the files to edit through `planned`,
+    /// the load of the branch the job was planned on: only those files are
+    /// loaded again in the working copy (all of them when a resource moved).
+    pub(crate) async fn commit_planned(
+        &self,
+        job: CommitJob,
+        planned: Option<Arc<LoadedRevision>>,
+    ) -> Result<Committed, CommitFailure> {
         match self.write_access() {
             WriteAccess::ReadOnly => return Err(CommitFailure::ReadOnly),
             WriteAccess::Refused(reason) => return Err(CommitFailure::NoWriteAccess(reason)),
@@ -214,7 +226,10 @@ impl CommitPath {
         let outcome = self
             .mirror
             .commit_and_push(request, move |dir| {
-                intention::apply(dir, &root_paths, &options, &intentions)
+                let known = planned
+                    .as_ref()
+                    .map(|loaded| loaded.set.resources.as_slice());
+                intention::apply(dir, &root_paths, &options, &intentions, known)
                     .map_err(|e| Box::new(e) as gitsync::BoxError)
             })
             .await

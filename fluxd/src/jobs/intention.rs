@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use manifests::edit::Edit;
-use manifests::{LoadOptions, Policy, Resource, ResourceId};
+use manifests::{LoadOptions, Loaded, Policy, Resource, ResourceId};
 
 /// One change a job wants made in git.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,18 +102,27 @@ pub struct IntentionError {
 /// Applies `intentions`, in order, to the checkout at `root`, whose
 /// manifests under `paths` load with `options`. Files are only written once
 /// every intention applied.
+///
+/// `known` is a load of the branch (the one the job was planned on): when
+/// it says which files the intentions' resources are in, only those files
+/// are loaded, not the whole tree; when a resource is not found there (the
+/// head moved on), the whole tree is loaded, as without `known`.
 pub(crate) fn apply(
     root: &Path,
     paths: &[String],
     options: &LoadOptions,
     intentions: &[Intention],
+    known: Option<&[Resource]>,
 ) -> Result<(), IntentionError> {
     let load_paths: Vec<String> = if paths.is_empty() {
         vec![".".to_owned()]
     } else {
         paths.to_vec()
     };
-    let loaded = manifests::load(root, &load_paths, options);
+    let loaded = match known.and_then(|known| load_files_of(root, options, intentions, known)) {
+        Some(loaded) => loaded,
+        None => manifests::load(root, &load_paths, options),
+    };
     let mut edited: Vec<(std::path::PathBuf, String)> = Vec::new();
     for intention in intentions {
         let failed = |reason: String| IntentionError {
@@ -162,6 +171,37 @@ pub(crate) fn apply(
     Ok(())
 }
 
+/// Loads only the files that `known` says hold the intentions' resources;
+/// `None` when it does not know one of them, or one is not in its file.
+fn load_files_of(
+    root: &Path,
+    options: &LoadOptions,
+    intentions: &[Intention],
+    known: &[Resource],
+) -> Option<Loaded> {
+    let mut files: Vec<&Path> = Vec::new();
+    for intention in intentions {
+        let resource = known.iter().find(|r| r.id() == intention.resource())?;
+        let path = resource.source().path.as_path();
+        if !files.contains(&path) {
+            files.push(path);
+        }
+    }
+    let loaded = manifests::load(root, &files, options);
+    let all_found = intentions.iter().all(|intention| {
+        loaded
+            .resources
+            .iter()
+            .any(|r| r.id() == intention.resource())
+    });
+    if !all_found {
+        tracing::debug!("a resource to edit moved: loading every manifest");
+        return None;
+    }
+    tracing::debug!(files = files.len(), "loaded the files to edit");
+    Some(loaded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,7 +237,7 @@ spec:
                 value: "true".into(),
             },
         ];
-        apply(dir.path(), &[], &LoadOptions::default(), &intentions).unwrap();
+        apply(dir.path(), &[], &LoadOptions::default(), &intentions, None).unwrap();
         let text = std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap();
         assert!(text.contains("image: nginx:1.27 # pinned"), "{text}");
         assert!(text.contains("fluxcd.io/automated"), "{text}");
@@ -207,7 +247,7 @@ spec:
             resource: "demo:deployment/gone".parse().unwrap(),
             policy: Policy::Locked,
         };
-        let error = apply(dir.path(), &[], &LoadOptions::default(), &[gone]).unwrap_err();
+        let error = apply(dir.path(), &[], &LoadOptions::default(), &[gone], None).unwrap_err();
         assert!(
             error.to_string().contains("not in the repository"),
             "{error}"
@@ -217,8 +257,68 @@ spec:
             container: "nope".into(),
             image: "x:1".into(),
         };
-        let error = apply(dir.path(), &[], &LoadOptions::default(), &[wrong]).unwrap_err();
+        let error = apply(dir.path(), &[], &LoadOptions::default(), &[wrong], None).unwrap_err();
         assert!(error.to_string().contains("apps/web.yaml"), "{error}");
         assert!(error.to_string().contains("no container"), "{error}");
+    }
+
+    #[test]
+    fn a_known_load_narrows_the_files_read_and_a_moved_resource_is_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("apps")).unwrap();
+        std::fs::write(dir.path().join("apps/web.yaml"), DEPLOYMENT).unwrap();
+        // Not a manifest the whole tree loads without error.
+        std::fs::write(dir.path().join("apps/broken.yaml"), "a: [").unwrap();
+        let options = LoadOptions::default();
+        let known = manifests::load(dir.path(), &["."], &options);
+        assert_eq!(known.errors.len(), 1, "{:?}", known.errors);
+        let id: ResourceId = "demo:deployment/web".parse().unwrap();
+        let set_image = |image: &str| Intention::SetImage {
+            resource: id.clone(),
+            container: "web".into(),
+            image: image.into(),
+        };
+        let intentions = [set_image("nginx:1.26")];
+        let loaded = load_files_of(dir.path(), &options, &intentions, &known.resources).unwrap();
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        apply(
+            dir.path(),
+            &[],
+            &options,
+            &intentions,
+            Some(&known.resources),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap();
+        assert!(text.contains("image: nginx:1.26 # pinned"), "{text}");
+
+        // The head moved the Deployment to another file: the whole tree is read.
+        std::fs::rename(
+            dir.path().join("apps/web.yaml"),
+            dir.path().join("apps/moved.yaml"),
+        )
+        .unwrap();
+        let intentions = [set_image("nginx:1.27")];
+        assert!(load_files_of(dir.path(), &options, &intentions, &known.resources).is_none());
+        apply(
+            dir.path(),
+            &[],
+            &options,
+            &intentions,
+            Some(&known.resources),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("apps/moved.yaml")).unwrap();
+        assert!(text.contains("image: nginx:1.27 # pinned"), "{text}");
+        // A resource the known load lacks: the whole tree, and its reason.
+        let gone = Intention::RemovePolicy {
+            resource: "demo:deployment/gone".parse().unwrap(),
+            policy: Policy::Locked,
+        };
+        let error = apply(dir.path(), &[], &options, &[gone], Some(&known.resources)).unwrap_err();
+        assert!(
+            error.to_string().contains("not in the repository"),
+            "{error}"
+        );
     }
 }

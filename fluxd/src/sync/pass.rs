@@ -11,7 +11,7 @@ use manifests::cluster;
 use manifests::{LoadOptions, Resource};
 
 use crate::Error;
-use crate::sync::report;
+use crate::sync::{RevisionCache, report};
 
 /// What one sync pass did.
 #[derive(Debug)]
@@ -170,6 +170,8 @@ pub struct Syncer {
     scope_reported: Option<Revision>,
     verification: Option<(VerifyMode, Verifier)>,
     allow_history_rewrite: bool,
+    /// Where loads are shared with the API and the jobs.
+    loads: RevisionCache,
 }
 
 impl std::fmt::Debug for Syncer {
@@ -192,7 +194,16 @@ impl Syncer {
             scope_reported: None,
             verification: None,
             allow_history_rewrite: false,
+            loads: RevisionCache::new(),
         }
+    }
+
+    /// Shares what it loads through `loads` (with the API and the jobs),
+    /// and syncs again a revision loaded there without loading it again.
+    #[must_use]
+    pub(crate) fn sharing_loads(mut self, loads: RevisionCache) -> Self {
+        self.loads = loads;
+        self
     }
 
     /// Follows a branch whose history was rewritten behind the sync marker
@@ -320,11 +331,13 @@ impl Syncer {
         let began = Instant::now();
         self.check_history(head).await?;
         let (head, unverified) = self.verified(head).await?;
-        let loaded = self.source.load(&head).await?;
+        // A revision already loaded (without errors) is not loaded again:
+        // the same tree gives the same resources.
+        let (loaded, load_errors) = self.loads.load_for_sync(&self.source, &head).await?;
         let resources = loaded.set.resources.len();
         let report = self.engine.sync(&loaded.set).await;
         let first_of_revision = self.scope_reported != Some(head.revision);
-        report::log_results(&report, &loaded.errors, first_of_revision);
+        report::log_results(&report, &load_errors, first_of_revision);
         self.scope_reported = Some(head.revision);
         let incomplete = report.incomplete.clone();
         let marker_error = match &incomplete {
@@ -342,9 +355,9 @@ impl Syncer {
         };
         let run = SyncRun {
             revision: head.revision,
-            branch: loaded.branch,
+            branch: loaded.branch.clone(),
             resources,
-            load_errors: loaded.errors,
+            load_errors,
             report,
             marker_error,
             incomplete,

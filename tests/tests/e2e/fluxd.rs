@@ -14,6 +14,7 @@ mod crash;
 mod dry_run;
 mod history;
 mod identity;
+mod loads;
 mod marker;
 pub(crate) mod migration;
 mod outage;
