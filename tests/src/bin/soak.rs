@@ -12,7 +12,8 @@
 //! `idle` mode runs fluxd alone on a small repository and changes nothing.
 //! `--objects N` adds N ConfigMaps to the repository (100 per file).
 //!
-//! Every sample (each minute) reads `/proc/PID/status` (VmRSS) and counts
+//! Every sample (each minute) reads `/proc/PID/status` (VmRSS, and RssAnon:
+//! the heap and stacks, without the binary's code pages) and counts
 //! `/proc/PID/fd` of each process. At the end it checks that every commit
 //! was applied (the marker's counter reached the cluster, and the sync tag
 //! reached the head), that every automation commit is correct (it moved
@@ -165,18 +166,28 @@ fn chrono_now() -> String {
 #[derive(Clone, Copy, Debug, Default)]
 struct Reading {
     rss_kib: u64,
+    /// RssAnon: heap and stacks, without file-backed pages (the binary).
+    anon_kib: u64,
     fds: usize,
 }
 
-/// VmRSS and open file descriptors of `pid`; `None` if it is gone.
+/// VmRSS, RssAnon and open file descriptors of `pid`; `None` if it is gone.
 fn read_process(pid: u32) -> Option<Reading> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    let rss_kib = field("VmRSS:")?;
+    let anon_kib = field("RssAnon:").unwrap_or(0);
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
-    Some(Reading { rss_kib, fds })
+    Some(Reading {
+        rss_kib,
+        anon_kib,
+        fds,
+    })
 }
 
 /// One row of the table.
@@ -1080,12 +1091,18 @@ impl GitView {
 }
 
 fn header() -> String {
-    "| min | fluxd RSS MiB | fluxd fds | operator RSS MiB | operator fds | commits | applied | tags | automation commits | API ok | API errors |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".to_owned()
+    "| min | fluxd RSS MiB | fluxd anon MiB | fluxd fds | operator RSS MiB | operator fds | commits | applied | tags | automation commits | API ok | API errors |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".to_owned()
 }
 
 fn mib(r: Option<Reading>) -> String {
     r.map_or("-".to_owned(), |r| {
         format!("{:.1}", r.rss_kib as f64 / 1024.0)
+    })
+}
+
+fn anon_mib(r: Option<Reading>) -> String {
+    r.map_or("-".to_owned(), |r| {
+        format!("{:.1}", r.anon_kib as f64 / 1024.0)
     })
 }
 
@@ -1095,9 +1112,10 @@ fn fds(r: Option<Reading>) -> String {
 
 fn row(s: &Sample) -> String {
     format!(
-        "| {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         s.minute,
         mib(s.fluxd),
+        anon_mib(s.fluxd),
         fds(s.fluxd),
         mib(s.operator),
         fds(s.operator),
@@ -1134,11 +1152,14 @@ fn summary(name: &str, all: &[(f64, Reading)], warmup: f64) -> String {
         .map(|(m, r)| (m - mean_x) * (to_mib(r) - mean_y))
         .sum();
     let slope = if sxx > 0.0 { sxy / sxx * 60.0 } else { 0.0 };
+    let anon = |r: &Reading| r.anon_kib as f64 / 1024.0;
+    let anon_min = after.iter().map(|(_, r)| anon(r)).fold(f64::MAX, f64::min);
+    let anon_max = after.iter().map(|(_, r)| anon(r)).fold(0.0, f64::max);
     let fd_min = after.iter().map(|(_, r)| r.fds).min().unwrap_or(0);
     let fd_max = after.iter().map(|(_, r)| r.fds).max().unwrap_or(0);
     let (first, last) = (&all[0].1, &all[all.len() - 1].1);
     format!(
-        "{name}: RSS {:.1} MiB at the start; after {warmup:.1} min of warm-up {min:.1} to {max:.1} MiB, slope {slope:+.1} MiB/h over {} samples; {:.1} MiB at the end. fds {} at the start, {fd_min} to {fd_max} after warm-up, {} at the end",
+        "{name}: RSS {:.1} MiB at the start; after {warmup:.1} min of warm-up {min:.1} to {max:.1} MiB, slope {slope:+.1} MiB/h over {} samples; {:.1} MiB at the end; of it anonymous (heap, stacks) {anon_min:.1} to {anon_max:.1} MiB after warm-up. fds {} at the start, {fd_min} to {fd_max} after warm-up, {} at the end",
         to_mib(first),
         after.len(),
         to_mib(last),
@@ -1174,6 +1195,7 @@ mod checks {
     fn the_summary_gives_the_range_and_slope_after_warm_up() {
         let r = |mib: u64, fds: usize| Reading {
             rss_kib: mib * 1024,
+            anon_kib: mib * 512,
             fds,
         };
         let all = [
@@ -1186,5 +1208,9 @@ mod checks {
         assert!(text.contains("30.0 to 32.0 MiB"), "{text}");
         assert!(text.contains("slope +60.0 MiB/h"), "{text}");
         assert!(text.contains("20 to 21 after warm-up"), "{text}");
+        assert!(
+            text.contains("anonymous (heap, stacks) 15.0 to 16.0 MiB"),
+            "{text}"
+        );
     }
 }
