@@ -111,22 +111,6 @@ async fn send<T: DeserializeOwned>(
     serde_json::from_str(&text).map_err(|e| ApiError::unreadable(what, &e))
 }
 
-/// Every object of `kind` in `namespace` (cluster-wide when `None`) that
-/// matches `selector`.
-pub(crate) async fn list(
-    client: &kube::Client,
-    kind: &Kind,
-    namespace: Option<&str>,
-    selector: Option<&str>,
-) -> Result<Vec<LiveObject>, ApiError> {
-    let mut objects = Vec::new();
-    list_each(client, kind, namespace, selector, ListBody::Whole, |page| {
-        objects.extend(page);
-    })
-    .await?;
-    Ok(objects)
-}
-
 /// What a list call reads of each object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ListBody {
@@ -143,8 +127,9 @@ pub(crate) enum ListBody {
 const METADATA_LIST_ACCEPT: &str =
     "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json";
 
-/// Lists like [`list`], handing each page to `each_page` as it arrives, so
-/// a caller can keep less than every object.
+/// Every object of `kind` in `namespace` (cluster-wide when `None`) that
+/// matches `selector`, handed to `each_page` a page at a time as it
+/// arrives, so a caller keeps only what it needs.
 pub(crate) async fn list_each(
     client: &kube::Client,
     kind: &Kind,

@@ -361,8 +361,30 @@ async fn read_unmarked(
         .into_iter()
         .map(|(target, (kind, indices))| {
             async move {
-                let objects = api::list(client, kind, target.namespace.as_deref(), None).await;
-                (objects, indices)
+                // Only the objects asked for are kept, page by page: the
+                // others of the namespace (a namespace full of Helm release
+                // Secrets) are dropped as their page is read.
+                let wanted: HashSet<&str> =
+                    indices.iter().map(|&index| desired[index].name()).collect();
+                let mut by_name: HashMap<String, LiveObject> = HashMap::new();
+                let listed = api::list_each(
+                    client,
+                    kind,
+                    target.namespace.as_deref(),
+                    None,
+                    api::ListBody::Whole,
+                    |page| {
+                        for object in page {
+                            if let Some(name) = object.name()
+                                && wanted.contains(name)
+                            {
+                                by_name.insert(name.to_owned(), object);
+                            }
+                        }
+                    },
+                )
+                .await;
+                (listed.map(|()| by_name), indices)
             }
             .boxed()
         })
@@ -370,11 +392,7 @@ async fn read_unmarked(
     let mut found = Vec::with_capacity(missing.len());
     for (objects, indices) in bounded(tasks, config.concurrency).await {
         match objects {
-            Ok(objects) => {
-                let mut by_name: HashMap<String, LiveObject> = objects
-                    .into_iter()
-                    .filter_map(|object| Some((object.name()?.to_owned(), object)))
-                    .collect();
+            Ok(mut by_name) => {
                 for index in indices {
                     let live = by_name
                         .remove(desired[index].name())
