@@ -200,8 +200,8 @@ fn flux_v1_flags_are_refused_warned_about_or_quiet() {
         .collect();
     assert_eq!(
         warnings,
+        // `--registry-use-labels` is acted on: no warning.
         [
-            "--registry-use-labels",
             "--memcached-hostname",
             "--k8s-in-cluster",
             "--kubernetes-kubectl"
