@@ -52,8 +52,9 @@ pub struct PollerConfig {
     /// Repositories polled at once.
     pub concurrency: usize,
     /// Globs of repositories to poll (`--registry-include-image`); empty
-    /// means all. Matched against the full name (`docker.io/library/nginx`)
-    /// and the short one (`nginx`); `*` also matches `/`.
+    /// means all. Matched against the full name (`docker.io/library/nginx`),
+    /// the short one (`nginx`) and, on Docker Hub, Flux's
+    /// `index.docker.io/library/nginx`; `*` also matches `/`.
     pub include: Vec<String>,
     /// Globs of repositories never polled (`--registry-exclude-image`);
     /// `*` switches scanning off.
