@@ -48,6 +48,9 @@ pub enum Error {
     /// The Helm operator could not start or run.
     #[error(transparent)]
     HelmOperator(#[from] helmops::Error),
+    /// The registry poller could not be set up (other than by a flag's value).
+    #[error("the registry poller: {0}")]
+    Registry(#[from] registry_poller::Error),
     /// The deploy key in its Secret cannot be read, generated or written.
     #[error("the deploy key in {secret}: {reason}")]
     DeployKey {

@@ -152,6 +152,23 @@ impl AutomationConfig {
     }
 }
 
+/// The flag behind a setting the poller refused (named as the flag is).
+fn flag_of(error: &registry_poller::Error) -> Option<&'static str> {
+    let registry_poller::Error::InvalidConfig { setting, .. } = error else {
+        return None;
+    };
+    [
+        "--registry-use-labels",
+        "--registry-include-image",
+        "--registry-exclude-image",
+        "--registry-rps",
+        "--registry-burst",
+        "--registry-poll-interval",
+    ]
+    .into_iter()
+    .find(|flag| flag.trim_start_matches('-') == *setting)
+}
+
 /// The poller's fetches, told to the daemon's observer (fluxd's metrics:
 /// `flux_client_fetch_duration_seconds{kind}`).
 struct RegistryFetches(Arc<dyn Observer>);
@@ -200,19 +217,9 @@ impl Automation {
                 .with_cache_file(state_dir.map(|dir| dir.join(CACHE_FILE)))
                 .with_fetch_observer(Arc::new(RegistryFetches(observer))),
         )
-        .map_err(|e| {
-            let flag = match &e {
-                registry_poller::Error::InvalidConfig {
-                    setting: "registry-use-labels",
-                    ..
-                } => "--registry-use-labels",
-                registry_poller::Error::InvalidConfig {
-                    setting: "registry-include-image",
-                    ..
-                } => "--registry-include-image",
-                _ => "--registry-exclude-image",
-            };
-            Error::flag(flag, e.to_string())
+        .map_err(|e| match flag_of(&e) {
+            Some(flag) => Error::flag(flag, e.to_string()),
+            None => Error::Registry(e),
         })?;
         Ok(Self {
             poller,
@@ -400,5 +407,39 @@ impl crate::contract::ImageSource for Automation {
                 .then_with(|| a.id.tag.cmp(&b.id.tag))
         });
         Some(images)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A glob the poller refuses is reported against its flag.
+    #[test]
+    fn a_bad_registry_glob_names_its_flag() {
+        for (config, flag) in [
+            (
+                AutomationConfig::default().with_use_labels(["a["]),
+                "--registry-use-labels",
+            ),
+            (
+                AutomationConfig {
+                    include: vec!["b[".to_owned()],
+                    ..AutomationConfig::default()
+                },
+                "--registry-include-image",
+            ),
+        ] {
+            match Automation::new(config, None, Arc::new(crate::contract::NoObserver)) {
+                Err(Error::Flag {
+                    flag: named,
+                    reason,
+                }) => {
+                    assert_eq!(named, flag);
+                    assert!(reason.contains('['), "{reason}");
+                }
+                other => panic!("{flag}: {:?}", other.map(|_| ())),
+            }
+        }
     }
 }
