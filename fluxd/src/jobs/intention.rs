@@ -278,17 +278,19 @@ spec:
             container: "web".into(),
             image: image.into(),
         };
+        let apply_known = |intentions: &[Intention]| {
+            apply(
+                dir.path(),
+                &[],
+                &options,
+                intentions,
+                Some(&known.resources),
+            )
+        };
         let intentions = [set_image("nginx:1.26")];
         let loaded = load_files_of(dir.path(), &options, &intentions, &known.resources).unwrap();
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-        apply(
-            dir.path(),
-            &[],
-            &options,
-            &intentions,
-            Some(&known.resources),
-        )
-        .unwrap();
+        apply_known(&intentions).unwrap();
         let text = std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap();
         assert!(text.contains("image: nginx:1.26 # pinned"), "{text}");
 
@@ -300,14 +302,7 @@ spec:
         .unwrap();
         let intentions = [set_image("nginx:1.27")];
         assert!(load_files_of(dir.path(), &options, &intentions, &known.resources).is_none());
-        apply(
-            dir.path(),
-            &[],
-            &options,
-            &intentions,
-            Some(&known.resources),
-        )
-        .unwrap();
+        apply_known(&intentions).unwrap();
         let text = std::fs::read_to_string(dir.path().join("apps/moved.yaml")).unwrap();
         assert!(text.contains("image: nginx:1.27 # pinned"), "{text}");
         // A resource the known load lacks: the whole tree, and its reason.
@@ -315,7 +310,7 @@ spec:
             resource: "demo:deployment/gone".parse().unwrap(),
             policy: Policy::Locked,
         };
-        let error = apply(dir.path(), &[], &options, &[gone], Some(&known.resources)).unwrap_err();
+        let error = apply_known(&[gone]).unwrap_err();
         assert!(
             error.to_string().contains("not in the repository"),
             "{error}"

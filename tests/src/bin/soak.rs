@@ -1094,15 +1094,10 @@ fn header() -> String {
     "| min | fluxd RSS MiB | fluxd anon MiB | fluxd fds | operator RSS MiB | operator fds | commits | applied | tags | automation commits | API ok | API errors |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".to_owned()
 }
 
-fn mib(r: Option<Reading>) -> String {
+/// One of a reading's sizes (KiB) in MiB, `-` without a reading.
+fn mib(r: Option<Reading>, kib: fn(&Reading) -> u64) -> String {
     r.map_or("-".to_owned(), |r| {
-        format!("{:.1}", r.rss_kib as f64 / 1024.0)
-    })
-}
-
-fn anon_mib(r: Option<Reading>) -> String {
-    r.map_or("-".to_owned(), |r| {
-        format!("{:.1}", r.anon_kib as f64 / 1024.0)
+        format!("{:.1}", kib(&r) as f64 / 1024.0)
     })
 }
 
@@ -1114,10 +1109,10 @@ fn row(s: &Sample) -> String {
     format!(
         "| {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         s.minute,
-        mib(s.fluxd),
-        anon_mib(s.fluxd),
+        mib(s.fluxd, |r| r.rss_kib),
+        mib(s.fluxd, |r| r.anon_kib),
         fds(s.fluxd),
-        mib(s.operator),
+        mib(s.operator, |r| r.rss_kib),
         fds(s.operator),
         s.commits,
         s.applied,
